@@ -1,0 +1,36 @@
+"""Hokusai Model Registry: model registry, webhooks and serving for Hokusai, on MLflow 3.
+
+The registry class is imported lazily so that ``import hokusai`` (and the CLI's ``--help``)
+does not pay for importing MLflow.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hokusai import errors
+from hokusai.config import Settings, get_settings
+from hokusai.errors import HokusaiError, ValidationError
+
+if TYPE_CHECKING:
+    from hokusai.registry.service import HokusaiModelRegistry
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "HokusaiError",
+    "HokusaiModelRegistry",
+    "Settings",
+    "ValidationError",
+    "__version__",
+    "errors",
+    "get_settings",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "HokusaiModelRegistry":
+        from hokusai.registry.service import HokusaiModelRegistry
+
+        return HokusaiModelRegistry
+    raise AttributeError(f"module 'hokusai' has no attribute {name!r}")

@@ -1,0 +1,193 @@
+"""One exception tree for the whole project, each class with a stable machine-readable code.
+
+::
+
+    HokusaiError                         internal_error          500
+    ├── ValidationError (ValueError)     validation_error        422
+    │   ├── InvalidModelTypeError        invalid_model_type      422
+    │   ├── InvalidContributorError      invalid_contributor     422
+    │   ├── InvalidMetadataError         invalid_metadata        422
+    │   ├── InvalidMetricsError          invalid_metrics         422
+    │   ├── InvalidModelIdError          invalid_model_id        422
+    │   ├── UnsupportedModelError        unsupported_model       422
+    │   ├── SignatureMismatchError       signature_mismatch      422
+    │   ├── ModelPredictionError         prediction_failed       422
+    │   └── BaselineNotFoundError        baseline_not_found      422
+    ├── NotFoundError (LookupError)      not_found               404
+    │   └── ModelNotFoundError (+ValueError)  model_not_found    404
+    ├── ConflictError                    conflict                409
+    ├── RegistrationError                registration_failed     500
+    └── BackendError                     backend_error           502
+        └── BackendUnavailableError      backend_unavailable     503
+
+Validation errors subclass :class:`ValueError` so callers written against the pre-upgrade
+registry (which raised ``ValueError``) keep working. Lower-level exceptions (MLflow, SQLAlchemy)
+are translated at the boundary with ``raise ... from exc``; nothing foreign leaks out.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "HTTP_STATUS",
+    "BackendError",
+    "BackendUnavailableError",
+    "BaselineNotFoundError",
+    "ConflictError",
+    "HokusaiError",
+    "InvalidContributorError",
+    "InvalidMetadataError",
+    "InvalidMetricsError",
+    "InvalidModelIdError",
+    "InvalidModelTypeError",
+    "ModelNotFoundError",
+    "ModelPredictionError",
+    "NotFoundError",
+    "RegistrationError",
+    "SignatureMismatchError",
+    "UnsupportedModelError",
+    "ValidationError",
+    "http_status_for",
+]
+
+
+class HokusaiError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        """The error as the API serialises it: ``{"code", "message"}``."""
+        return {"code": self.code, "message": self.message}
+
+
+class ValidationError(HokusaiError, ValueError):
+    """The caller's input is invalid; nothing was written."""
+
+    code = "validation_error"
+
+
+class InvalidModelTypeError(ValidationError):
+    """``model_type`` is not a safe identifier (``[a-z][a-z0-9_]*``)."""
+
+    code = "invalid_model_type"
+
+
+class InvalidContributorError(ValidationError):
+    """The contributor is not a valid (EIP-55 checksummed when mixed-case) Ethereum address."""
+
+    code = "invalid_contributor"
+
+
+class InvalidMetadataError(ValidationError):
+    """Metadata is not a JSON-serialisable mapping with string keys."""
+
+    code = "invalid_metadata"
+
+
+class InvalidMetricsError(ValidationError):
+    """Metrics or delta metrics are not a mapping of valid names to finite numbers."""
+
+    code = "invalid_metrics"
+
+
+class InvalidModelIdError(ValidationError):
+    """A model id is not of the form ``"{model_name}/{version}"``."""
+
+    code = "invalid_model_id"
+
+
+class UnsupportedModelError(ValidationError):
+    """The model object has no MLflow flavor this registry knows how to log."""
+
+    code = "unsupported_model"
+
+
+class SignatureMismatchError(ValidationError):
+    """The input example does not satisfy the signature; ``column`` names the offender."""
+
+    code = "signature_mismatch"
+
+    def __init__(self, message: str, *, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+class ModelPredictionError(ValidationError):
+    """The model failed to predict on its own input example."""
+
+    code = "prediction_failed"
+
+
+class BaselineNotFoundError(ValidationError):
+    """``baseline_id`` does not name an existing model version."""
+
+    code = "baseline_not_found"
+
+
+class NotFoundError(HokusaiError, LookupError):
+    """The requested object does not exist."""
+
+    code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError, ValueError):
+    """The requested model or version does not exist (a ``ValueError`` for old callers)."""
+
+    code = "model_not_found"
+
+
+class ConflictError(HokusaiError):
+    """The request conflicts with the current state (for example a duplicate)."""
+
+    code = "conflict"
+
+
+class RegistrationError(HokusaiError):
+    """Registration failed part-way; whatever it had created was rolled back."""
+
+    code = "registration_failed"
+
+
+class BackendError(HokusaiError):
+    """MLflow or the project database answered with an error."""
+
+    code = "backend_error"
+
+
+class BackendUnavailableError(BackendError):
+    """MLflow or the project database could not be reached."""
+
+    code = "backend_unavailable"
+
+
+HTTP_STATUS: dict[str, int] = {
+    HokusaiError.code: 500,
+    ValidationError.code: 422,
+    InvalidModelTypeError.code: 422,
+    InvalidContributorError.code: 422,
+    InvalidMetadataError.code: 422,
+    InvalidMetricsError.code: 422,
+    InvalidModelIdError.code: 422,
+    UnsupportedModelError.code: 422,
+    SignatureMismatchError.code: 422,
+    ModelPredictionError.code: 422,
+    BaselineNotFoundError.code: 422,
+    NotFoundError.code: 404,
+    ModelNotFoundError.code: 404,
+    ConflictError.code: 409,
+    RegistrationError.code: 500,
+    BackendError.code: 502,
+    BackendUnavailableError.code: 503,
+}
+"""The one table from error code to HTTP status, used by every HTTP layer."""
+
+
+def http_status_for(error: HokusaiError) -> int:
+    """HTTP status for an error, by its code (500 for an unknown code)."""
+    return HTTP_STATUS.get(error.code, 500)

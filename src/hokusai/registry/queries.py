@@ -1,0 +1,317 @@
+"""Read side of the registry: uuid lookup, lineage, contributor models.
+
+All reads go through one ``MlflowClient`` bound to the registry's URIs; none needs MLflow's
+process-global state.
+
+``get_model_by_uuid`` is constant-time for MLflow 3 ids: ``m-…`` is the logged model's primary
+key, and the logged model's ``mlflow.modelVersions`` tag names the versions registered from it, so
+the lookup is two primary-key reads plus the ``MLmodel`` file, whatever the registry's size. Only
+ids of pre-MLflow-3 versions (added by ``hokusai registry backfill``) need a tag search.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from hokusai.errors import HokusaiError, ModelNotFoundError
+from hokusai.registry.backend import (
+    ModelCard,
+    is_not_found,
+    read_model_card,
+    translate_mlflow_error,
+)
+from hokusai.registry.records import (
+    LEGACY_TAG_CONTRIBUTOR,
+    MLFLOW_GIT_COMMIT,
+    TAG_CONTRIBUTOR,
+    TAG_MODEL_UUID,
+    VersionRecord,
+    improved_model_name,
+    iso_timestamp,
+    legacy_metadata,
+    split_run_metrics,
+)
+from hokusai.registry.validation import MODEL_NAME_RE, normalize_contributor, parse_model_id
+
+__all__ = ["RegistryQueries"]
+
+_UUID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_PAGE = 1000
+
+
+class RegistryQueries:
+    """Queries over one MLflow registry."""
+
+    def __init__(self, client: Any, *, tracking_uri: str) -> None:
+        self._client = client
+        self._tracking_uri = tracking_uri
+
+    # ---- single versions -------------------------------------------------------------
+
+    def record(self, name: str, version: str) -> VersionRecord | None:
+        """The version's record, or None when it does not exist."""
+        try:
+            mv = self._client.get_model_version(name, version)
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise translate_mlflow_error(exc, f"reading {name}/{version}") from exc
+        return self._record_of(mv)
+
+    def _record_of(self, mv: Any) -> VersionRecord:
+        record = VersionRecord.from_version(mv)
+        if record.legacy and mv.run_id:
+            record = record.with_run(self._run(mv.run_id))
+        return record
+
+    def _run(self, run_id: str) -> Any | None:
+        try:
+            return self._client.get_run(run_id)
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise translate_mlflow_error(exc, f"reading run {run_id}") from exc
+
+    def by_uuid(self, model_uuid: str) -> dict[str, Any] | None:
+        """The version registered from logged model ``model_uuid``, described; or None."""
+        if not isinstance(model_uuid, str) or not _UUID_RE.match(model_uuid):
+            return None
+        logged = None
+        if model_uuid.startswith("m-"):
+            logged = self._logged_model(model_uuid)
+            if logged is None:
+                return None
+            for name, version in reversed(_registered_versions(logged)):
+                record = self.record(name, version)
+                if record is not None and record.is_hokusai:
+                    return self.describe(record, logged_model=logged)
+        for mv in self._search(f"tags.`{TAG_MODEL_UUID}` = '{model_uuid}'", limit=1):
+            return self.describe(self._record_of(mv), logged_model=logged)
+        return None
+
+    def _logged_model(self, model_id: str) -> Any | None:
+        try:
+            return self._client.get_logged_model(model_id)
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise translate_mlflow_error(exc, f"reading logged model {model_id}") from exc
+
+    def describe(
+        self,
+        record: VersionRecord,
+        *,
+        logged_model: Any | None = None,
+        run: Any | None = None,
+    ) -> dict[str, Any]:
+        """Everything known about one version, as the lookup APIs return it."""
+        logged_id = record.logged_model_id
+        if logged_model is None and logged_id is not None:
+            logged_model = self._logged_model(logged_id)
+        card = self._card(record, logged_model)
+        metadata = card.metadata if card else {}
+        if record.legacy and not metadata and record.run_id:
+            run = run or self._run(record.run_id)
+            metadata = legacy_metadata(run) if run is not None else {}
+        git_commit = (logged_model.tags.get(MLFLOW_GIT_COMMIT) if logged_model else None) or (
+            run.data.tags.get(MLFLOW_GIT_COMMIT) if run is not None else None
+        )
+        uuid = record.model_uuid or logged_id or (card.model_uuid if card else None)
+        return {
+            "model_id": record.model_id,
+            "model_name": record.model_name,
+            "version": record.version,
+            "model_uuid": uuid,
+            "model_uri": f"models:/{logged_id}" if logged_id else record.source,
+            "run_id": record.run_id,
+            "stage": record.stage,
+            "aliases": record.aliases,
+            "status": record.status,
+            "model_type": record.model_type,
+            "is_baseline": record.is_baseline,
+            "baseline_id": record.baseline_id,
+            "contributor": record.contributor,
+            "delta_metrics": record.delta_metrics,
+            "metadata": metadata,
+            "signature": card.signature if card else None,
+            "flavors": card.flavors if card else [],
+            "code_paths": card.code_paths if card else [],
+            "mlflow_version": card.mlflow_version if card else None,
+            "artifact_path": logged_model.artifact_location if logged_model else None,
+            "git_commit": git_commit,
+            "registration_timestamp": iso_timestamp(record.created_at),
+            "created_at": record.created_at,
+            "legacy": record.legacy,
+        }
+
+    def _card(self, record: VersionRecord, logged_model: Any | None) -> ModelCard | None:
+        try:
+            if logged_model is not None:
+                location = logged_model.artifact_location
+            else:
+                location = self._client.get_model_version_download_uri(
+                    record.model_name, record.version
+                )
+            return read_model_card(location, tracking_uri=self._tracking_uri)
+        except FileNotFoundError:
+            return None  # the artifacts were removed (garbage-collected) out of band
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise translate_mlflow_error(exc, f"reading MLmodel of {record.model_id}") from exc
+
+    # ---- lineage ---------------------------------------------------------------------
+
+    def resolve(self, model_id: str) -> VersionRecord:
+        """``name/version``, or a bare registered model name meaning its latest version."""
+        if isinstance(model_id, str) and "/" not in model_id and MODEL_NAME_RE.match(model_id):
+            latest = next(
+                iter(self._search(f"name = '{model_id}'", order_by=["version_number DESC"])),
+                None,
+            )
+            if latest is None:
+                raise ModelNotFoundError(f"Model {model_id} not found.")
+            return self._record_of(latest)
+        name, version = parse_model_id(model_id)
+        record = self.record(name, version)
+        if record is None:
+            raise ModelNotFoundError(f"Model {model_id} not found.")
+        return record
+
+    def lineage(self, model_id: str) -> list[dict[str, Any]]:
+        """The baseline of ``model_id``'s family and every version built on it, tree order."""
+        record = self.resolve(model_id)
+        if not record.is_hokusai:
+            raise ModelNotFoundError(f"Model {model_id} is not a Hokusai model version.")
+        root = self._root_of(record)
+        children: dict[str, list[VersionRecord]] = {}
+        if root.model_type is not None:
+            for mv in self._search(f"name = '{improved_model_name(root.model_type)}'"):
+                child = VersionRecord.from_version(mv)
+                if child.baseline_id:
+                    children.setdefault(child.baseline_id, []).append(child)
+
+        entries: list[dict[str, Any]] = []
+        queue: deque[tuple[VersionRecord, int, dict[str, float]]] = deque([(root, 0, {})])
+        seen: set[str] = set()
+        while queue:
+            node, depth, inherited = queue.popleft()
+            if node.model_id in seen:
+                continue
+            seen.add(node.model_id)
+            run = self._run(node.run_id) if node.run_id else None
+            node = node.with_run(run)
+            entry = self.describe(node, run=run)
+            metrics, logged_deltas = split_run_metrics(dict(run.data.metrics) if run else {})
+            if node.legacy and not node.is_baseline:
+                metrics = {}  # legacy improved runs logged only their deltas as metrics
+            deltas = node.delta_metrics or logged_deltas
+            cumulative = dict(inherited)
+            for name, delta in deltas.items():
+                cumulative[name] = cumulative.get(name, 0.0) + delta
+            entry.update(
+                metrics=metrics,
+                delta_metrics=deltas,
+                depth=depth,
+                parent_id=None if node.model_id == root.model_id else node.baseline_id,
+                cumulative_improvement={**cumulative, "total_improvements": depth},
+            )
+            entries.append(entry)
+            for child in sorted(children.get(node.model_id, []), key=lambda r: r.created_at):
+                queue.append((child, depth + 1, cumulative))
+        return entries
+
+    def _root_of(self, record: VersionRecord) -> VersionRecord:
+        seen = {record.model_id}
+        while not record.is_baseline and record.baseline_id:
+            try:
+                name, version = parse_model_id(record.baseline_id)
+            except HokusaiError:
+                break  # a legacy free-form baseline id: this version is the oldest we can know
+            parent = self.record(name, version)
+            if parent is None or parent.model_id in seen:
+                break
+            seen.add(parent.model_id)
+            record = parent
+        return record
+
+    # ---- contributors ----------------------------------------------------------------
+
+    def contributor_models(self, address: str) -> list[dict[str, Any]]:
+        """Every version attributed to ``address`` (any case), oldest first."""
+        checksum = normalize_contributor(address)
+        found: dict[str, VersionRecord] = {}
+        for mv in self._search(f"tags.`{TAG_CONTRIBUTOR}` = '{checksum}'"):
+            record = VersionRecord.from_version(mv)
+            found[record.model_id] = record
+        for mv in self._search(f"tags.`{LEGACY_TAG_CONTRIBUTOR}` ILIKE '{checksum}'"):
+            record = self._record_of(mv)
+            if record.is_hokusai:
+                found.setdefault(record.model_id, record)
+        result = []
+        for record in sorted(found.values(), key=lambda r: r.created_at):
+            result.append(
+                {
+                    "model_id": record.model_id,
+                    "model_name": record.model_name,
+                    "version": record.version,
+                    "model_uuid": record.model_uuid or record.logged_model_id,
+                    "model_type": record.model_type,
+                    "run_id": record.run_id,
+                    "baseline_id": record.baseline_id,
+                    "contributor": checksum,
+                    "delta_metrics": record.delta_metrics,
+                    "stage": record.stage,
+                    "aliases": record.aliases,
+                    "registration_timestamp": iso_timestamp(record.created_at),
+                    "legacy": record.legacy,
+                }
+            )
+        return result
+
+    # ---- paging ----------------------------------------------------------------------
+
+    def _search(
+        self, filter_string: str, *, order_by: list[str] | None = None, limit: int | None = None
+    ) -> Iterator[Any]:
+        """Iterate ``search_model_versions`` across all pages."""
+        token = None
+        yielded = 0
+        while True:
+            try:
+                page = self._client.search_model_versions(
+                    filter_string,
+                    max_results=min(_PAGE, limit) if limit else _PAGE,
+                    order_by=order_by,
+                    page_token=token,
+                )
+            except Exception as exc:
+                raise translate_mlflow_error(exc, "searching model versions") from exc
+            for mv in page:
+                yield mv
+                yielded += 1
+                if limit is not None and yielded >= limit:
+                    return
+            token = page.token
+            if not token:
+                return
+
+
+def _registered_versions(logged_model: Any) -> list[tuple[str, str]]:
+    """(name, version) pairs MLflow recorded on a logged model when registering from it."""
+    raw = (logged_model.tags or {}).get("mlflow.modelVersions")
+    if not raw:
+        return []
+    try:
+        entries = json.loads(raw)
+    except json.JSONDecodeError:
+        return []
+    return [
+        (str(e["name"]), str(e["version"]))
+        for e in entries
+        if isinstance(e, dict) and "name" in e and "version" in e
+    ]

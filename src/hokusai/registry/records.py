@@ -1,0 +1,228 @@
+"""How a Hokusai model version is described in MLflow, in today's layout and the legacy one.
+
+Today every registered version carries these version tags (visible in MLflow's UI and search):
+
+====================  ======================================================
+``hokusai.model_uuid``   ``ModelInfo.model_uuid`` (``m-…``)
+``hokusai.model_type``   e.g. ``lead_scoring``
+``hokusai.is_baseline``  ``true`` / ``false``
+``hokusai.baseline_id``  ``{name}/{version}`` of the model it improves (improved only)
+``hokusai.contributor``  EIP-55 checksum address (improved only)
+``hokusai.delta_metrics`` JSON object of metric → delta (improved only)
+====================  ======================================================
+
+Versions registered by the pre-upgrade code carry none of these: the run holds params
+``model_type``, ``is_baseline``, ``metadata_*``, ``contributor_address``, ``baseline_model_id``
+and the delta metrics as run metrics; improved versions have version tags ``baseline_model_id``
+and ``contributor``. :class:`VersionRecord` reads both, so queries never care which they meet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = [
+    "TAG_BASELINE_ID",
+    "TAG_CONTRIBUTOR",
+    "TAG_DELTA_METRICS",
+    "TAG_IS_BASELINE",
+    "TAG_MODEL_TYPE",
+    "TAG_MODEL_UUID",
+    "VersionRecord",
+    "baseline_model_name",
+    "improved_model_name",
+    "iso_timestamp",
+]
+
+TAG_MODEL_UUID = "hokusai.model_uuid"
+TAG_MODEL_TYPE = "hokusai.model_type"
+TAG_IS_BASELINE = "hokusai.is_baseline"
+TAG_BASELINE_ID = "hokusai.baseline_id"
+TAG_CONTRIBUTOR = "hokusai.contributor"
+TAG_DELTA_METRICS = "hokusai.delta_metrics"
+
+LEGACY_TAG_BASELINE_ID = "baseline_model_id"
+LEGACY_TAG_CONTRIBUTOR = "contributor"
+LEGACY_PARAM_CONTRIBUTOR = "contributor_address"
+LEGACY_PARAM_IS_BASELINE = "is_baseline"
+LEGACY_PARAM_MODEL_TYPE = "model_type"
+LEGACY_METADATA_PREFIX = "metadata_"
+
+DELTA_METRIC_PREFIX = "delta."
+MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
+
+logger = logging.getLogger(__name__)
+
+_NAME_RE = re.compile(r"^hokusai_(?P<type>[a-z][a-z0-9_]*)_(?P<kind>baseline|improved)$")
+
+
+def baseline_model_name(model_type: str) -> str:
+    """Registered model name for baselines of ``model_type``."""
+    return f"hokusai_{model_type}_baseline"
+
+
+def improved_model_name(model_type: str) -> str:
+    """Registered model name for improved models of ``model_type``."""
+    return f"hokusai_{model_type}_improved"
+
+
+def iso_timestamp(millis: int | None) -> str | None:
+    """MLflow's epoch milliseconds as ISO 8601 UTC."""
+    if millis is None:
+        return None
+    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).isoformat()
+
+
+_COMMON_FIELDS = (
+    "model_name",
+    "version",
+    "run_id",
+    "source",
+    "created_at",
+    "stage",
+    "aliases",
+    "status",
+    "tags",
+)
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One registered version, normalised from either tag layout."""
+
+    model_name: str
+    version: str
+    run_id: str | None
+    source: str
+    created_at: int
+    stage: str | None
+    aliases: list[str]
+    status: str | None
+    model_type: str | None
+    is_baseline: bool
+    model_uuid: str | None
+    baseline_id: str | None
+    contributor: str | None
+    delta_metrics: dict[str, float]
+    legacy: bool
+    tags: dict[str, str] = field(repr=False)
+
+    @property
+    def model_id(self) -> str:
+        """``"{model_name}/{version}"``."""
+        return f"{self.model_name}/{self.version}"
+
+    @property
+    def logged_model_id(self) -> str | None:
+        """The ``m-…`` id of the logged model this version was registered from, if any."""
+        if self.source.startswith("models:/m-"):
+            return self.source.removeprefix("models:/").split("/", 1)[0]
+        if self.model_uuid and self.model_uuid.startswith("m-"):
+            return self.model_uuid
+        return None
+
+    @property
+    def is_hokusai(self) -> bool:
+        """True when the version carries Hokusai attribution in either layout."""
+        return self.model_type is not None
+
+    @classmethod
+    def from_version(cls, mv: Any, run: Any | None = None) -> VersionRecord:
+        """Build from an MLflow ``ModelVersion``; ``run`` is needed only for legacy versions."""
+        tags: dict[str, str] = dict(mv.tags or {})
+        common = {
+            "model_name": mv.name,
+            "version": str(mv.version),
+            "run_id": mv.run_id,
+            "source": mv.source or "",
+            "created_at": int(mv.creation_timestamp or 0),
+            "stage": mv.current_stage,
+            "aliases": list(getattr(mv, "aliases", None) or []),
+            "status": mv.status,
+            "tags": tags,
+        }
+        if TAG_MODEL_TYPE in tags:
+            return cls(
+                **common,
+                model_type=tags[TAG_MODEL_TYPE],
+                is_baseline=tags.get(TAG_IS_BASELINE) == "true",
+                model_uuid=tags.get(TAG_MODEL_UUID),
+                baseline_id=tags.get(TAG_BASELINE_ID),
+                contributor=tags.get(TAG_CONTRIBUTOR),
+                delta_metrics=_json_floats(tags.get(TAG_DELTA_METRICS)),
+                legacy=False,
+            )
+        return cls._from_legacy(common, tags, run)
+
+    def with_run(self, run: Any | None) -> VersionRecord:
+        """A legacy record re-read with its run's params (no-op for today's layout)."""
+        if not self.legacy or run is None:
+            return self
+        common = {key: getattr(self, key) for key in _COMMON_FIELDS}
+        return self._from_legacy(common, self.tags, run)
+
+    @classmethod
+    def _from_legacy(
+        cls, common: dict[str, Any], tags: dict[str, str], run: Any | None
+    ) -> VersionRecord:
+        params: dict[str, str] = dict(run.data.params) if run is not None else {}
+        metrics: dict[str, float] = dict(run.data.metrics) if run is not None else {}
+        match = _NAME_RE.match(common["model_name"])
+        baseline_id = tags.get(LEGACY_TAG_BASELINE_ID) or params.get(LEGACY_TAG_BASELINE_ID)
+        contributor = tags.get(LEGACY_TAG_CONTRIBUTOR) or params.get(LEGACY_PARAM_CONTRIBUTOR)
+        is_baseline = params.get(LEGACY_PARAM_IS_BASELINE) == "True" or (
+            baseline_id is None and match is not None and match["kind"] == "baseline"
+        )
+        model_type = params.get(LEGACY_PARAM_MODEL_TYPE) or (match["type"] if match else None)
+        if not is_baseline and baseline_id is None and contributor is None:
+            model_type = None  # not something Hokusai registered
+        return cls(
+            **common,
+            model_type=model_type,
+            is_baseline=is_baseline,
+            model_uuid=tags.get(TAG_MODEL_UUID),
+            baseline_id=baseline_id,
+            contributor=contributor,
+            delta_metrics={} if is_baseline else metrics,
+            legacy=True,
+        )
+
+
+def legacy_metadata(run: Any) -> dict[str, Any]:
+    """The ``metadata_*`` params a legacy baseline run logged, as a dict of strings."""
+    params: dict[str, str] = dict(run.data.params)
+    return {
+        key.removeprefix(LEGACY_METADATA_PREFIX): value
+        for key, value in params.items()
+        if key.startswith(LEGACY_METADATA_PREFIX)
+    }
+
+
+def split_run_metrics(metrics: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    """Split a run's metrics into (absolute metrics, delta metrics logged as ``delta.*``)."""
+    absolute = {k: v for k, v in metrics.items() if not k.startswith(DELTA_METRIC_PREFIX)}
+    deltas = {
+        k.removeprefix(DELTA_METRIC_PREFIX): v
+        for k, v in metrics.items()
+        if k.startswith(DELTA_METRIC_PREFIX)
+    }
+    return absolute, deltas
+
+
+def _json_floats(text: str | None) -> dict[str, float]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        # Someone edited the tag by hand; report it rather than fail every query on it.
+        logger.warning("ignoring malformed %s tag: %.200r", TAG_DELTA_METRICS, text)
+        return {}
+    return {str(k): float(v) for k, v in value.items() if isinstance(v, int | float)}

@@ -1,0 +1,440 @@
+"""HokusaiModelRegistry: registers baseline and improved models on MLflow 3, and reads them back.
+
+One registration is one MLflow run, one logged model (``log_model`` → ``ModelInfo``) and exactly
+one model version (``mlflow.register_model`` → ``ModelVersion``), tagged with Hokusai's
+attribution. Everything is validated before anything is written; a failure after the run was
+created ends the run as FAILED and deletes the version and the logged model it created, so
+nothing half-registered is ever visible or announced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hokusai.config import Settings, get_settings
+from hokusai.errors import (
+    BaselineNotFoundError,
+    HokusaiError,
+    RegistrationError,
+    ValidationError,
+)
+from hokusai.registry.backend import mlflow_scope, translate_mlflow_error
+from hokusai.registry.flavors import FlavorPlan, plan_flavor
+from hokusai.registry.queries import RegistryQueries
+from hokusai.registry.records import (
+    DELTA_METRIC_PREFIX,
+    MLFLOW_GIT_COMMIT,
+    TAG_BASELINE_ID,
+    TAG_CONTRIBUTOR,
+    TAG_DELTA_METRICS,
+    TAG_IS_BASELINE,
+    TAG_MODEL_TYPE,
+    TAG_MODEL_UUID,
+    baseline_model_name,
+    improved_model_name,
+    iso_timestamp,
+)
+from hokusai.registry.signatures import resolve_signature
+from hokusai.registry.validation import (
+    normalize_contributor,
+    normalize_metadata,
+    normalize_metrics,
+    parse_model_id,
+    validate_model_type,
+)
+
+__all__ = ["HokusaiModelRegistry", "RegistrationHook"]
+
+logger = logging.getLogger(__name__)
+
+RegistrationHook = Callable[[dict[str, Any]], None]
+"""Called with the result of each registration while it can still be rolled back.
+
+A hook that raises makes the registration fail and roll back. The webhook outbox is written by
+such a hook, so a version is announced if and only if it was registered.
+"""
+
+MODEL_ARTIFACT_NAME = "model"
+
+
+class HokusaiModelRegistry:
+    """Centralised model registry for all Hokusai projects, on MLflow 3.
+
+    Args:
+        tracking_uri: MLflow tracking URI. Default: ``HOKUSAI_TRACKING_URI`` /
+            ``MLFLOW_TRACKING_URI``, else the embedded ``sqlite:///<HOKUSAI_HOME>/mlflow.db``.
+        registry_uri: MLflow registry URI. Default: the tracking URI.
+        settings: Settings to use instead of reading the environment now.
+        hooks: Callables run with each registration's result before it is final.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        *,
+        registry_uri: str | None = None,
+        settings: Settings | None = None,
+        hooks: Sequence[RegistrationHook] = (),
+    ) -> None:
+        from mlflow import MlflowClient
+
+        settings = settings or get_settings()
+        if tracking_uri is not None:
+            settings = settings.model_copy(update={"tracking_uri": tracking_uri})
+        if registry_uri is not None:
+            settings = settings.model_copy(update={"registry_uri": registry_uri})
+        self.settings = settings
+        self.tracking_uri = settings.resolved_tracking_uri
+        self.registry_uri = settings.resolved_registry_uri
+        if settings.is_embedded:
+            settings.home_path.mkdir(parents=True, exist_ok=True)
+        self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+        self._queries = RegistryQueries(self._client, tracking_uri=self.tracking_uri)
+        self._hooks: list[RegistrationHook] = list(hooks)
+        self._experiment_id: str | None = None
+
+    @property
+    def client(self) -> Any:
+        """The ``MlflowClient`` bound to this registry's store."""
+        return self._client
+
+    def add_hook(self, hook: RegistrationHook) -> None:
+        """Run ``hook`` with every later registration's result (see :data:`RegistrationHook`)."""
+        self._hooks.append(hook)
+
+    # ---- registration ----------------------------------------------------------------
+
+    def register_baseline(
+        self,
+        model: Any,
+        model_type: str,
+        metadata: Mapping[str, Any] | None = None,
+        signature: Any = None,
+        input_example: Any = None,
+        code_paths: Sequence[str | Path] | None = None,
+        *,
+        metrics: Mapping[str, float] | None = None,
+        pip_requirements: Sequence[str] | None = None,
+        extra_pip_requirements: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Register a baseline model as a new version of ``hokusai_{model_type}_baseline``.
+
+        Returns the registration result (ARCHITECTURE §2): model_id, model_name, version,
+        model_uuid, model_uri, run_id, signature, flavors, metadata, … .
+        """
+        model_type = validate_model_type(model_type)
+        return self._register(
+            model=model,
+            model_type=model_type,
+            model_name=baseline_model_name(model_type),
+            is_baseline=True,
+            metadata=metadata,
+            signature=signature,
+            input_example=input_example,
+            code_paths=code_paths,
+            metrics=metrics,
+            pip_requirements=pip_requirements,
+            extra_pip_requirements=extra_pip_requirements,
+        )
+
+    def register_improved_model(
+        self,
+        model: Any,
+        baseline_id: str,
+        delta_metrics: Mapping[str, float],
+        contributor: str,
+        signature: Any = None,
+        input_example: Any = None,
+        code_paths: Sequence[str | Path] | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        pip_requirements: Sequence[str] | None = None,
+        extra_pip_requirements: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Register a model improved by ``contributor``'s data over ``baseline_id``.
+
+        ``baseline_id`` is the ``model_id`` of any existing Hokusai version (a baseline or an
+        earlier improvement, which makes a chain). The new version goes to
+        ``hokusai_{model_type}_improved`` with the baseline's model type.
+        """
+        contributor = normalize_contributor(contributor)
+        deltas = normalize_metrics(delta_metrics, what="delta_metrics")
+        if not deltas:
+            raise ValidationError("delta_metrics must name at least one metric.")
+        name, version = parse_model_id(baseline_id)
+        parent = self._queries.record(name, version)
+        if parent is None or not parent.is_hokusai or parent.model_type is None:
+            raise BaselineNotFoundError(
+                f"baseline_id {baseline_id!r} does not name an existing Hokusai model version."
+            )
+        return self._register(
+            model=model,
+            model_type=parent.model_type,
+            model_name=improved_model_name(parent.model_type),
+            is_baseline=False,
+            metadata=metadata,
+            signature=signature,
+            input_example=input_example,
+            code_paths=code_paths,
+            metrics=metrics,
+            baseline_id=parent.model_id,
+            contributor=contributor,
+            delta_metrics=deltas,
+            pip_requirements=pip_requirements,
+            extra_pip_requirements=extra_pip_requirements,
+        )
+
+    def _register(
+        self,
+        *,
+        model: Any,
+        model_type: str,
+        model_name: str,
+        is_baseline: bool,
+        metadata: Mapping[str, Any] | None,
+        signature: Any,
+        input_example: Any,
+        code_paths: Sequence[str | Path] | None,
+        metrics: Mapping[str, float] | None,
+        pip_requirements: Sequence[str] | None,
+        extra_pip_requirements: Sequence[str] | None,
+        baseline_id: str | None = None,
+        contributor: str | None = None,
+        delta_metrics: dict[str, float] | None = None,
+    ) -> dict[str, Any]:
+        # Everything that can be checked is checked before anything is written.
+        clean_metadata = normalize_metadata(metadata)
+        clean_metrics = normalize_metrics(metrics)
+        paths = _check_code_paths(code_paths)
+        plan = plan_flavor(model)
+        signature = resolve_signature(signature, input_example, plan.predict)
+        requirements = _requirements(plan, pip_requirements, extra_pip_requirements, input_example)
+
+        tags = {TAG_MODEL_TYPE: model_type, TAG_IS_BASELINE: "true" if is_baseline else "false"}
+        params: dict[str, Any] = {"model_type": model_type, "is_baseline": is_baseline}
+        run_metrics = dict(clean_metrics)
+        if not is_baseline:
+            assert baseline_id is not None
+            assert contributor is not None
+            assert delta_metrics
+            tags.update(
+                {
+                    TAG_BASELINE_ID: baseline_id,
+                    TAG_CONTRIBUTOR: contributor,
+                    TAG_DELTA_METRICS: _json(delta_metrics),
+                }
+            )
+            params.update(baseline_model_id=baseline_id, contributor_address=contributor)
+            run_metrics.update({DELTA_METRIC_PREFIX + k: v for k, v in delta_metrics.items()})
+
+        import mlflow
+
+        with mlflow_scope(self.tracking_uri, self.registry_uri):
+            experiment_id = self._ensure_experiment()
+            try:
+                run = mlflow.start_run(
+                    experiment_id=experiment_id,
+                    run_name=f"register-{model_name}",
+                    tags=tags,
+                    nested=mlflow.active_run() is not None,
+                )
+            except Exception as exc:
+                raise translate_mlflow_error(exc, "starting the registration run") from exc
+            run_id = run.info.run_id
+            try:
+                mlflow.log_params(params)
+                if run_metrics:
+                    mlflow.log_metrics(run_metrics)
+                info = plan.log_model(
+                    name=MODEL_ARTIFACT_NAME,
+                    signature=signature,
+                    input_example=input_example,
+                    code_paths=paths,
+                    metadata=clean_metadata,
+                    **requirements,
+                )
+                version = mlflow.register_model(
+                    info.model_uri,
+                    model_name,
+                    tags={**tags, TAG_MODEL_UUID: info.model_uuid},
+                )
+                result = _result(
+                    info=info,
+                    version=version,
+                    model_type=model_type,
+                    is_baseline=is_baseline,
+                    metadata=clean_metadata,
+                    metrics=clean_metrics,
+                    code_paths=paths,
+                    git_commit=run.data.tags.get(MLFLOW_GIT_COMMIT),
+                    baseline_id=baseline_id,
+                    contributor=contributor,
+                    delta_metrics=delta_metrics,
+                )
+                for hook in self._hooks:
+                    hook(result)
+            except BaseException as exc:
+                self._roll_back(run_id, experiment_id)
+                if isinstance(exc, HokusaiError | KeyboardInterrupt | SystemExit):
+                    raise
+                if isinstance(exc, Exception):
+                    error = translate_mlflow_error(exc, f"Registering {model_name} failed")
+                    raise RegistrationError(
+                        f"{error.message} (rolled back: no version was created)"
+                    ) from exc
+                raise
+            mlflow.end_run("FINISHED")
+        logger.info(
+            "registered %s model_uuid=%s run_id=%s",
+            result["model_id"],
+            result["model_uuid"],
+            run_id,
+        )
+        return result
+
+    def _ensure_experiment(self) -> str:
+        if self._experiment_id is not None:
+            return self._experiment_id
+        name = self.settings.experiment_name
+        try:
+            experiment = self._client.get_experiment_by_name(name)
+            if experiment is None:
+                try:
+                    experiment_id = self._client.create_experiment(
+                        name, artifact_location=self.settings.resolved_artifact_location
+                    )
+                except Exception:
+                    experiment = self._client.get_experiment_by_name(name)
+                    if experiment is None:
+                        raise
+                    experiment_id = experiment.experiment_id
+            else:
+                experiment_id = experiment.experiment_id
+        except Exception as exc:
+            raise translate_mlflow_error(exc, f"opening experiment {name!r}") from exc
+        self._experiment_id = str(experiment_id)
+        return self._experiment_id
+
+    def _roll_back(self, run_id: str, experiment_id: str) -> None:
+        """Undo a failed registration: delete its versions and logged models, fail the run."""
+        import mlflow
+
+        try:
+            for mv in self._client.search_model_versions(f"run_id = '{run_id}'"):
+                self._client.delete_model_version(mv.name, mv.version)
+                logger.warning("rolled back %s/%s (run %s)", mv.name, mv.version, run_id)
+            for logged in self._client.search_logged_models(
+                experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'"
+            ):
+                self._client.delete_logged_model(logged.model_id)
+        except Exception:
+            logger.exception("rolling back run %s was incomplete", run_id)
+        finally:
+            mlflow.end_run("FAILED")
+
+    # ---- queries ---------------------------------------------------------------------
+
+    def get_model_by_uuid(self, model_uuid: str) -> dict[str, Any] | None:
+        """The version registered from logged model ``model_uuid`` (``m-…``), or None."""
+        return self._queries.by_uuid(model_uuid)
+
+    def get_model(self, model_id: str) -> dict[str, Any]:
+        """One version by ``"{model_name}/{version}"``; raises ModelNotFoundError."""
+        return self._queries.describe(self._queries.resolve(model_id))
+
+    def get_model_lineage(self, model_id: str) -> list[dict[str, Any]]:
+        """The baseline of ``model_id``'s family and every improvement built on it.
+
+        Entries come baseline first, then breadth-first by registration time; each carries
+        metrics, delta_metrics, contributor, timestamps, depth, parent_id and
+        ``cumulative_improvement`` (per-metric sum of deltas from the baseline to it). A bare
+        registered model name means its latest version.
+        """
+        return self._queries.lineage(model_id)
+
+    def get_contributor_models(self, address: str) -> list[dict[str, Any]]:
+        """Every version attributed to ``address`` (any letter case), oldest first."""
+        return self._queries.contributor_models(address)
+
+
+def _check_code_paths(code_paths: Sequence[str | Path] | None) -> list[str] | None:
+    if code_paths is None:
+        return None
+    if isinstance(code_paths, str | Path):
+        code_paths = [code_paths]
+    missing = [str(p) for p in code_paths if not Path(p).exists()]
+    if missing:
+        raise ValidationError(f"code_paths entry {missing[0]!r} does not exist.")
+    return [str(p) for p in code_paths]
+
+
+def _requirements(
+    plan: FlavorPlan,
+    pip_requirements: Sequence[str] | None,
+    extra_pip_requirements: Sequence[str] | None,
+    input_example: Any,
+) -> dict[str, list[str]]:
+    if pip_requirements is not None:
+        if extra_pip_requirements is not None:
+            raise ValidationError("Pass pip_requirements or extra_pip_requirements, not both.")
+        return {"pip_requirements": list(pip_requirements)}
+    if plan.pip_requirements is not None:
+        return {"pip_requirements": [*plan.pip_requirements, *(extra_pip_requirements or [])]}
+    if extra_pip_requirements is not None:
+        return {"extra_pip_requirements": list(extra_pip_requirements)}
+    if input_example is None and plan.flavor == "pyfunc":
+        # MLflow needs something to go on for a callable; its own defaults are the honest floor.
+        import mlflow.pyfunc
+
+        return {"pip_requirements": list(mlflow.pyfunc.get_default_pip_requirements())}
+    return {}
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _result(
+    *,
+    info: Any,
+    version: Any,
+    model_type: str,
+    is_baseline: bool,
+    metadata: dict[str, Any],
+    metrics: dict[str, float],
+    code_paths: list[str] | None,
+    git_commit: str | None,
+    baseline_id: str | None,
+    contributor: str | None,
+    delta_metrics: dict[str, float] | None,
+) -> dict[str, Any]:
+    """ModelInfo + ModelVersion → the registration result (ARCHITECTURE §2)."""
+    flavors = info.flavors or {}
+    result: dict[str, Any] = {
+        "model_id": f"{version.name}/{version.version}",
+        "model_name": version.name,
+        "version": str(version.version),
+        "model_type": model_type,
+        "is_baseline": is_baseline,
+        "run_id": version.run_id or info.run_id,
+        "registration_timestamp": iso_timestamp(version.creation_timestamp),
+        "model_uri": info.model_uri,
+        "model_uuid": info.model_uuid,
+        "artifact_path": info.artifact_path,
+        "mlflow_version": info.mlflow_version,
+        "flavors": sorted(flavors),
+        "signature": str(info.signature) if info.signature is not None else None,
+        "metadata": metadata,
+        "metrics": metrics,
+        "code_paths": [f"code/{Path(p).name}" for p in code_paths or []],
+        "git_commit": git_commit,
+    }
+    if not is_baseline:
+        result.update(baseline_id=baseline_id, contributor=contributor, delta_metrics=delta_metrics)
+    return result

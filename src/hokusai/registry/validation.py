@@ -1,0 +1,128 @@
+"""Input validation for registrations: every check runs before anything is written."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from numbers import Real
+from typing import Any
+
+from hokusai.errors import (
+    InvalidContributorError,
+    InvalidMetadataError,
+    InvalidMetricsError,
+    InvalidModelIdError,
+    InvalidModelTypeError,
+)
+
+__all__ = [
+    "normalize_contributor",
+    "normalize_metadata",
+    "normalize_metrics",
+    "parse_model_id",
+    "validate_model_type",
+]
+
+MODEL_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+MODEL_TYPE_MAX_LEN = 64
+ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+# MLflow metric keys: alphanumerics, underscores, dashes, periods, spaces, slashes.
+METRIC_NAME_RE = re.compile(r"^[A-Za-z0-9_\-. /]{1,250}$")
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_\-.]{1,256}$")
+
+
+def validate_model_type(model_type: object) -> str:
+    """Return ``model_type`` if it is a safe identifier, else raise InvalidModelTypeError."""
+    if (
+        not isinstance(model_type, str)
+        or len(model_type) > MODEL_TYPE_MAX_LEN
+        or not MODEL_TYPE_RE.match(model_type)
+    ):
+        raise InvalidModelTypeError(
+            f"Invalid model_type {model_type!r}: expected a lowercase identifier matching "
+            f"[a-z][a-z0-9_]* of at most {MODEL_TYPE_MAX_LEN} characters, e.g. 'lead_scoring'."
+        )
+    return model_type
+
+
+def normalize_contributor(address: object) -> str:
+    """Validate an Ethereum address and return its EIP-55 checksum form.
+
+    All-lowercase and all-uppercase hex carry no checksum and are accepted; mixed case must
+    match the EIP-55 checksum, which catches typos in copied addresses.
+    """
+    from eth_utils.address import to_checksum_address  # imported here: pulls in the keccak backend
+
+    if not isinstance(address, str) or not ADDRESS_RE.match(address):
+        raise InvalidContributorError(
+            f"Invalid contributor address {address!r}: expected '0x' followed by 40 hex digits."
+        )
+    checksum: str = to_checksum_address(address)
+    hex_part = address[2:]
+    if hex_part != hex_part.lower() and hex_part != hex_part.upper() and address != checksum:
+        raise InvalidContributorError(
+            f"Invalid contributor address {address!r}: mixed-case address fails the EIP-55 "
+            f"checksum (did you mean {checksum}?)."
+        )
+    return checksum
+
+
+def normalize_metadata(metadata: object) -> dict[str, Any]:
+    """Return a JSON round-tripped copy of ``metadata`` (None → {}), or raise.
+
+    The copy is what is stored, so what the register call returns is exactly what later
+    lookups return.
+    """
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidMetadataError(
+            f"metadata must be a mapping (dict), got {type(metadata).__name__}."
+        )
+    bad_keys = [k for k in metadata if not isinstance(k, str)]
+    if bad_keys:
+        raise InvalidMetadataError(f"metadata keys must be strings; got {bad_keys[0]!r}.")
+    try:
+        encoded = json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadataError(f"metadata is not JSON-serialisable: {exc}") from exc
+    decoded: dict[str, Any] = json.loads(encoded)
+    return decoded
+
+
+def normalize_metrics(metrics: object, *, what: str = "metrics") -> dict[str, float]:
+    """Return ``metrics`` as ``{name: float}``; names must be MLflow-safe, values finite."""
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, Mapping):
+        raise InvalidMetricsError(f"{what} must be a mapping of name to number.")
+    result: dict[str, float] = {}
+    for name, value in metrics.items():
+        if not isinstance(name, str) or not METRIC_NAME_RE.match(name):
+            raise InvalidMetricsError(
+                f"Invalid {what} name {name!r}: use letters, digits, '_', '-', '.', ' ' or '/'."
+            )
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+            raise InvalidMetricsError(
+                f"Invalid {what} value for {name!r}: {value!r} is not a finite number."
+            )
+        result[name] = float(value)
+    return result
+
+
+def parse_model_id(model_id: object) -> tuple[str, str]:
+    """Split ``"{model_name}/{version}"`` into name and version, or raise."""
+    if not isinstance(model_id, str) or model_id.count("/") != 1:
+        raise InvalidModelIdError(
+            f"Invalid model id {model_id!r}: expected '{{model_name}}/{{version}}', "
+            "e.g. 'hokusai_classification_baseline/1'."
+        )
+    name, version = model_id.split("/")
+    if not MODEL_NAME_RE.match(name) or not version.isdigit() or int(version) < 1:
+        raise InvalidModelIdError(
+            f"Invalid model id {model_id!r}: expected '{{model_name}}/{{version}}' with a "
+            "positive integer version."
+        )
+    return name, str(int(version))

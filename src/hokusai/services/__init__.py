@@ -1,0 +1,1 @@
+"""Documented import paths kept for existing callers."""

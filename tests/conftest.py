@@ -1,0 +1,62 @@
+"""Shared fixtures: a real MLflow store on a temp SQLite file and a temp artifact folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hokusai.config import Settings
+
+CONTRIBUTOR = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"  # EIP-55 test vector
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's MLflow/Hokusai configuration or writes to ./.hokusai."""
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(key, raising=False)
+    for key in list(__import__("os").environ):
+        if key.startswith("HOKUSAI_"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOKUSAI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
+    yield
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home")
+
+
+@pytest.fixture
+def registry(settings: Settings) -> Any:
+    from hokusai.services.model_registry import HokusaiModelRegistry
+
+    return HokusaiModelRegistry(settings=settings)
+
+
+@pytest.fixture(scope="session")
+def iris() -> Any:
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True)
+    return frame.data, frame.target
+
+
+@pytest.fixture(scope="session")
+def forest(iris: Any) -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    features, target = iris
+    return RandomForestClassifier(n_estimators=5, random_state=0).fit(features, target)
+
+
+@pytest.fixture(scope="session")
+def logistic(iris: Any) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    features, target = iris
+    return LogisticRegression(max_iter=500).fit(features, target)
