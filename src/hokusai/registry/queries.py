@@ -60,9 +60,10 @@ class RegistryQueries:
             if is_not_found(exc):
                 return None
             raise translate_mlflow_error(exc, f"reading {name}/{version}") from exc
-        return self._record_of(mv)
+        return self.record_of(mv)
 
-    def _record_of(self, mv: Any) -> VersionRecord:
+    def record_of(self, mv: Any) -> VersionRecord:
+        """The record of an MLflow ``ModelVersion`` (legacy ones read with their run)."""
         record = VersionRecord.from_version(mv)
         if record.legacy and mv.run_id:
             record = record.with_run(self._run(mv.run_id))
@@ -89,8 +90,8 @@ class RegistryQueries:
                 record = self.record(name, version)
                 if record is not None and record.is_hokusai:
                     return self.describe(record, logged_model=logged)
-        for mv in self._search(f"tags.`{TAG_MODEL_UUID}` = '{model_uuid}'", limit=1):
-            return self.describe(self._record_of(mv), logged_model=logged)
+        for mv in self.search(f"tags.`{TAG_MODEL_UUID}` = '{model_uuid}'", limit=1):
+            return self.describe(self.record_of(mv), logged_model=logged)
         return None
 
     def _logged_model(self, model_id: str) -> Any | None:
@@ -114,7 +115,7 @@ class RegistryQueries:
             logged_model = self._logged_model(logged_id)
         card = self._card(record, logged_model)
         metadata = card.metadata if card else {}
-        if record.legacy and not metadata and record.run_id:
+        if record.pre_upgrade and not metadata and record.run_id:
             run = run or self._run(record.run_id)
             metadata = legacy_metadata(run) if run is not None else {}
         git_commit = (logged_model.tags.get(MLFLOW_GIT_COMMIT) if logged_model else None) or (
@@ -148,6 +149,11 @@ class RegistryQueries:
             "legacy": record.legacy,
         }
 
+    def card_uuid(self, record: VersionRecord) -> str | None:
+        """The ``model_uuid`` the version's MLmodel file records, if any."""
+        card = self._card(record, None)
+        return card.model_uuid if card else None
+
     def _card(self, record: VersionRecord, logged_model: Any | None) -> ModelCard | None:
         try:
             if logged_model is not None:
@@ -170,12 +176,12 @@ class RegistryQueries:
         """``name/version``, or a bare registered model name meaning its latest version."""
         if isinstance(model_id, str) and "/" not in model_id and MODEL_NAME_RE.match(model_id):
             latest = next(
-                iter(self._search(f"name = '{model_id}'", order_by=["version_number DESC"])),
+                iter(self.search(f"name = '{model_id}'", order_by=["version_number DESC"])),
                 None,
             )
             if latest is None:
                 raise ModelNotFoundError(f"Model {model_id} not found.")
-            return self._record_of(latest)
+            return self.record_of(latest)
         name, version = parse_model_id(model_id)
         record = self.record(name, version)
         if record is None:
@@ -190,7 +196,7 @@ class RegistryQueries:
         root = self._root_of(record)
         children: dict[str, list[VersionRecord]] = {}
         if root.model_type is not None:
-            for mv in self._search(f"name = '{improved_model_name(root.model_type)}'"):
+            for mv in self.search(f"name = '{improved_model_name(root.model_type)}'"):
                 child = VersionRecord.from_version(mv)
                 if child.baseline_id:
                     children.setdefault(child.baseline_id, []).append(child)
@@ -207,7 +213,7 @@ class RegistryQueries:
             node = node.with_run(run)
             entry = self.describe(node, run=run)
             metrics, logged_deltas = split_run_metrics(dict(run.data.metrics) if run else {})
-            if node.legacy and not node.is_baseline:
+            if node.pre_upgrade and not node.is_baseline:
                 metrics = {}  # legacy improved runs logged only their deltas as metrics
             deltas = node.delta_metrics or logged_deltas
             cumulative = dict(inherited)
@@ -245,11 +251,11 @@ class RegistryQueries:
         """Every version attributed to ``address`` (any case), oldest first."""
         checksum = normalize_contributor(address)
         found: dict[str, VersionRecord] = {}
-        for mv in self._search(f"tags.`{TAG_CONTRIBUTOR}` = '{checksum}'"):
+        for mv in self.search(f"tags.`{TAG_CONTRIBUTOR}` = '{checksum}'"):
             record = VersionRecord.from_version(mv)
             found[record.model_id] = record
-        for mv in self._search(f"tags.`{LEGACY_TAG_CONTRIBUTOR}` ILIKE '{checksum}'"):
-            record = self._record_of(mv)
+        for mv in self.search(f"tags.`{LEGACY_TAG_CONTRIBUTOR}` ILIKE '{checksum}'"):
+            record = self.record_of(mv)
             if record.is_hokusai:
                 found.setdefault(record.model_id, record)
         result = []
@@ -275,7 +281,7 @@ class RegistryQueries:
 
     # ---- paging ----------------------------------------------------------------------
 
-    def _search(
+    def search(
         self, filter_string: str, *, order_by: list[str] | None = None, limit: int | None = None
     ) -> Iterator[Any]:
         """Iterate ``search_model_versions`` across all pages."""

@@ -9,6 +9,7 @@ Today every registered version carries these version tags (visible in MLflow's U
 ``hokusai.baseline_id``  ``{name}/{version}`` of the model it improves (improved only)
 ``hokusai.contributor``  EIP-55 checksum address (improved only)
 ``hokusai.delta_metrics`` JSON object of metric → delta (improved only)
+``hokusai.backfilled``   ``true`` on pre-upgrade versions tagged by the backfill
 ====================  ======================================================
 
 Versions registered by the pre-upgrade code carry none of these: the run holds params
@@ -27,6 +28,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 __all__ = [
+    "TAG_BACKFILLED",
     "TAG_BASELINE_ID",
     "TAG_CONTRIBUTOR",
     "TAG_DELTA_METRICS",
@@ -45,6 +47,7 @@ TAG_IS_BASELINE = "hokusai.is_baseline"
 TAG_BASELINE_ID = "hokusai.baseline_id"
 TAG_CONTRIBUTOR = "hokusai.contributor"
 TAG_DELTA_METRICS = "hokusai.delta_metrics"
+TAG_BACKFILLED = "hokusai.backfilled"
 
 LEGACY_TAG_BASELINE_ID = "baseline_model_id"
 LEGACY_TAG_CONTRIBUTOR = "contributor"
@@ -110,7 +113,13 @@ class VersionRecord:
     contributor: str | None
     delta_metrics: dict[str, float]
     legacy: bool
+    """Registered by the pre-upgrade code and not backfilled: attribution read from the run."""
     tags: dict[str, str] = field(repr=False)
+
+    @property
+    def pre_upgrade(self) -> bool:
+        """Registered by the pre-upgrade code (whether or not backfilled since)."""
+        return self.legacy or self.tags.get(TAG_BACKFILLED) == "true"
 
     @property
     def model_id(self) -> str:

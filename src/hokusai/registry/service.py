@@ -22,6 +22,7 @@ from hokusai.errors import (
     ValidationError,
 )
 from hokusai.registry.backend import mlflow_scope, translate_mlflow_error
+from hokusai.registry.backfill import BackfillReport, ProgressCallback, backfill
 from hokusai.registry.flavors import FlavorPlan, plan_flavor
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.records import (
@@ -359,6 +360,16 @@ class HokusaiModelRegistry:
     def get_contributor_models(self, address: str) -> list[dict[str, Any]]:
         """Every version attributed to ``address`` (any letter case), oldest first."""
         return self._queries.contributor_models(address)
+
+    def backfill(
+        self, *, dry_run: bool = False, on_progress: ProgressCallback | None = None
+    ) -> BackfillReport:
+        """Give versions registered by the pre-upgrade code today's ``hokusai.*`` tags.
+
+        ``dry_run`` reports what would be written without writing; ``on_progress(done, total)``
+        is called after each version scanned.
+        """
+        return backfill(self._client, self._queries, dry_run=dry_run, on_progress=on_progress)
 
 
 def _check_code_paths(code_paths: Sequence[str | Path] | None) -> list[str] | None:

@@ -1,0 +1,296 @@
+"""Helpers shared by the benchmark scripts: statistics, environment, results, temp stores.
+
+Every benchmark runs against a fresh, throw-away MLflow store (a SQLite database and an artifact
+folder under a temporary directory), so results never depend on, or pollute, a developer's
+``./.hokusai``. Results are printed as a short table and written to
+``bench/results/<name>.json`` for machines (CI trend lines, release notes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "RESULTS_DIR",
+    "Timer",
+    "add_common_arguments",
+    "environment",
+    "fmt_ms",
+    "fmt_ratio",
+    "percentile",
+    "print_table",
+    "progress",
+    "quiet_mlflow",
+    "ratio",
+    "summarize",
+    "temp_home",
+    "write_results",
+]
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+
+_DISTRIBUTIONS = ("mlflow", "scikit-learn", "skops", "numpy", "scipy", "pandas", "SQLAlchemy")
+
+
+# ---- statistics ----------------------------------------------------------------------------
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0–100) with linear interpolation between ranks (numpy's default).
+
+    With few samples the high percentiles are close to the maximum: p99 of 30 samples is
+    essentially the slowest one, which is what it honestly is.
+    """
+    if not samples:
+        raise ValueError("percentile of no samples")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile {q} outside 0..100")
+    ordered = sorted(samples)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = math.ceil(position)
+    if low == high:
+        return ordered[low]
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summarize(samples: Sequence[float]) -> dict[str, float | int]:
+    """Count, min, median (= p50), p90, p99, max, mean and stdev of ``samples`` (seconds)."""
+    if not samples:
+        raise ValueError("summary of no samples")
+    return {
+        "n": len(samples),
+        "min": min(samples),
+        "median": statistics.median(samples),
+        "p50": percentile(samples, 50),
+        "p90": percentile(samples, 90),
+        "p99": percentile(samples, 99),
+        "max": max(samples),
+        "mean": statistics.fmean(samples),
+        "stdev": statistics.stdev(samples) if len(samples) > 1 else 0.0,
+    }
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``; infinity when the denominator is zero."""
+    return numerator / denominator if denominator else math.inf
+
+
+class Timer:
+    """Collects wall-clock samples of calls: ``value = timer.time(fn, *args)``."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+
+    def time(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        value = fn(*args, **kwargs)
+        self.samples.append(time.perf_counter() - start)
+        return value
+
+
+# ---- formatting ----------------------------------------------------------------------------
+
+
+def fmt_ms(seconds: float) -> str:
+    """Seconds as milliseconds with sensible precision."""
+    ms = seconds * 1000
+    if ms >= 1000:
+        return f"{ms:,.0f} ms"
+    if ms >= 100:
+        return f"{ms:.0f} ms"
+    return f"{ms:.1f} ms"
+
+
+def fmt_ratio(value: float) -> str:
+    return f"{value:.3f}×"
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print a plain, aligned text table (first column left-aligned, the rest right)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    print(line(headers))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+
+
+def progress(message: str) -> None:
+    """A progress note on stderr (the result table goes to stdout)."""
+    print(f"  … {message}", file=sys.stderr, flush=True)
+
+
+# ---- environment and results ---------------------------------------------------------------
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def environment() -> dict[str, Any]:
+    """What the numbers depend on: interpreter, library versions, machine."""
+    try:
+        usable_cpus: int | None = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable_cpus = None
+    return {
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "cpu_count_usable": usable_cpus,
+        "mlflow": _version("mlflow"),
+        "sklearn": _version("scikit-learn"),
+        "packages": {name: _version(name) for name in _DISTRIBUTIONS},
+        "hokusai": _version("hokusai-model-registry"),
+        "git_commit": _git_commit(),
+    }
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def write_results(name: str, payload: Mapping[str, Any], directory: Path | None = None) -> Path:
+    """Write ``<directory>/<name>.json`` atomically (a ``.tmp`` file renamed into place)."""
+    directory = directory or RESULTS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{name}.json"
+    tmp = target.with_suffix(".json.tmp")
+    document = {
+        "benchmark": name,
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **payload,
+    }
+    tmp.write_text(
+        json.dumps(document, indent=2, default=_json_default, allow_nan=False) + "\n",
+        encoding="utf-8",
+    )
+    os.replace(tmp, target)
+    return target
+
+
+# ---- stores and MLflow noise ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def temp_home(prefix: str, *, keep: bool = False) -> Iterator[Path]:
+    """A fresh folder for one benchmark's MLflow store; removed afterwards unless ``keep``."""
+    home = Path(tempfile.mkdtemp(prefix=f"hokusai-bench-{prefix}-"))
+    try:
+        yield home
+    finally:
+        if keep:
+            progress(f"kept the store in {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def quiet_mlflow(*, verbose: bool = False) -> None:
+    """Silence MLflow's per-call chatter ("Created version …", INFO logs) and warnings.
+
+    Both sides of every comparison run with the same settings, so this changes no ratio; it
+    only keeps the output readable. Call it before the first registry is created. Errors still
+    surface as exceptions.
+    """
+    import logging
+    import warnings
+
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        os.environ.pop(variable, None)  # each benchmark uses only its own temp store
+    if verbose:
+        return
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category)
+    from mlflow.utils import logging_utils
+
+    # ``disable_logging()`` is not enough: log_model re-enables the stream on its way out.
+    # MLflow's eprint() and its log handler both write through this one stream object.
+    stream: Any = logging_utils.MLFLOW_LOGGING_STREAM
+    stream.write = len
+    stream.flush = lambda: None
+    for name in ("mlflow", "alembic", "skops"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--quick``, ``--keep-store``, ``--results-dir``, ``--check`` and ``--verbose``."""
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: few repetitions and small sizes; numbers are indicative only",
+    )
+    parser.add_argument(
+        "--keep-store",
+        action="store_true",
+        help="do not delete the temporary MLflow store (its path is printed)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=RESULTS_DIR,
+        help=f"where to write <name>.json (default: {RESULTS_DIR.relative_to(REPO_ROOT)})",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit with status 1 when a goal is not met (default: report only)",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="let MLflow print its own messages and warnings",
+    )

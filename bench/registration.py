@@ -1,0 +1,518 @@
+"""Registration cost: ``HokusaiModelRegistry.register_baseline`` against bare MLflow.
+
+What is measured
+    Wall-clock time of one complete registration of a scikit-learn
+    ``RandomForestClassifier`` (10 trees by default, trained on iris or breast_cancer), logged
+    with a signature and an input example, into a fresh SQLite MLflow store with a local
+    artifact folder:
+
+    * **ours** — ``registry.register_baseline(model, model_type, signature=…,
+      input_example=…)``: validation, signature check, flavor plan, one run, ``log_model``,
+      ``register_model`` and the Hokusai tags;
+    * **bare MLflow** (the reference) — what a user of MLflow alone writes:
+      ``with mlflow.start_run(): info = mlflow.sklearn.log_model(model, name="model",
+      signature=…, input_example=…, skops_trusted_types=…)`` then
+      ``mlflow.register_model(info.model_uri, name)``, all other arguments at their defaults.
+
+    On MLflow ≥ 3.5 ``mlflow.sklearn.log_model`` saves with skops by default and *refuses* a
+    RandomForest unless ``skops_trusted_types`` lists its types, so bare MLflow is given exactly
+    ``skops.io.get_untrusted_types(data=skops.io.dumps(model))`` (computed once, outside the
+    timings): the minimum it needs to work at all.
+
+Two comparisons, each run interleaved (ours, bare, ours, bare, …) after a warm-up of both
+(imports, table creation, first-call caches), so drift on the machine hits both alike:
+
+    (a) defaults — bare MLflow infers the pip requirements (a subprocess that is most of its
+        ~4.8 s); ours pins them itself. Goal: ours median ≤ 0.1 × bare median.
+    (b) explicit ``pip_requirements`` on both sides (the same exact-pin list). This isolates
+        what the library adds on top of MLflow. Goal: ours median ≤ 1.05 × bare median — the
+        product's "< 5 % overhead" promise.
+
+It also checks that ours wrote a ``requirements.txt`` of exact ``name==version`` pins matching
+the installed packages, and that both sides' models load back. The process-global MLflow
+tracking URI is pointed at the store only for bare MLflow's calls (as a user of the fluent API
+would); ours runs with it unset, as in an application, so it pays for its own URI scoping.
+
+Run from the repository root: ``python bench/registration.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from _common import (
+    add_common_arguments,
+    environment,
+    fmt_ms,
+    fmt_ratio,
+    print_table,
+    progress,
+    quiet_mlflow,
+    ratio,
+    summarize,
+    temp_home,
+    write_results,
+)
+
+NAME = "registration"
+MODEL_TYPE = "bench_rf"
+BARE_MODEL_NAME = "bare_mlflow_bench_rf"
+PINNED_DISTRIBUTIONS = ("mlflow", "scikit-learn", "skops", "numpy", "scipy", "pandas")
+GOAL_DEFAULTS = 0.10
+GOAL_EXPLICIT = 1.05
+_PIN_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;=<>!~,]+)$")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The model and everything logged with it."""
+
+    model: Any
+    signature: Any
+    input_example: Any
+    dataset: str
+    n_estimators: int
+    skops_trusted_types: list[str]
+    pip_requirements: list[str]
+
+
+@dataclass
+class Comparison:
+    """Interleaved timings of ours and the reference for one configuration."""
+
+    key: str
+    title: str
+    goal: float
+    goal_text: str
+    ours: list[float]
+    bare: list[float]
+
+    @property
+    def ratio(self) -> float:
+        return ratio(summarize(self.ours)["median"], summarize(self.bare)["median"])
+
+    @property
+    def met(self) -> bool:
+        return self.ratio <= self.goal
+
+    def as_json(self) -> dict[str, Any]:
+        ours, bare = summarize(self.ours), summarize(self.bare)
+        return {
+            "title": self.title,
+            "reps": len(self.ours),
+            "ours": {"timings_s": self.ours, "stats_s": ours},
+            "reference": {"timings_s": self.bare, "stats_s": bare},
+            "ratios": {
+                "median": self.ratio,
+                "p99": ratio(ours["p99"], bare["p99"]),
+                "mean": ratio(ours["mean"], bare["mean"]),
+            },
+            "overhead_median_s": ours["median"] - bare["median"],
+            "goal": {"metric": "median(ours) / median(bare MLflow)", "max_ratio": self.goal},
+            "goal_text": self.goal_text,
+            "goal_met": self.met,
+        }
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    add_common_arguments(parser)
+    parser.add_argument(
+        "--reps-defaults",
+        type=int,
+        default=None,
+        help="repetitions of comparison (a), each ~5 s (default 5; --quick: 1)",
+    )
+    parser.add_argument(
+        "--reps-explicit",
+        type=int,
+        default=None,
+        help="repetitions of comparison (b) (default 30; --quick: 5)",
+    )
+    parser.add_argument(
+        "--dataset", choices=("iris", "breast_cancer"), default="iris", help="training data"
+    )
+    parser.add_argument("--trees", type=int, default=10, help="RandomForest n_estimators")
+    parser.add_argument(
+        "--skip-defaults",
+        action="store_true",
+        help="skip comparison (a) (the slow one: MLflow's requirement inference)",
+    )
+    args = parser.parse_args(argv)
+    if args.reps_defaults is None:
+        args.reps_defaults = 1 if args.quick else 5
+    if args.reps_explicit is None:
+        args.reps_explicit = 5 if args.quick else 30
+    if args.reps_defaults < 1 or args.reps_explicit < 1 or args.trees < 1:
+        parser.error("repetitions and --trees must be positive")
+    return args
+
+
+def build_workload(dataset: str, n_estimators: int) -> Workload:
+    import skops.io
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_breast_cancer, load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    loader = load_iris if dataset == "iris" else load_breast_cancer
+    bunch = loader(as_frame=True)
+    features, target = bunch.data, bunch.target
+    model = RandomForestClassifier(n_estimators=n_estimators, random_state=0).fit(features, target)
+    signature = infer_signature(features, model.predict(features))
+    trusted = sorted(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+    pins = [f"{d}=={importlib.metadata.version(d)}" for d in PINNED_DISTRIBUTIONS]
+    return Workload(
+        model=model,
+        signature=signature,
+        input_example=features.head(5),
+        dataset=dataset,
+        n_estimators=n_estimators,
+        skops_trusted_types=trusted,
+        pip_requirements=pins,
+    )
+
+
+class FluentURI:
+    """Points MLflow's process-global tracking URI at the store, or back to unset."""
+
+    def __init__(self, store_uri: str) -> None:
+        import mlflow
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        self._mlflow = mlflow
+        self._utils = tracking_utils
+        self._store_uri = store_uri
+        self._initial: str | None = tracking_utils._tracking_uri
+
+    def store(self) -> None:
+        self._mlflow.set_tracking_uri(self._store_uri)
+
+    def unset(self) -> None:
+        self._mlflow.set_tracking_uri(self._initial)  # type: ignore[arg-type]
+
+
+def bare_register(work: Workload, *, explicit: bool) -> tuple[Any, Any]:
+    """Bare MLflow: one run, ``log_model`` with default arguments, ``register_model``."""
+    import mlflow
+    import mlflow.sklearn
+
+    extra: dict[str, Any] = {"pip_requirements": work.pip_requirements} if explicit else {}
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            work.model,
+            name="model",
+            signature=work.signature,
+            input_example=work.input_example,
+            skops_trusted_types=work.skops_trusted_types,
+            **extra,
+        )
+        version = mlflow.register_model(info.model_uri, BARE_MODEL_NAME)
+    return info, version
+
+
+def interleave(
+    reps: int,
+    ours: Callable[[], Any],
+    bare: Callable[[], Any],
+    before_ours: Callable[[], None],
+    before_bare: Callable[[], None],
+    label: str,
+) -> tuple[list[float], list[float]]:
+    """Time ``ours`` and ``bare`` alternately ``reps`` times each (setup calls untimed)."""
+    ours_times: list[float] = []
+    bare_times: list[float] = []
+    for rep in range(reps):
+        before_ours()
+        start = time.perf_counter()
+        ours()
+        ours_times.append(time.perf_counter() - start)
+        before_bare()
+        start = time.perf_counter()
+        bare()
+        bare_times.append(time.perf_counter() - start)
+        if reps < 10 or (rep + 1) % 10 == 0:
+            progress(
+                f"{label}: {rep + 1}/{reps}  ours {fmt_ms(ours_times[-1])}, "
+                f"bare {fmt_ms(bare_times[-1])}"
+            )
+    return ours_times, bare_times
+
+
+def _local_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
+
+
+def read_requirements(artifact_uri: str) -> list[str]:
+    text = (_local_path(artifact_uri) / "requirements.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def check_pins(lines: list[str], expected: list[str]) -> dict[str, Any]:
+    """Are all lines ``name==version`` pins of the installed versions, with nothing missing?"""
+    problems: list[str] = []
+    for line in lines:
+        match = _PIN_RE.match(line)
+        if match is None:
+            problems.append(f"not an exact pin: {line!r}")
+            continue
+        try:
+            installed = importlib.metadata.version(match["name"])
+        except importlib.metadata.PackageNotFoundError:
+            problems.append(f"not installed here: {line!r}")
+            continue
+        if installed != match["version"]:
+            problems.append(f"{line!r} but {installed} is installed")
+    missing = sorted(set(expected) - set(lines))
+    problems.extend(f"missing {pin!r}" for pin in missing)
+    return {"lines": lines, "expected": expected, "problems": problems, "ok": not problems}
+
+
+def check_loads(model_uri: str, work: Workload) -> bool:
+    import mlflow.pyfunc
+
+    predictions = mlflow.pyfunc.load_model(model_uri).predict(work.input_example)
+    return len(predictions) == len(work.input_example)
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
+    started = time.perf_counter()
+    quiet_mlflow(verbose=args.verbose)
+    import mlflow
+
+    from hokusai.config import Settings
+    from hokusai.registry import HokusaiModelRegistry
+
+    work = build_workload(args.dataset, args.trees)
+    with temp_home(NAME, keep=args.keep_store) as home:
+        registry = HokusaiModelRegistry(settings=Settings(home=home))
+        fluent = FluentURI(registry.tracking_uri)
+
+        last: dict[str, Any] = {}  # the latest result of each callable, for the checks
+
+        def ours_defaults() -> None:
+            last["ours_defaults"] = registry.register_baseline(
+                work.model,
+                MODEL_TYPE,
+                signature=work.signature,
+                input_example=work.input_example,
+            )
+
+        def ours_explicit() -> None:
+            last["ours_explicit"] = registry.register_baseline(
+                work.model,
+                MODEL_TYPE,
+                signature=work.signature,
+                input_example=work.input_example,
+                pip_requirements=work.pip_requirements,
+            )
+
+        def bare_defaults() -> None:
+            last["bare_defaults"] = bare_register(work, explicit=False)
+
+        def bare_explicit() -> None:
+            last["bare_explicit"] = bare_register(work, explicit=True)
+
+        # Warm-up: ours first (it creates the "hokusai" experiment, with its artifact folder
+        # inside the temp home), then bare MLflow in that same experiment.
+        progress("warm-up (imports, tables, first calls)")
+        fluent.unset()
+        ours_defaults()
+        ours_explicit()
+        fluent.store()
+        mlflow.set_experiment(registry.settings.experiment_name)
+        if not args.skip_defaults:
+            bare_defaults()
+        bare_explicit()
+
+        comparisons: list[Comparison] = []
+        if not args.skip_defaults:
+            ours_t, bare_t = interleave(
+                args.reps_defaults,
+                ours_defaults,
+                bare_defaults,
+                fluent.unset,
+                fluent.store,
+                "(a) defaults",
+            )
+            comparisons.append(
+                Comparison(
+                    "defaults",
+                    "(a) defaults: bare MLflow infers pip requirements",
+                    GOAL_DEFAULTS,
+                    "ours ≤ 0.1× bare MLflow",
+                    ours_t,
+                    bare_t,
+                )
+            )
+        ours_t, bare_t = interleave(
+            args.reps_explicit,
+            ours_explicit,
+            bare_explicit,
+            fluent.unset,
+            fluent.store,
+            "(b) explicit pip_requirements",
+        )
+        comparisons.append(
+            Comparison(
+                "explicit_pip_requirements",
+                "(b) both with explicit pip_requirements",
+                GOAL_EXPLICIT,
+                "ours ≤ 1.05× bare MLflow (< 5% overhead)",
+                ours_t,
+                bare_t,
+            )
+        )
+
+        # Checks, outside the timings, on the last registration of each kind.
+        progress("checking requirements.txt and loading the models back")
+        fluent.store()
+        ours_last = last["ours_defaults"]
+        ours_pins = check_pins(read_requirements(ours_last["artifact_path"]), work.pip_requirements)
+        bare_key = "bare_explicit" if args.skip_defaults else "bare_defaults"
+        bare_info, _ = last[bare_key]
+        bare_lines = read_requirements(bare_info.artifact_path)
+        loads = {
+            "ours": check_loads(ours_last["model_uri"], work),
+            "bare_mlflow": check_loads(bare_info.model_uri, work),
+        }
+        versions = {
+            "ours_registered_model": ours_last["model_name"],
+            "ours_versions_created": int(last["ours_explicit"]["version"]),
+            "bare_registered_model": BARE_MODEL_NAME,
+            "bare_versions_created": int(last["bare_explicit"][1].version),
+        }
+        fluent.unset()
+
+    payload: dict[str, Any] = {
+        "description": (
+            "Median wall time of one registration (run + log_model + register_model) of a "
+            f"RandomForestClassifier({args.trees} trees) with signature and input example, "
+            "ours (HokusaiModelRegistry.register_baseline) vs bare MLflow, interleaved, on a "
+            "fresh SQLite store."
+        ),
+        "environment": environment(),
+        "parameters": {
+            "quick": args.quick,
+            "dataset": work.dataset,
+            "model": f"RandomForestClassifier(n_estimators={work.n_estimators}, random_state=0)",
+            "input_example_rows": len(work.input_example),
+            "reps_defaults": 0 if args.skip_defaults else args.reps_defaults,
+            "reps_explicit": args.reps_explicit,
+            "warmup_per_side": 1,
+            "order": "interleaved: ours, bare, ours, bare, …",
+            "store": "fresh sqlite:///<tmp>/mlflow.db + file:<tmp>/artifacts",
+            "explicit_pip_requirements": work.pip_requirements,
+            "bare_skops_trusted_types": work.skops_trusted_types,
+            "bare_skops_note": (
+                "MLflow 3.17 saves sklearn models with skops by default and refuses a "
+                "RandomForest without skops_trusted_types; bare MLflow gets exactly "
+                "skops.io.get_untrusted_types(data=skops.io.dumps(model)), computed once "
+                "outside the timings — the minimum for it to work at all."
+            ),
+            "fluent_tracking_uri": (
+                "set to the store for bare MLflow calls, unset for ours (switching is untimed)"
+            ),
+        },
+        "comparisons": {c.key: c.as_json() for c in comparisons},
+        "checks": {
+            "ours_requirements_txt": ours_pins,
+            "bare_mlflow_requirements_txt": bare_lines,
+            "bare_mlflow_requirements_source": (
+                "explicit pip_requirements" if args.skip_defaults else "MLflow inference"
+            ),
+            "models_load": loads,
+            **versions,
+        },
+        "goals_met": all(c.met for c in comparisons) and ours_pins["ok"],
+        "duration_s": time.perf_counter() - started,
+    }
+    return payload, comparisons
+
+
+def report(payload: dict[str, Any], comparisons: list[Comparison], path: Path) -> None:
+    params = payload["parameters"]
+    env = payload["environment"]
+    print(
+        f"Registration of {params['model']} on {params['dataset']}, signature + input example, "
+        f"fresh SQLite store"
+    )
+    print(
+        f"python {env['python']}, mlflow {env['mlflow']}, scikit-learn {env['sklearn']}, "
+        f"{env['cpu_count']} CPUs{'  [--quick: indicative only]' if params['quick'] else ''}"
+    )
+    print()
+    rows = []
+    for c in comparisons:
+        ours, bare = summarize(c.ours), summarize(c.bare)
+        rows.append(
+            [
+                c.title,
+                str(len(c.ours)),
+                fmt_ms(ours["median"]),
+                fmt_ms(bare["median"]),
+                fmt_ms(ours["p99"]),
+                fmt_ms(bare["p99"]),
+                fmt_ratio(c.ratio),
+                f"≤ {c.goal:g}×",
+                "yes" if c.met else "NO",
+            ]
+        )
+    print_table(
+        [
+            "comparison",
+            "reps",
+            "ours p50",
+            "bare p50",
+            "ours p99",
+            "bare p99",
+            "ratio",
+            "goal",
+            "met",
+        ],
+        rows,
+    )
+    checks = payload["checks"]
+    pins = checks["ours_requirements_txt"]
+    print()
+    verdict = "exact pins of the installed versions" if pins["ok"] else "PROBLEMS"
+    print(f"ours requirements.txt: {verdict}: {', '.join(pins['lines'])}")
+    for problem in pins["problems"]:
+        print(f"  - {problem}")
+    print(
+        f"bare MLflow requirements.txt ({checks['bare_mlflow_requirements_source']}): "
+        f"{', '.join(checks['bare_mlflow_requirements_txt'])}"
+    )
+    print(
+        "bare MLflow was given skops_trusted_types="
+        f"{params['bare_skops_trusted_types']} (MLflow 3.17's skops default refuses a "
+        "RandomForest without it; the minimum for bare MLflow to work)"
+    )
+    loads = checks["models_load"]
+    print(
+        f"models load back: ours {'yes' if loads['ours'] else 'NO'}, "
+        f"bare {'yes' if loads['bare_mlflow'] else 'NO'}"
+    )
+    print(f"all goals met: {'yes' if payload['goals_met'] else 'NO'}")
+    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    payload, comparisons = run(args)
+    path = write_results(NAME, payload, args.results_dir)
+    report(payload, comparisons, path)
+    return 1 if args.check and not payload["goals_met"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Entry point of the ``hokusai`` command.
+
+Commands raise the project's errors; :func:`main` turns any :class:`HokusaiError` into one line
+on stderr and a non-zero exit, so no user ever sees a traceback for a known failure.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hokusai import __version__
+from hokusai.cli import contributors, models, quickstart, registry
+from hokusai.cli._common import CliState
+from hokusai.errors import HokusaiError
+
+app = typer.Typer(
+    name="hokusai",
+    help="Hokusai model registry: register, look up and trace models on MLflow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(models.app, name="models")
+app.add_typer(contributors.app, name="contributors")
+app.add_typer(registry.app, name="registry")
+app.command("quickstart")(quickstart.quickstart)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hokusai {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: str | None = typer.Option(
+        None, "--home", help="HOKUSAI_HOME for this command (embedded store location)."
+    ),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="MLflow tracking URI for this command."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """Hokusai model registry."""
+    ctx.obj = CliState(home=home, tracking_uri=tracking_uri)
+
+
+def main() -> None:
+    """Run the CLI; known errors become ``error[code]: message`` and exit status 1."""
+    try:
+        app()
+    except HokusaiError as exc:
+        typer.echo(f"error[{exc.code}]: {exc.message}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
