@@ -26,8 +26,9 @@ from hokusai import HokusaiModelRegistry
 HELPER = Path(__file__).resolve().parent / "helpers" / "iris_rules.py"
 
 LOAD_AND_PREDICT = """
-import sys, mlflow.pyfunc, pandas as pd
-model = mlflow.pyfunc.load_model(sys.argv[1])
+import sys, mlflow, pandas as pd
+mlflow.set_tracking_uri(sys.argv[1])
+model = mlflow.pyfunc.load_model(sys.argv[2])
 rows = pd.DataFrame({"petal length (cm)": [1.4, 4.5, 6.0], "petal width (cm)": [0.2, 1.5, 2.1]})
 import iris_rules
 print("predictions", list(model.predict(rows)), "from", iris_rules.__file__)
@@ -57,7 +58,7 @@ def main() -> None:
 
     # A fresh interpreter, without examples/helpers on sys.path: the model brings its own copy.
     loaded = subprocess.run(
-        [sys.executable, "-c", LOAD_AND_PREDICT, result["artifact_path"]],
+        [sys.executable, "-c", LOAD_AND_PREDICT, registry.tracking_uri, result["model_uri"]],
         capture_output=True,
         text=True,
         check=True,

@@ -29,7 +29,7 @@ def main() -> None:
         features, target, test_size=0.3, random_state=0, stratify=target
     )
     model = RandomForestClassifier(n_estimators=10, random_state=0).fit(x_train, y_train)
-    accuracy = float(accuracy_score(y_test, model.predict(x_test)))
+    accuracy = round(float(accuracy_score(y_test, model.predict(x_test))), 4)
 
     # Metadata may be any JSON-serialisable mapping: nested, lists, any size.
     metadata: dict[str, Any] = {
@@ -55,6 +55,7 @@ def main() -> None:
     print(f"  registered:  {result['registration_timestamp']}")
     print(f"  flavors:     {', '.join(result['flavors'])}")
     print(f"  metrics:     {result['metrics']}")
+    print(f"  git_commit:  {result['git_commit']}")
     print(f"  signature:   {result['signature'].splitlines()[1].strip()}")
     print(f"  metadata:    {json.dumps(result['metadata'])}")
     print(f"  metadata round-trips unchanged: {result['metadata'] == metadata}")

@@ -1,0 +1,626 @@
+"""Lookup cost: ``get_model_by_uuid`` as the registry grows, against MLflow's tag search.
+
+What is measured
+    Wall-clock latency (p50/p99) of ``HokusaiModelRegistry.get_model_by_uuid(model_uuid)`` on
+    a fresh SQLite MLflow store holding 1,000 and then 10,000 registered model versions, side
+    by side with MLflow's own way of finding a version by a tag (the reference)::
+
+        client.search_model_versions("tags.`hokusai.model_uuid` = '<uuid>'")
+
+    Ours resolves the ``m-…`` id through the logged model's primary key and its
+    ``mlflow.modelVersions`` tag (then reads the version and the ``MLmodel`` file), so it should
+    not depend on the registry's size; the tag search scans the version tags (the value is not
+    indexed), so it grows with the table. Goals: ours p50 ≤ 10 ms at 10,000 versions, and
+    p50(10,000) / p50(1,000) ≤ 1.3.
+
+How the store is built
+    A handful of real models (RandomForest baselines and improvements on them) are registered
+    through the library, so lookups of them return real ``MLmodel`` data. The store is then
+    grown to each size with filler written through MLflow's own client APIs, mirroring what a
+    registration writes (verified against a real registration at start-up):
+    ``create_logged_model`` (same params and tags as a real one), the real ``MLmodel`` file
+    copied into its artifact folder with the ids replaced, ``finalize_logged_model(READY)``,
+    ``create_model_version(name, source="models:/m-…", run_id, tags=<the hokusai.* tags>)`` and
+    the logged model's ``mlflow.modelVersions`` tag, which ``mlflow.register_model`` sets but
+    ``create_model_version`` does not. Filler is spread over several ``hokusai_<type>_baseline``
+    / ``_improved`` names, with contributors and deltas on improved versions. To stay within
+    the time budget, filler versions share one run per ``--versions-per-run`` versions and do
+    not copy model binaries or log metrics: lookups of today's layout read neither runs nor
+    anything but ``MLmodel``.
+
+At each size, lookups alternate between the real models and random filler versions, and each
+lookup by ours is immediately followed by the reference for the same uuid (interleaved), after
+a short warm-up. Both sides are checked to find the same version.
+
+Run from the repository root: ``python bench/lookup.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from _common import (
+    Timer,
+    add_common_arguments,
+    environment,
+    fmt_ms,
+    fmt_ratio,
+    print_table,
+    progress,
+    quiet_mlflow,
+    ratio,
+    summarize,
+    temp_home,
+    write_results,
+)
+
+NAME = "lookup"
+GOAL_P50_S = 0.010
+GOAL_GROWTH = 1.3
+GOAL_SIZE = 10_000
+REAL_TYPE = "bench_rf"
+FILLER_TYPES = (
+    "lead_scoring",
+    "churn",
+    "fraud",
+    "credit_risk",
+    "demand_forecast",
+    "sentiment",
+    "ranking",
+    "pricing",
+)
+VERSION_TAGS = "hokusai.model_uuid"
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    add_common_arguments(parser)
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=None,
+        help="comma-separated registry sizes in versions, ascending "
+        "(default 1000,10000; --quick: 200,1000)",
+    )
+    parser.add_argument(
+        "--lookups",
+        type=int,
+        default=None,
+        help="timed lookups per size for each side (default 300; --quick: 60)",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=20, help="untimed lookups per side before each size"
+    )
+    parser.add_argument(
+        "--real-baselines",
+        type=int,
+        default=None,
+        help="real baselines registered through the library (default 4; --quick: 2); "
+        "each also gets one real improved version",
+    )
+    parser.add_argument(
+        "--filler-types",
+        type=int,
+        default=6,
+        help=f"model types the filler is spread over (×2 names each; max {len(FILLER_TYPES)})",
+    )
+    parser.add_argument(
+        "--versions-per-run", type=int, default=100, help="filler versions sharing one run"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (targets, filler)")
+    args = parser.parse_args(argv)
+    if args.sizes is None:
+        args.sizes = [200, 1000] if args.quick else [1000, GOAL_SIZE]
+    if args.lookups is None:
+        args.lookups = 60 if args.quick else 300
+    if args.real_baselines is None:
+        args.real_baselines = 2 if args.quick else 4
+    if args.sizes != sorted(args.sizes) or args.sizes[0] <= 2 * args.real_baselines:
+        parser.error("--sizes must be ascending and larger than the number of real models")
+    if not 1 <= args.filler_types <= len(FILLER_TYPES):
+        parser.error(f"--filler-types must be between 1 and {len(FILLER_TYPES)}")
+    if args.lookups < 2 or args.versions_per_run < 1 or args.warmup < 0:
+        parser.error("--lookups must be ≥ 2, --versions-per-run ≥ 1, --warmup ≥ 0")
+    return args
+
+
+def _local_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
+
+
+# ---- real models ---------------------------------------------------------------------------
+
+
+def register_real_models(registry: Any, baselines: int, rng: random.Random) -> list[str]:
+    """Register ``baselines`` baselines and one improvement of each through the library."""
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    example = features.head(5)
+    uuids: list[str] = []
+    for index in range(baselines):
+        model = RandomForestClassifier(n_estimators=10, random_state=index).fit(features, target)
+        base = registry.register_baseline(
+            model,
+            REAL_TYPE,
+            metadata={"dataset": "iris", "owner": {"team": "bench"}, "index": index},
+            input_example=example,
+            metrics={"accuracy": 0.9 + index / 100},
+        )
+        improved = registry.register_improved_model(
+            model,
+            base["model_id"],
+            {"accuracy": 0.01},
+            _address(rng),
+            input_example=example,
+            metadata={"dataset": "iris+contrib"},
+        )
+        uuids += [base["model_uuid"], improved["model_uuid"]]
+    return uuids
+
+
+def _address(rng: random.Random) -> str:
+    from eth_utils.address import to_checksum_address
+
+    checksum: str = to_checksum_address("0x" + "".join(rng.choices("0123456789abcdef", k=40)))
+    return checksum
+
+
+# ---- filler --------------------------------------------------------------------------------
+
+
+@dataclass
+class Template:
+    """What a real registration wrote, for filler to copy."""
+
+    logged_model_tags: dict[str, str]
+    mlmodel_text: str
+    model_id: str
+    run_id: str
+
+    @classmethod
+    def from_real(cls, client: Any, model_uuid: str) -> Template:
+        logged = client.get_logged_model(model_uuid)
+        tags = {k: v for k, v in logged.tags.items() if k != MODEL_VERSIONS_TAG}
+        text = (_local_path(logged.artifact_location) / "MLmodel").read_text(encoding="utf-8")
+        return cls(tags, text, logged.model_id, logged.source_run_id)
+
+
+@dataclass
+class Filler:
+    """Writes realistic Hokusai versions through MLflow's client, cheaply."""
+
+    client: Any
+    experiment_id: str
+    template: Template
+    rng: random.Random
+    model_types: Sequence[str]
+    versions_per_run: int
+    contributors: list[str]
+    uuids: list[str] = field(default_factory=list)
+    baselines: dict[str, list[str]] = field(default_factory=dict)
+    _runs: dict[str, tuple[str, int]] = field(default_factory=dict)
+    _names: set[str] = field(default_factory=set)
+    seconds_per_version: list[float] = field(default_factory=list)
+
+    def _run_for(self, name: str, model_type: str) -> str:
+        run_id, used = self._runs.get(name, ("", self.versions_per_run))
+        if used >= self.versions_per_run:
+            if run_id:
+                self.client.set_terminated(run_id, "FINISHED")
+            run = self.client.create_run(
+                self.experiment_id,
+                run_name=f"register-{name}",
+                tags={"hokusai.model_type": model_type},
+            )
+            run_id, used = run.info.run_id, 0
+        self._runs[name] = (run_id, used + 1)
+        return run_id
+
+    def close(self) -> None:
+        for run_id, _ in self._runs.values():
+            self.client.set_terminated(run_id, "FINISHED")
+        self._runs.clear()
+
+    def add(self, *, improved: bool | None = None) -> str:
+        """One version, as a registration would write it; returns its ``m-…`` uuid.
+
+        Baseline or improvement at random (an improvement needs a baseline of its type), unless
+        ``improved`` says which.
+        """
+        from mlflow.entities import LoggedModelStatus
+
+        start = time.perf_counter()
+        if improved:
+            model_type = self.rng.choice(sorted(self.baselines))
+        else:
+            model_type = self.rng.choice(self.model_types)
+        existing = self.baselines.get(model_type, [])
+        if improved is None:
+            is_baseline = not existing or self.rng.random() < 0.5
+        else:
+            is_baseline = not improved
+        kind = "baseline" if is_baseline else "improved"
+        name = f"hokusai_{model_type}_{kind}"
+        if name not in self._names:
+            self.client.create_registered_model(name)
+            self._names.add(name)
+        run_id = self._run_for(name, model_type)
+        params = {"model_type": model_type, "is_baseline": str(is_baseline)}
+        tags = {"hokusai.model_type": model_type, "hokusai.is_baseline": str(is_baseline).lower()}
+        if not is_baseline:
+            baseline_id = self.rng.choice(existing)
+            contributor = self.rng.choice(self.contributors)
+            delta = {"accuracy": round(self.rng.uniform(0.001, 0.05), 4)}
+            params.update(baseline_model_id=baseline_id, contributor_address=contributor)
+            tags.update(
+                {
+                    "hokusai.baseline_id": baseline_id,
+                    "hokusai.contributor": contributor,
+                    "hokusai.delta_metrics": json.dumps(delta, separators=(",", ":")),
+                }
+            )
+        logged = self.client.create_logged_model(
+            experiment_id=self.experiment_id,
+            name="model",
+            source_run_id=run_id,
+            params=params,
+            tags=self.template.logged_model_tags,
+        )
+        model_id = logged.model_id
+        folder = _local_path(logged.artifact_location)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "MLmodel").write_text(
+            self.template.mlmodel_text.replace(self.template.model_id, model_id).replace(
+                self.template.run_id, run_id
+            ),
+            encoding="utf-8",
+        )
+        self.client.finalize_logged_model(model_id, LoggedModelStatus.READY)
+        version = self.client.create_model_version(
+            name,
+            f"models:/{model_id}",
+            run_id=run_id,
+            tags={**tags, "hokusai.model_uuid": model_id},
+            model_id=model_id,
+        )
+        # What mlflow.register_model adds after create_model_version (the client call does not).
+        self.client.set_logged_model_tags(
+            model_id,
+            {MODEL_VERSIONS_TAG: json.dumps([{"name": version.name, "version": version.version}])},
+        )
+        if is_baseline:
+            self.baselines.setdefault(model_type, []).append(f"{name}/{version.version}")
+        self.uuids.append(model_id)
+        self.seconds_per_version.append(time.perf_counter() - start)
+        return model_id
+
+
+def compare_with_real(
+    client: Any, registry: Any, real_uuid: str, filler_uuid: str
+) -> dict[str, Any]:
+    """Check that a filler version has the same shape as a real one, field by field."""
+    checks: dict[str, bool] = {}
+    real_lm, fill_lm = client.get_logged_model(real_uuid), client.get_logged_model(filler_uuid)
+    checks["logged_model_status"] = str(real_lm.status) == str(fill_lm.status)
+    checks["logged_model_tag_keys"] = set(real_lm.tags) == set(fill_lm.tags)
+    checks["logged_model_param_keys"] = set(real_lm.params) == set(fill_lm.params)
+    checks["logged_model_name"] = real_lm.name == fill_lm.name
+    real_links = json.loads(real_lm.tags[MODEL_VERSIONS_TAG])
+    fill_links = json.loads(fill_lm.tags[MODEL_VERSIONS_TAG])
+    checks["model_versions_tag_shape"] = [sorted(e) for e in real_links] == [
+        sorted(e) for e in fill_links
+    ] and [type(e["version"]) for e in real_links] == [type(e["version"]) for e in fill_links]
+    real_mv = client.get_model_version(real_links[0]["name"], str(real_links[0]["version"]))
+    fill_mv = client.get_model_version(fill_links[0]["name"], str(fill_links[0]["version"]))
+    checks["version_source"] = (
+        real_mv.source == f"models:/{real_uuid}" and fill_mv.source == f"models:/{filler_uuid}"
+    )
+    checks["version_run_id"] = bool(real_mv.run_id) and bool(fill_mv.run_id)
+    checks["version_status"] = real_mv.status == fill_mv.status == "READY"
+    checks["version_tag_keys"] = set(real_mv.tags) == set(fill_mv.tags)
+    checks["version_download_uri"] = client.get_model_version_download_uri(
+        fill_mv.name, fill_mv.version
+    ) == (fill_lm.artifact_location)
+    real = registry.get_model_by_uuid(real_uuid)
+    fill = registry.get_model_by_uuid(filler_uuid)
+    checks["lookup_keys"] = set(real) == set(fill)
+    checks["lookup_uuid"] = fill["model_uuid"] == filler_uuid
+    checks["lookup_signature_and_flavors"] = (
+        fill["signature"] == real["signature"] and fill["flavors"] == real["flavors"]
+    )
+    return {
+        "real": real_uuid,
+        "filler": filler_uuid,
+        "real_version_tags": sorted(real_mv.tags),
+        "filler_version_tags": sorted(fill_mv.tags),
+        "checks": checks,
+        "ok": all(checks.values()),
+    }
+
+
+# ---- lookups -------------------------------------------------------------------------------
+
+
+@dataclass
+class SizeResult:
+    size: int
+    ours_real: list[float]
+    ours_filler: list[float]
+    reference: list[float]
+    fill_seconds: float
+
+    @property
+    def ours(self) -> list[float]:
+        return self.ours_real + self.ours_filler
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "versions": self.size,
+            "fill_seconds": self.fill_seconds,
+            "ours": {"timings_s": self.ours, "stats_s": summarize(self.ours)},
+            "ours_real_models": {
+                "timings_s": self.ours_real,
+                "stats_s": summarize(self.ours_real),
+            },
+            "ours_filler": {
+                "timings_s": self.ours_filler,
+                "stats_s": summarize(self.ours_filler),
+            },
+            "reference": {"timings_s": self.reference, "stats_s": summarize(self.reference)},
+            "ratio_ours_to_reference_p50": ratio(
+                summarize(self.ours)["p50"], summarize(self.reference)["p50"]
+            ),
+        }
+
+
+def measure(
+    registry: Any,
+    real: Sequence[str],
+    filler: Sequence[str],
+    lookups: int,
+    warmup: int,
+    rng: random.Random,
+) -> tuple[list[float], list[float], list[float]]:
+    """Interleaved lookups: ours then the reference on the same uuid, alternating real/filler."""
+    client = registry.client
+
+    def reference(uuid: str) -> Any:
+        return client.search_model_versions(f"tags.`{VERSION_TAGS}` = '{uuid}'")
+
+    for index in range(warmup):
+        uuid = real[index % len(real)] if index % 2 == 0 else rng.choice(filler)
+        registry.get_model_by_uuid(uuid)
+        reference(uuid)
+    ours_real, ours_filler, ref = Timer(), Timer(), Timer()
+    for index in range(lookups):
+        is_real = index % 2 == 0
+        uuid = real[(index // 2) % len(real)] if is_real else rng.choice(filler)
+        found = (ours_real if is_real else ours_filler).time(registry.get_model_by_uuid, uuid)
+        versions = ref.time(reference, uuid)
+        if found is None or found["model_uuid"] != uuid:
+            raise RuntimeError(f"get_model_by_uuid({uuid!r}) returned {found!r}")
+        if [(v.name, str(v.version)) for v in versions] != [
+            (found["model_name"], found["version"])
+        ]:
+            raise RuntimeError(f"tag search and get_model_by_uuid disagree on {uuid!r}")
+    return ours_real.samples, ours_filler.samples, ref.samples
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[SizeResult]]:
+    started = time.perf_counter()
+    quiet_mlflow(verbose=args.verbose)
+    import mlflow
+
+    from hokusai.config import Settings
+    from hokusai.registry import HokusaiModelRegistry
+
+    rng = random.Random(args.seed)
+    results: list[SizeResult] = []
+    with temp_home(NAME, keep=args.keep_store) as home:
+        registry = HokusaiModelRegistry(settings=Settings(home=home))
+        client = registry.client
+        progress(f"registering {2 * args.real_baselines} real models through the library")
+        real = register_real_models(registry, args.real_baselines, rng)
+        experiment = client.get_experiment_by_name(registry.settings.experiment_name)
+        # create_model_version resolves a models:/m-… source with a *new* MlflowClient(), i.e.
+        # through the process-global tracking URI (MLflow's own TODO), so point it at the store.
+        mlflow.set_tracking_uri(registry.tracking_uri)
+        filler = Filler(
+            client=client,
+            experiment_id=experiment.experiment_id,
+            template=Template.from_real(client, real[0]),
+            rng=rng,
+            model_types=FILLER_TYPES[: args.filler_types],
+            versions_per_run=args.versions_per_run,
+            contributors=[_address(rng) for _ in range(50)],
+        )
+        filler.add(improved=False)
+        filler.add(improved=True)
+        equivalence = [
+            compare_with_real(client, registry, real[0], filler.uuids[0]),
+            compare_with_real(client, registry, real[1], filler.uuids[1]),
+        ]
+        if not all(check["ok"] for check in equivalence):
+            raise RuntimeError(f"filler differs from a real registration: {equivalence}")
+
+        count = len(real) + len(filler.uuids)
+        for size in args.sizes:
+            progress(f"filling to {size:,} versions with MLflow's client")
+            fill_start = time.perf_counter()
+            while count < size:
+                filler.add()
+                count += 1
+            filler.close()
+            fill_seconds = time.perf_counter() - fill_start
+            total = len(client.search_model_versions(max_results=size + 1))
+            if total != size:
+                raise RuntimeError(f"expected {size} versions in the store, found {total}")
+            progress(
+                f"{size:,} versions (filled in {fill_seconds:.0f} s); "
+                f"{args.lookups} interleaved lookups per side"
+            )
+            ours_real, ours_filler, reference = measure(
+                registry, real, filler.uuids, args.lookups, args.warmup, rng
+            )
+            results.append(SizeResult(size, ours_real, ours_filler, reference, fill_seconds))
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+
+    first, last = results[0], results[-1]
+    growth_ours = ratio(summarize(last.ours)["p50"], summarize(first.ours)["p50"])
+    growth_ref = ratio(summarize(last.reference)["p50"], summarize(first.reference)["p50"])
+    p50_last = summarize(last.ours)["p50"]
+    goals = {
+        "p50_at_largest": {
+            "description": f"ours p50 ≤ {GOAL_P50_S * 1000:g} ms at {GOAL_SIZE:,} versions",
+            "evaluated_at_versions": last.size,
+            "value_s": p50_last,
+            "max_s": GOAL_P50_S,
+            "met": p50_last <= GOAL_P50_S,
+        },
+        "growth": {
+            "description": (
+                f"ours p50({GOAL_SIZE:,}) / p50(1,000) ≤ {GOAL_GROWTH:g} (independent of size)"
+            ),
+            "evaluated_between_versions": [first.size, last.size],
+            "value": growth_ours,
+            "max": GOAL_GROWTH,
+            "met": growth_ours <= GOAL_GROWTH,
+        },
+    }
+    full_sizes = first.size == 1000 and last.size == GOAL_SIZE
+    per_version = filler.seconds_per_version
+    payload: dict[str, Any] = {
+        "description": (
+            "get_model_by_uuid latency (p50/p99) at growing registry sizes vs MLflow's "
+            "search_model_versions on the hokusai.model_uuid tag, interleaved, fresh SQLite store."
+        ),
+        "environment": environment(),
+        "parameters": {
+            "quick": args.quick,
+            "sizes": args.sizes,
+            "lookups_per_size_per_side": args.lookups,
+            "warmup_per_size_per_side": args.warmup,
+            "real_models": len(real),
+            "filler_model_types": list(FILLER_TYPES[: args.filler_types]),
+            "filler_versions_per_run": args.versions_per_run,
+            "seed": args.seed,
+            "targets": "alternating: real models (round robin) / random filler versions",
+            "order": "interleaved: ours, reference, ours, reference, … on the same uuid",
+            "reference_call": "client.search_model_versions(\"tags.`hokusai.model_uuid` = '<uuid>'\")",
+            "filler_method": (
+                "MLflow client: create_logged_model + MLmodel copy + finalize_logged_model + "
+                "create_model_version + set_logged_model_tags(mlflow.modelVersions)"
+            ),
+        },
+        "filler": {
+            "versions": len(filler.uuids),
+            "seconds_total": sum(per_version),
+            "seconds_per_version": summarize(per_version),
+            "equivalence_with_real_registration": equivalence,
+        },
+        "sizes": {str(r.size): r.as_json() for r in results},
+        "growth_ratios": {
+            "between_versions": [first.size, last.size],
+            "ours_p50": growth_ours,
+            "ours_p99": ratio(summarize(last.ours)["p99"], summarize(first.ours)["p99"]),
+            "reference_p50": growth_ref,
+            "reference_p99": ratio(
+                summarize(last.reference)["p99"], summarize(first.reference)["p99"]
+            ),
+        },
+        "goals": goals,
+        "goals_evaluated_at_target_sizes": full_sizes,
+        "goals_met": all(goal["met"] for goal in goals.values()),
+        "duration_s": time.perf_counter() - started,
+    }
+    return payload, results
+
+
+def report(payload: dict[str, Any], results: list[SizeResult], path: Path) -> None:
+    env = payload["environment"]
+    params = payload["parameters"]
+    print(
+        "get_model_by_uuid vs MLflow tag search (search_model_versions on hokusai.model_uuid), "
+        "fresh SQLite store"
+    )
+    print(
+        f"python {env['python']}, mlflow {env['mlflow']}, scikit-learn {env['sklearn']}, "
+        f"{env['cpu_count']} CPUs; {params['lookups_per_size_per_side']} lookups per size "
+        f"per side{'  [--quick: indicative only]' if params['quick'] else ''}"
+    )
+    print()
+    rows = []
+    for r in results:
+        ours, ref = summarize(r.ours), summarize(r.reference)
+        rows.append(
+            [
+                f"{r.size:,}",
+                fmt_ms(ours["p50"]),
+                fmt_ms(ours["p99"]),
+                fmt_ms(summarize(r.ours_real)["p50"]),
+                fmt_ms(summarize(r.ours_filler)["p50"]),
+                fmt_ms(ref["p50"]),
+                fmt_ms(ref["p99"]),
+                fmt_ratio(ratio(ours["p50"], ref["p50"])),
+            ]
+        )
+    print_table(
+        [
+            "versions",
+            "ours p50",
+            "ours p99",
+            "(real p50)",
+            "(filler p50)",
+            "tag search p50",
+            "tag search p99",
+            "ours/ref p50",
+        ],
+        rows,
+    )
+    growth = payload["growth_ratios"]
+    a, b = growth["between_versions"]
+    print()
+    print(
+        f"growth {a:,} → {b:,} versions: ours p50 {fmt_ratio(growth['ours_p50'])}, "
+        f"p99 {fmt_ratio(growth['ours_p99'])}; tag search p50 "
+        f"{fmt_ratio(growth['reference_p50'])}, p99 {fmt_ratio(growth['reference_p99'])}"
+    )
+    for goal in payload["goals"].values():
+        value = goal.get("value_s")
+        shown = fmt_ms(value) if value is not None else fmt_ratio(goal["value"])
+        print(f"goal: {goal['description']}: {shown} → {'met' if goal['met'] else 'NOT met'}")
+    if not payload["goals_evaluated_at_target_sizes"]:
+        print(f"  (evaluated at {a:,} → {b:,} versions, not the target 1,000 → 10,000)")
+    filler = payload["filler"]
+    print(
+        f"filler: {filler['versions']:,} versions through MLflow's client in "
+        f"{filler['seconds_total']:.0f} s (median "
+        f"{fmt_ms(filler['seconds_per_version']['median'])} each); equivalent to a real "
+        f"registration: {'yes' if all(e['ok'] for e in filler['equivalence_with_real_registration']) else 'NO'}"
+    )
+    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    payload, results = run(args)
+    path = write_results(NAME, payload, args.results_dir)
+    report(payload, results, path)
+    return 1 if args.check and not payload["goals_met"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
