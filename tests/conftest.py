@@ -23,7 +23,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HOKUSAI_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
-    yield
+    return
 
 
 @pytest.fixture

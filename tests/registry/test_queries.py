@@ -106,9 +106,7 @@ def test_lineage_of_unknown_models_raises_not_found(registry, family):
 def test_contributor_models_in_any_letter_case_across_model_types(registry, family, forest):
     base, a, b, c = family
     other_base = registry.register_baseline(forest, "ranking", {})
-    d = registry.register_improved_model(
-        forest, other_base["model_id"], {"ndcg": 0.1}, CONTRIBUTOR
-    )
+    d = registry.register_improved_model(forest, other_base["model_id"], {"ndcg": 0.1}, CONTRIBUTOR)
     for spelling in (CONTRIBUTOR, CONTRIBUTOR.lower(), "0x" + CONTRIBUTOR[2:].upper()):
         found = registry.get_contributor_models(spelling)
         assert [m["model_id"] for m in found] == [b["model_id"], c["model_id"], d["model_id"]]

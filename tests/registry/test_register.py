@@ -221,9 +221,7 @@ def test_xgboost_model_uses_the_xgboost_flavor(registry, iris):
 
     features, target = iris
     model = xgboost.XGBClassifier(n_estimators=5, max_depth=2).fit(features, target)
-    result = registry.register_baseline(
-        model, "classification", {}, input_example=features.head(2)
-    )
+    result = registry.register_baseline(model, "classification", {}, input_example=features.head(2))
     assert result["flavors"] == ["python_function", "xgboost"]
     lines = (_local(result["artifact_path"]) / "requirements.txt").read_text().split()
     assert f"xgboost=={importlib.metadata.version('xgboost')}" in lines
@@ -337,8 +335,11 @@ def test_improvements_can_chain(registry, forest):
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"baseline_id": "hokusai_classification_baseline/99"}, BaselineNotFoundError,
-         "does not name an existing"),
+        (
+            {"baseline_id": "hokusai_classification_baseline/99"},
+            BaselineNotFoundError,
+            "does not name an existing",
+        ),
         ({"baseline_id": "not-a-model-id"}, InvalidModelIdError, "Invalid model id"),
         ({"contributor": "0xnothex"}, InvalidContributorError, "Invalid contributor"),
         ({"delta_metrics": {}}, ValidationError, "at least one metric"),
@@ -364,9 +365,7 @@ def test_a_non_hokusai_version_is_not_a_baseline(registry, forest):
     registry.client.create_registered_model("someone_elses_model")
     registry.client.create_model_version("someone_elses_model", source="file:///tmp/x")
     with pytest.raises(BaselineNotFoundError):
-        registry.register_improved_model(
-            forest, "someone_elses_model/1", {"acc": 0.1}, CONTRIBUTOR
-        )
+        registry.register_improved_model(forest, "someone_elses_model/1", {"acc": 0.1}, CONTRIBUTOR)
 
 
 def test_model_type_is_validated_first(registry, forest):

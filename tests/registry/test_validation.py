@@ -66,8 +66,15 @@ def test_mixed_case_with_a_wrong_checksum_is_refused_with_the_right_one():
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "0x123", "5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0x" + "g" * 40, None, 42,
-     CHECKSUMMED[0] + "0"],
+    [
+        "",
+        "0x123",
+        "5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+        "0x" + "g" * 40,
+        None,
+        42,
+        CHECKSUMMED[0] + "0",
+    ],
 )
 def test_malformed_addresses_are_refused(bad: object):
     with pytest.raises(InvalidContributorError, match="expected '0x' followed by 40 hex"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ class CliState:
 
     home: str | None = None
     tracking_uri: str | None = None
+    verbose: bool = False
 
     def settings(self) -> Settings:
         overrides: dict[str, Any] = {}
@@ -37,9 +39,14 @@ class CliState:
 
 def registry(ctx: typer.Context) -> HokusaiModelRegistry:
     """The registry configured from the environment and the global options."""
+    import mlflow  # noqa: F401 - configures MLflow's loggers on import; adjusted below
+
     from hokusai.registry.service import HokusaiModelRegistry
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    # MLflow configures its logger at INFO when imported (schema migrations and the like);
+    # the CLI's own output says what matters unless --verbose.
+    logging.getLogger("mlflow").setLevel(logging.INFO if state.verbose else logging.WARNING)
     return HokusaiModelRegistry(settings=state.settings())
 
 

@@ -46,9 +46,10 @@ def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version."
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show MLflow's own logging."),
 ) -> None:
     """Hokusai model registry."""
-    ctx.obj = CliState(home=home, tracking_uri=tracking_uri)
+    ctx.obj = CliState(home=home, tracking_uri=tracking_uri, verbose=verbose)
 
 
 def main() -> None:
