@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "parse_retry_schedule"]
 
 
 class Settings(BaseSettings):
@@ -50,6 +50,56 @@ class Settings(BaseSettings):
         default="hokusai",
         description="MLflow experiment that registration runs are logged to.",
     )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "The project's own database (webhook endpoints, outbox, delivery log). "
+            "Default: sqlite:///<home>/hokusai.db; PostgreSQL: postgresql+psycopg://…"
+        ),
+    )
+    webhook_url: str | None = Field(
+        default=None, description="One webhook endpoint with zero setup (with webhook_secret)."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret of HOKUSAI_WEBHOOK_URL (whsec_<base64> or any string)."
+    )
+    webhook_allow_insecure: bool | None = Field(
+        default=None,
+        description=(
+            "Allow http:// and loopback/private webhook URLs. Default: true only in the "
+            "embedded mode."
+        ),
+    )
+    webhook_retry_schedule: str = Field(
+        default="5,30,120,600,1800,3600,7200,14400,28800,43200",
+        description="Seconds to wait before each retry (comma-separated, decimals allowed).",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one delivery attempt."
+    )
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a claimed delivery stays claimed before another worker may retry.",
+    )
+    webhook_poll_seconds: float = Field(
+        default=0.05, gt=0, description="How often an idle worker looks for due deliveries."
+    )
+    webhook_background: bool = Field(
+        default=True,
+        description="Deliver from a background thread of the registering process.",
+    )
+    webhook_exit_grace_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="At exit, how long the background sender may finish first attempts.",
+    )
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        parse_retry_schedule(value)
+        return value
 
     @property
     def home_path(self) -> Path:
@@ -74,6 +124,23 @@ class Settings(BaseSettings):
         return self.resolved_tracking_uri.startswith("sqlite:")
 
     @property
+    def resolved_database_url(self) -> str:
+        """The project database in force: configured, or SQLite under ``home``."""
+        return self.database_url or f"sqlite:///{self.home_path / 'hokusai.db'}"
+
+    @property
+    def resolved_webhook_allow_insecure(self) -> bool:
+        """Whether http:// and loopback webhook URLs are allowed."""
+        if self.webhook_allow_insecure is not None:
+            return self.webhook_allow_insecure
+        return self.is_embedded
+
+    @property
+    def retry_schedule(self) -> list[float]:
+        """The retry schedule as seconds."""
+        return parse_retry_schedule(self.webhook_retry_schedule)
+
+    @property
     def resolved_artifact_location(self) -> str | None:
         """Artifact root for a new experiment, or None to let the tracking server decide."""
         if self.artifact_location:
@@ -81,6 +148,17 @@ class Settings(BaseSettings):
         if self.is_embedded:
             return (self.home_path / "artifacts").as_uri()
         return None
+
+
+def parse_retry_schedule(text: str) -> list[float]:
+    """``"5,30,0.5"`` → ``[5.0, 30.0, 0.5]``; raises ValueError for anything else."""
+    try:
+        delays = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise ValueError(f"retry schedule must be comma-separated seconds: {text!r}") from exc
+    if any(delay < 0 or delay != delay for delay in delays):
+        raise ValueError(f"retry schedule delays must be non-negative: {text!r}")
+    return delays
 
 
 def get_settings(**overrides: Any) -> Settings:

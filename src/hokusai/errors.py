@@ -12,9 +12,12 @@
     │   ├── UnsupportedModelError        unsupported_model       422
     │   ├── SignatureMismatchError       signature_mismatch      422
     │   ├── ModelPredictionError         prediction_failed       422
-    │   └── BaselineNotFoundError        baseline_not_found      422
+    │   ├── BaselineNotFoundError        baseline_not_found      422
+    │   └── InvalidWebhookUrlError       invalid_webhook_url     422
     ├── NotFoundError (LookupError)      not_found               404
-    │   └── ModelNotFoundError (+ValueError)  model_not_found    404
+    │   ├── ModelNotFoundError (+ValueError)  model_not_found    404
+    │   ├── EndpointNotFoundError        endpoint_not_found      404
+    │   └── EventNotFoundError           event_not_found         404
     ├── ConflictError                    conflict                409
     ├── RegistrationError                registration_failed     500
     └── BackendError                     backend_error           502
@@ -35,12 +38,15 @@ __all__ = [
     "BackendUnavailableError",
     "BaselineNotFoundError",
     "ConflictError",
+    "EndpointNotFoundError",
+    "EventNotFoundError",
     "HokusaiError",
     "InvalidContributorError",
     "InvalidMetadataError",
     "InvalidMetricsError",
     "InvalidModelIdError",
     "InvalidModelTypeError",
+    "InvalidWebhookUrlError",
     "ModelNotFoundError",
     "ModelPredictionError",
     "NotFoundError",
@@ -130,6 +136,12 @@ class BaselineNotFoundError(ValidationError):
     code = "baseline_not_found"
 
 
+class InvalidWebhookUrlError(ValidationError):
+    """A webhook URL is malformed or not allowed (https only unless insecure URLs are allowed)."""
+
+    code = "invalid_webhook_url"
+
+
 class NotFoundError(HokusaiError, LookupError):
     """The requested object does not exist."""
 
@@ -140,6 +152,18 @@ class ModelNotFoundError(NotFoundError, ValueError):
     """The requested model or version does not exist (a ``ValueError`` for old callers)."""
 
     code = "model_not_found"
+
+
+class EndpointNotFoundError(NotFoundError):
+    """No webhook endpoint has that id (or URL)."""
+
+    code = "endpoint_not_found"
+
+
+class EventNotFoundError(NotFoundError):
+    """No webhook event has that id."""
+
+    code = "event_not_found"
 
 
 class ConflictError(HokusaiError):
@@ -178,8 +202,11 @@ HTTP_STATUS: dict[str, int] = {
     SignatureMismatchError.code: 422,
     ModelPredictionError.code: 422,
     BaselineNotFoundError.code: 422,
+    InvalidWebhookUrlError.code: 422,
     NotFoundError.code: 404,
     ModelNotFoundError.code: 404,
+    EndpointNotFoundError.code: 404,
+    EventNotFoundError.code: 404,
     ConflictError.code: 409,
     RegistrationError.code: 500,
     BackendError.code: 502,

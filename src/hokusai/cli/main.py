@@ -11,7 +11,7 @@ import sys
 import typer
 
 from hokusai import __version__
-from hokusai.cli import contributors, models, quickstart, registry
+from hokusai.cli import contributors, models, quickstart, registry, webhooks
 from hokusai.cli._common import CliState
 from hokusai.errors import HokusaiError
 
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(contributors.app, name="contributors")
 app.add_typer(registry.app, name="registry")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("quickstart")(quickstart.quickstart)
 
 

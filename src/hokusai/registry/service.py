@@ -12,9 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hokusai.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from hokusai.webhooks.service import Webhooks
 from hokusai.errors import (
     BaselineNotFoundError,
     HokusaiError,
@@ -70,6 +73,10 @@ class HokusaiModelRegistry:
         registry_uri: MLflow registry URI. Default: the tracking URI.
         settings: Settings to use instead of reading the environment now.
         hooks: Callables run with each registration's result before it is final.
+        webhooks: The webhook layer to announce registrations through. Default: built from
+            the settings on first registration (the project database under HOKUSAI_HOME).
+        announce: Record a ``model_registered`` event for every registration (default). Only
+            tests and tools that must not announce turn this off.
     """
 
     def __init__(
@@ -79,6 +86,8 @@ class HokusaiModelRegistry:
         registry_uri: str | None = None,
         settings: Settings | None = None,
         hooks: Sequence[RegistrationHook] = (),
+        webhooks: Webhooks | None = None,
+        announce: bool = True,
     ) -> None:
         from mlflow import MlflowClient
 
@@ -95,12 +104,23 @@ class HokusaiModelRegistry:
         self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
         self._queries = RegistryQueries(self._client, tracking_uri=self.tracking_uri)
         self._hooks: list[RegistrationHook] = list(hooks)
+        self._webhooks = webhooks
+        self._announce = announce
         self._experiment_id: str | None = None
 
     @property
     def client(self) -> Any:
         """The ``MlflowClient`` bound to this registry's store."""
         return self._client
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """The webhook layer registrations are announced through (built on first use)."""
+        if self._webhooks is None:
+            from hokusai.webhooks.service import Webhooks
+
+            self._webhooks = Webhooks(self.settings)
+        return self._webhooks
 
     def add_hook(self, hook: RegistrationHook) -> None:
         """Run ``hook`` with every later registration's result (see :data:`RegistrationHook`)."""
@@ -278,6 +298,9 @@ class HokusaiModelRegistry:
                 )
                 for hook in self._hooks:
                     hook(result)
+                if self._announce:
+                    # Last step, same registration: the event exists iff the version does.
+                    self.webhooks.announce_registration(result)
             except BaseException as exc:
                 self._roll_back(run_id, experiment_id)
                 if isinstance(exc, HokusaiError | KeyboardInterrupt | SystemExit):
@@ -360,6 +383,17 @@ class HokusaiModelRegistry:
     def get_contributor_models(self, address: str) -> list[dict[str, Any]]:
         """Every version attributed to ``address`` (any letter case), oldest first."""
         return self._queries.contributor_models(address)
+
+    def reconcile_webhook_events(
+        self, *, limit: int = 500, min_age_seconds: float = 30.0
+    ) -> list[str]:
+        """Record the missing ``model_registered`` event of any of the newest ``limit`` Hokusai
+        versions (see :mod:`hokusai.webhooks.reconciler`); returns their model ids."""
+        from hokusai.webhooks.reconciler import reconcile
+
+        return reconcile(
+            self._queries, self.webhooks.outbox, limit=limit, min_age_seconds=min_age_seconds
+        )
 
     def backfill(
         self, *, dry_run: bool = False, on_progress: ProgressCallback | None = None

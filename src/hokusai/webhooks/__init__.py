@@ -1,0 +1,5 @@
+"""Durable, signed webhooks: outbox, delivery with retries, delivery log, redelivery."""
+
+from hokusai.webhooks.service import Webhooks
+
+__all__ = ["Webhooks"]

@@ -1,0 +1,175 @@
+"""Delivery loops: the worker (``hokusai webhooks worker``) and the in-process background sender.
+
+Both run :meth:`Dispatcher.run_once` — claim a batch, send each, record each — and may run
+side by side in any number of processes: leases keep them from sending the same attempt twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+
+import httpx
+
+from hokusai.webhooks.outbox import Outbox
+from hokusai.webhooks.retry import RetryPolicy
+from hokusai.webhooks.sender import send
+
+__all__ = ["BackgroundSender", "Dispatcher"]
+
+logger = logging.getLogger(__name__)
+
+
+def _owner_name(kind: str) -> str:
+    return f"{kind}-{socket.gethostname()[:20]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Dispatcher:
+    """Claims due deliveries and sends them."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        policy: RetryPolicy,
+        client: httpx.Client,
+        timeout: float,
+        lease_seconds: float,
+        batch_size: int = 50,
+        owner: str | None = None,
+        reconcile: Callable[[], object] | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.policy = policy
+        self.client = client
+        self.timeout = timeout
+        self.lease_seconds = max(lease_seconds, timeout * 2)
+        self.batch_size = batch_size
+        self.owner = owner or _owner_name("worker")
+        self._reconcile = reconcile
+
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        """Send one batch of due deliveries; returns how many were attempted."""
+        claims = self.outbox.claim(
+            owner=self.owner, limit=self.batch_size, lease_seconds=self.lease_seconds
+        )
+        done = 0
+        for index, claim in enumerate(claims):
+            if stop is not None and stop.is_set():
+                self.outbox.release(claims[index:], owner=self.owner)
+                break
+            attempt = send(self.client, claim, timeout=self.timeout)
+            decision = self.outbox.complete(claim, attempt, owner=self.owner, policy=self.policy)
+            done += 1
+            log = logger.info if decision.state == "delivered" else logger.warning
+            log(
+                "delivery %s event=%s endpoint=%s attempt=%d status=%s -> %s%s",
+                claim.delivery_id,
+                claim.event_id,
+                claim.endpoint_id,
+                claim.attempts + 1,
+                attempt.status_code if attempt.status_code is not None else attempt.error,
+                decision.state,
+                f" (retry in {decision.delay:.1f}s)" if decision.state == "pending" else "",
+            )
+        return done
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        poll_seconds: float,
+        wake: threading.Event | None = None,
+        reconcile_every: float = 60.0,
+        idle_exit_after: float | None = None,
+    ) -> None:
+        """Deliver until ``stop`` is set (or idle for ``idle_exit_after`` seconds)."""
+        import time
+
+        last_reconcile = 0.0
+        idle_since = time.monotonic()
+        while not stop.is_set():
+            if self._reconcile is not None and time.monotonic() - last_reconcile >= reconcile_every:
+                last_reconcile = time.monotonic()
+                try:
+                    self._reconcile()
+                except Exception:
+                    logger.exception("reconciler pass failed; delivery continues")
+            try:
+                sent = self.run_once(stop)
+            except Exception:
+                logger.exception("delivery pass failed; retrying in %.1fs", poll_seconds * 20)
+                stop.wait(poll_seconds * 20)
+                continue
+            if sent:
+                idle_since = time.monotonic()
+                continue
+            if idle_exit_after is not None and time.monotonic() - idle_since > idle_exit_after:
+                return
+            if wake is not None:
+                wake.wait(poll_seconds)
+                wake.clear()
+            else:
+                stop.wait(poll_seconds)
+
+
+class BackgroundSender:
+    """A daemon thread in the registering process that delivers new events promptly.
+
+    It sleeps when idle and exits after a while without work; the next registration starts it
+    again. At interpreter exit it gets a short grace to finish first attempts; whatever is left
+    stays in the outbox for the next sender or a worker.
+    """
+
+    def __init__(self, dispatcher: Dispatcher, *, poll_seconds: float, exit_grace: float) -> None:
+        self._dispatcher = dispatcher
+        self._poll = poll_seconds
+        self._exit_grace = exit_grace
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def notify(self) -> None:
+        """New work: wake the thread, starting it if needed."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(
+                    target=self._dispatcher.run,
+                    args=(self._stop,),
+                    kwargs={
+                        "poll_seconds": self._poll,
+                        "wake": self._wake,
+                        "idle_exit_after": 10.0,
+                    },
+                    name="hokusai-webhooks",
+                    daemon=True,
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def drain(self) -> None:
+        """Let the thread finish due first attempts for up to the exit grace, then stop it."""
+        import time
+
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        deadline = time.monotonic() + self._exit_grace
+        while time.monotonic() < deadline and self._dispatcher.outbox.due_count() > 0:
+            self._wake.set()
+            time.sleep(0.02)
+        self.stop()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread after the attempt in flight."""
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)

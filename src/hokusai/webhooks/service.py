@@ -1,0 +1,166 @@
+"""``Webhooks``: the webhook layer over one project database, built from settings.
+
+It owns the endpoint store, the outbox, the retry policy and the in-process background sender,
+and gives the registry its registration hook (:meth:`Webhooks.announce_registration`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from typing import Any
+
+import httpx
+
+from hokusai.config import Settings, get_settings
+from hokusai.db import open_database
+from hokusai.webhooks.dispatcher import BackgroundSender, Dispatcher
+from hokusai.webhooks.endpoints import Endpoint, EndpointStore
+from hokusai.webhooks.outbox import Outbox
+from hokusai.webhooks.payloads import (
+    MODEL_REGISTERED,
+    PING,
+    model_registered_payload,
+    new_event_id,
+    ping_payload,
+)
+from hokusai.webhooks.reconciler import registered_key
+from hokusai.webhooks.retry import Attempt, RetryPolicy
+from hokusai.webhooks.sender import send
+from hokusai.webhooks.signing import generate_secret
+
+__all__ = ["Webhooks"]
+
+logger = logging.getLogger(__name__)
+
+_SENDERS: dict[str, BackgroundSender] = {}
+_SENDERS_LOCK = threading.Lock()
+
+
+class Webhooks:
+    """The webhook layer of one project database."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.engine = open_database(self.settings.resolved_database_url)
+        self.outbox = Outbox(self.engine)
+        self.endpoints = EndpointStore(
+            self.engine, allow_insecure=self.settings.resolved_webhook_allow_insecure
+        )
+        self.policy = RetryPolicy(self.settings.retry_schedule)
+        if self.settings.webhook_url:
+            secret = self.settings.webhook_secret
+            if secret is None or not secret.get_secret_value():
+                from hokusai.errors import ValidationError
+
+                raise ValidationError(
+                    "HOKUSAI_WEBHOOK_URL is set but HOKUSAI_WEBHOOK_SECRET is not: "
+                    "unsigned webhooks are never sent."
+                )
+            self.endpoints.sync_env_endpoint(self.settings.webhook_url, secret.get_secret_value())
+
+    # ---- registration ------------------------------------------------------------------
+
+    def announce_registration(self, result: dict[str, Any]) -> str | None:
+        """Record ``model_registered`` for a registration; returns the event id (None if the
+        version already had one). Deliveries start at once in a background thread."""
+        event_id = new_event_id()
+        created = self.outbox.record(
+            event_id=event_id,
+            event_type=MODEL_REGISTERED,
+            dedupe_key=registered_key(result["model_name"], str(result["version"])),
+            payload=dict(model_registered_payload(result, event_id=event_id)),
+            model_name=result["model_name"],
+            model_version=str(result["version"]),
+        )
+        if created is None:
+            return None
+        if created and self.settings.webhook_background:
+            self.background_sender().notify()
+        return event_id
+
+    def background_sender(self) -> BackgroundSender:
+        """The process-wide background sender for this database (created on first use)."""
+        url = self.settings.resolved_database_url
+        with _SENDERS_LOCK:
+            sender = _SENDERS.get(url)
+            if sender is None:
+                dispatcher = self.dispatcher(owner_kind="inproc")
+                sender = BackgroundSender(
+                    dispatcher,
+                    poll_seconds=self.settings.webhook_poll_seconds,
+                    exit_grace=self.settings.webhook_exit_grace_seconds,
+                )
+                _SENDERS[url] = sender
+                atexit.register(sender.drain)
+        return sender
+
+    def dispatcher(
+        self, *, owner_kind: str = "worker", client: httpx.Client | None = None, **kwargs: Any
+    ) -> Dispatcher:
+        """A dispatcher over this outbox (a new HTTP client unless one is given)."""
+        from hokusai.webhooks.dispatcher import _owner_name
+
+        return Dispatcher(
+            self.outbox,
+            policy=self.policy,
+            client=client or httpx.Client(follow_redirects=False),
+            timeout=self.settings.webhook_timeout_seconds,
+            lease_seconds=self.settings.webhook_lease_seconds,
+            owner=_owner_name(owner_kind),
+            **kwargs,
+        )
+
+    # ---- endpoints ---------------------------------------------------------------------
+
+    def add_endpoint(
+        self,
+        url: str,
+        *,
+        events: list[str] | str | None = None,
+        secret: str | None = None,
+        description: str | None = None,
+        source: str = "cli",
+    ) -> tuple[Endpoint, str]:
+        """Create an endpoint; returns it and its secret (shown once, never again)."""
+        secret = secret or generate_secret()
+        endpoint = self.endpoints.add(
+            url, secret=secret, events=events, description=description, source=source
+        )
+        return endpoint, secret
+
+    def test_endpoint(self, endpoint_or_url: str, *, client: httpx.Client | None = None) -> Attempt:
+        """Send a signed ``ping`` to a configured endpoint now (recorded like any event)."""
+        endpoint = self.endpoints.get(endpoint_or_url)
+        event_id = new_event_id()
+        self.outbox.record(
+            event_id=event_id,
+            event_type=PING,
+            dedupe_key=f"{PING}:{event_id}",
+            payload=ping_payload(event_id=event_id, endpoint_id=endpoint.id),
+            endpoint_ids=[endpoint.id],
+        )
+        dispatcher = self.dispatcher(owner_kind="test", client=client)
+        claims = self.outbox.claim(
+            owner=dispatcher.owner,
+            limit=1,
+            lease_seconds=dispatcher.lease_seconds,
+            event_id=event_id,
+        )
+        if not claims:  # pragma: no cover - the endpoint was disabled concurrently
+            from hokusai.errors import ConflictError
+
+            raise ConflictError(f"Endpoint {endpoint.id} is disabled.")
+        claim = claims[0]
+        attempt = send(dispatcher.client, claim, timeout=self.settings.webhook_timeout_seconds)
+        self.outbox.complete(claim, attempt, owner=dispatcher.owner, policy=RetryPolicy([]))
+        return attempt
+
+    def close(self) -> None:
+        """Stop this database's background sender and release connections."""
+        with _SENDERS_LOCK:
+            sender = _SENDERS.pop(self.settings.resolved_database_url, None)
+        if sender is not None:
+            sender.stop()
+        self.engine.dispose()
