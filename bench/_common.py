@@ -20,15 +20,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "RESULTS_DIR",
-    "Timer",
     "add_common_arguments",
     "environment",
     "fmt_ms",
@@ -92,19 +90,6 @@ def summarize(samples: Sequence[float]) -> dict[str, float | int]:
 def ratio(numerator: float, denominator: float) -> float:
     """``numerator / denominator``; infinity when the denominator is zero."""
     return numerator / denominator if denominator else math.inf
-
-
-class Timer:
-    """Collects wall-clock samples of calls: ``value = timer.time(fn, *args)``."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-
-    def time(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        value = fn(*args, **kwargs)
-        self.samples.append(time.perf_counter() - start)
-        return value
 
 
 # ---- formatting ----------------------------------------------------------------------------
@@ -192,6 +177,7 @@ def environment() -> dict[str, Any]:
         "packages": {name: _version(name) for name in _DISTRIBUTIONS},
         "hokusai": _version("hokusai-model-registry"),
         "git_commit": _git_commit(),
+        "mlflow_telemetry_disabled": os.environ.get("MLFLOW_DISABLE_TELEMETRY"),
     }
 
 
@@ -249,6 +235,9 @@ def quiet_mlflow(*, verbose: bool = False) -> None:
     import warnings
 
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # MLflow's usage telemetry posts from background threads (and retries without network):
+    # noise for a benchmark. An explicit MLFLOW_DISABLE_TELEMETRY=false still wins.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         os.environ.pop(variable, None)  # each benchmark uses only its own temp store
     if verbose:

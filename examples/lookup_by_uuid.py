@@ -29,7 +29,8 @@ def main() -> None:
 
     # Later, possibly in another process: the UUID is enough to find the version again.
     found = registry.get_model_by_uuid(model_uuid)
-    assert found is not None
+    if found is None:
+        raise SystemExit(f"{model_uuid} was just registered but is not found")
     print(f"{model_uuid} -> {found['model_id']}")
     for field in ("model_name", "version", "run_id", "stage", "aliases", "model_uri", "metadata"):
         print(f"  {field:<11} {found[field]!r}")

@@ -34,6 +34,13 @@ def test_mlflow_tracking_uri_is_honoured_and_hokusai_prefix_wins(monkeypatch):
     assert get_settings().resolved_tracking_uri == "sqlite:///x.db"
 
 
+def test_fields_with_environment_aliases_can_be_set_by_name(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://from-env:5000")
+    settings = get_settings(tracking_uri="http://given:5000", registry_uri="sqlite:///r.db")
+    assert settings.resolved_tracking_uri == "http://given:5000"
+    assert settings.resolved_registry_uri == "sqlite:///r.db"
+
+
 def test_overrides_win_over_environment(monkeypatch):
     monkeypatch.setenv("HOKUSAI_EXPERIMENT_NAME", "from-env")
     assert get_settings().experiment_name == "from-env"

@@ -23,7 +23,7 @@ __all__ = ["Settings", "get_settings", "parse_retry_schedule"]
 class Settings(BaseSettings):
     """Hokusai configuration, read from ``HOKUSAI_*`` variables (and MLflow's own)."""
 
-    model_config = SettingsConfigDict(env_prefix="HOKUSAI_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="HOKUSAI_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(
         default=Path(".hokusai"),

@@ -87,11 +87,22 @@ def test_lineage_walks_the_whole_tree_with_cumulative_improvement(registry, fami
         assert entry["registration_timestamp"] and entry["created_at"] > 0
 
 
-def test_lineage_accepts_a_bare_model_name_as_its_latest_version(registry, family):
-    base, *_ = family
+def test_lineage_of_a_bare_model_name_covers_every_family_in_it(registry, family, forest):
+    base, a, b, c = family
+    second_base = registry.register_baseline(forest, "classification", {})
+    e = registry.register_improved_model(forest, second_base["model_id"], {"f1": 0.2}, OTHER)
     lineage = registry.get_model_lineage(base["model_name"])
-    assert lineage[0]["model_id"] == base["model_id"]
-    assert len(lineage) == 4
+    assert [x["model_id"] for x in lineage] == [
+        base["model_id"],
+        a["model_id"],
+        b["model_id"],
+        c["model_id"],
+        second_base["model_id"],
+        e["model_id"],
+    ]
+    assert lineage[-1]["cumulative_improvement"] == {"f1": 0.2, "total_improvements": 1}
+    # name/version still means that version's own family only
+    assert len(registry.get_model_lineage(second_base["model_id"])) == 2
 
 
 def test_lineage_of_unknown_models_raises_not_found(registry, family):

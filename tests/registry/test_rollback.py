@@ -28,6 +28,7 @@ def _failing_hook(result: dict[str, Any]) -> None:
 def _assert_nothing_registered(registry: HokusaiModelRegistry, name: str) -> None:
     client = registry.client
     assert list(client.search_model_versions(f"name = '{name}'")) == []
+    assert client.search_registered_models(f"name = '{name}'") == []  # no empty shell left
     experiment = client.get_experiment_by_name("hokusai")
     runs = client.search_runs([experiment.experiment_id])
     assert runs and all(run.info.status == "FAILED" for run in runs)

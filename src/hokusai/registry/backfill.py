@@ -1,8 +1,9 @@
 """Backfill: give versions registered by the pre-upgrade code today's ``hokusai.*`` tags.
 
 Pre-upgrade versions stay readable without it (queries read their run params), but only tagged
-versions can be found by uuid, searched in MLflow's UI by ``hokusai.*`` tags, and announced by
-the webhook reconciler. The backfill is idempotent and resumable: ``hokusai.model_type`` is
+versions can be found by uuid and searched in MLflow's UI by ``hokusai.*`` tags. Backfilled
+versions are marked ``hokusai.backfilled`` and never announced by the webhook reconciler: they
+predate the outbox. The backfill is idempotent and resumable: ``hokusai.model_type`` is
 written last, and it is what marks a version as done.
 """
 

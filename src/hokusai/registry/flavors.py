@@ -135,12 +135,17 @@ def _sklearn_plan(model: Any) -> FlavorPlan:
 
 def _distributions_of_types(type_names: Sequence[str]) -> list[str]:
     """Distributions providing the given dotted type names, beyond scikit-learn itself."""
+    roots = {name.split(".", 1)[0] for name in type_names} - {
+        "sklearn",
+        "builtins",
+        "numpy",
+        "scipy",
+    }
+    if not roots:
+        return []  # the common case: no need to read the installed-package table (~1 s)
     by_module = _distributions_by_module()
     found: list[str] = []
-    for type_name in type_names:
-        root = type_name.split(".", 1)[0]
-        if root in {"sklearn", "builtins", "numpy", "scipy"}:
-            continue
+    for root in sorted(roots):
         for dist in by_module.get(root, []):
             if dist not in found:
                 found.append(dist)

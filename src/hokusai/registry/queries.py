@@ -174,33 +174,63 @@ class RegistryQueries:
 
     def resolve(self, model_id: str) -> VersionRecord:
         """``name/version``, or a bare registered model name meaning its latest version."""
+        return self._resolve_all(model_id)[-1]
+
+    def _resolve_all(self, model_id: str) -> list[VersionRecord]:
+        """``name/version`` → that version; a bare name → all its versions, oldest first."""
         if isinstance(model_id, str) and "/" not in model_id and MODEL_NAME_RE.match(model_id):
-            latest = next(
-                iter(self.search(f"name = '{model_id}'", order_by=["version_number DESC"])),
-                None,
-            )
-            if latest is None:
+            versions = [
+                self.record_of(mv)
+                for mv in self.search(f"name = '{model_id}'", order_by=["version_number ASC"])
+            ]
+            if not versions:
                 raise ModelNotFoundError(f"Model {model_id} not found.")
-            return self.record_of(latest)
+            return versions
         name, version = parse_model_id(model_id)
         record = self.record(name, version)
         if record is None:
             raise ModelNotFoundError(f"Model {model_id} not found.")
-        return record
+        return [record]
 
     def lineage(self, model_id: str) -> list[dict[str, Any]]:
-        """The baseline of ``model_id``'s family and every version built on it, tree order."""
-        record = self.resolve(model_id)
-        if not record.is_hokusai:
+        """The baseline of ``model_id``'s family and every version built on it, tree order.
+
+        A bare registered model name (what pre-upgrade callers passed) means every family that
+        has a version of that name, oldest family first.
+        """
+        records = [r for r in self._resolve_all(model_id) if r.is_hokusai]
+        if not records:
             raise ModelNotFoundError(f"Model {model_id} is not a Hokusai model version.")
-        root = self._root_of(record)
+        entries: list[dict[str, Any]] = []
+        children_by_type: dict[str, dict[str, list[VersionRecord]]] = {}
+        done: set[str] = set()
+        for record in records:
+            root = self._root_of(record)
+            if root.model_id in done:
+                continue
+            done.add(root.model_id)
+            key = root.model_type or ""
+            if key not in children_by_type:
+                children_by_type[key] = self._children(root.model_type)
+            family = self._family(root, children_by_type[key])
+            done.update(entry["model_id"] for entry in family)
+            entries.extend(family)
+        return entries
+
+    def _children(self, model_type: str | None) -> dict[str, list[VersionRecord]]:
+        """Improved versions of ``model_type`` grouped by the version they improve."""
         children: dict[str, list[VersionRecord]] = {}
-        if root.model_type is not None:
-            for mv in self.search(f"name = '{improved_model_name(root.model_type)}'"):
+        if model_type is not None:
+            for mv in self.search(f"name = '{improved_model_name(model_type)}'"):
                 child = VersionRecord.from_version(mv)
                 if child.baseline_id:
                     children.setdefault(child.baseline_id, []).append(child)
+        return children
 
+    def _family(
+        self, root: VersionRecord, children: dict[str, list[VersionRecord]]
+    ) -> list[dict[str, Any]]:
+        """``root`` and everything built on it, breadth first by registration time."""
         entries: list[dict[str, Any]] = []
         queue: deque[tuple[VersionRecord, int, dict[str, float]]] = deque([(root, 0, {})])
         seen: set[str] = set()

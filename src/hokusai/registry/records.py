@@ -61,6 +61,7 @@ MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
 
 logger = logging.getLogger(__name__)
 
+_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _NAME_RE = re.compile(r"^hokusai_(?P<type>[a-z][a-z0-9_]*)_(?P<kind>baseline|improved)$")
 
 
@@ -196,7 +197,7 @@ class VersionRecord:
             is_baseline=is_baseline,
             model_uuid=tags.get(TAG_MODEL_UUID),
             baseline_id=baseline_id,
-            contributor=contributor,
+            contributor=_checksum_or_raw(contributor),
             delta_metrics={} if is_baseline else metrics,
             legacy=True,
         )
@@ -221,6 +222,16 @@ def split_run_metrics(metrics: dict[str, float]) -> tuple[dict[str, float], dict
         if k.startswith(DELTA_METRIC_PREFIX)
     }
     return absolute, deltas
+
+
+def _checksum_or_raw(address: str | None) -> str | None:
+    """Legacy addresses were stored as typed; return the EIP-55 form when it is a valid one."""
+    if address is None or not _ADDRESS_RE.match(address):
+        return address
+    from eth_utils.address import to_checksum_address
+
+    checksum: str = to_checksum_address(address)
+    return checksum
 
 
 def _json_floats(text: str | None) -> dict[str, float]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 from hokusai.errors import (
     BaselineNotFoundError,
     HokusaiError,
+    InvalidMetricsError,
     RegistrationError,
     ValidationError,
 )
@@ -57,8 +58,9 @@ logger = logging.getLogger(__name__)
 RegistrationHook = Callable[[dict[str, Any]], None]
 """Called with the result of each registration while it can still be rolled back.
 
-A hook that raises makes the registration fail and roll back. The webhook outbox is written by
-such a hook, so a version is announced if and only if it was registered.
+A hook that raises makes the registration fail and roll back. Hooks run before the webhook
+outbox write, the registration's last step, so a version is announced if and only if it was
+registered.
 """
 
 MODEL_ARTIFACT_NAME = "model"
@@ -185,7 +187,7 @@ class HokusaiModelRegistry:
         contributor = normalize_contributor(contributor)
         deltas = normalize_metrics(delta_metrics, what="delta_metrics")
         if not deltas:
-            raise ValidationError("delta_metrics must name at least one metric.")
+            raise InvalidMetricsError("delta_metrics must name at least one metric.")
         name, version = parse_model_id(baseline_id)
         parent = self._queries.record(name, version)
         if parent is None or not parent.is_hokusai or parent.model_type is None:
@@ -348,9 +350,11 @@ class HokusaiModelRegistry:
         import mlflow
 
         try:
+            run_started = self._client.get_run(run_id).info.start_time or 0
             for mv in self._client.search_model_versions(f"run_id = '{run_id}'"):
                 self._client.delete_model_version(mv.name, mv.version)
                 logger.warning("rolled back %s/%s (run %s)", mv.name, mv.version, run_id)
+                self._drop_if_created_empty(mv.name, since=run_started)
             for logged in self._client.search_logged_models(
                 experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'"
             ):
@@ -359,6 +363,14 @@ class HokusaiModelRegistry:
             logger.exception("rolling back run %s was incomplete", run_id)
         finally:
             mlflow.end_run("FAILED")
+
+    def _drop_if_created_empty(self, name: str, *, since: int) -> None:
+        """Delete a registered model this registration created and left without versions."""
+        model = self._client.get_registered_model(name)
+        if (model.creation_timestamp or 0) < since:
+            return
+        if not list(self._client.search_model_versions(f"name = '{name}'", max_results=1)):
+            self._client.delete_registered_model(name)
 
     # ---- queries ---------------------------------------------------------------------
 

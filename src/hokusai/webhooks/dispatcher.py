@@ -154,7 +154,7 @@ class BackgroundSender:
         self._wake.set()
 
     def drain(self) -> None:
-        """Let the thread finish due first attempts for up to the exit grace, then stop it."""
+        """At exit: finish due first attempts and the one in flight, within the exit grace."""
         import time
 
         thread = self._thread
@@ -164,7 +164,7 @@ class BackgroundSender:
         while time.monotonic() < deadline and self._dispatcher.outbox.due_count() > 0:
             self._wake.set()
             time.sleep(0.02)
-        self.stop()
+        self.stop(timeout=max(deadline - time.monotonic(), 0.05))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread after the attempt in flight."""

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hokusai.config import Settings
+from tests.webhooks.receiver import Receiver, running_receiver
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver(SECRET) as r:
+        yield r
+
+
+@pytest.fixture
+def hook_settings(tmp_path: Path, receiver: Receiver) -> Settings:
+    """Embedded store + the env endpoint pointing at the receiver, fast retries."""
+    return Settings(
+        home=tmp_path / "home",
+        webhook_url=receiver.url,
+        webhook_secret=SECRET,
+        webhook_retry_schedule="0.05,0.05,0.05",
+        webhook_timeout_seconds=1.0,
+        webhook_poll_seconds=0.02,
+    )
+
+
+@pytest.fixture
+def webhooks(hook_settings: Settings) -> Iterator[Any]:
+    from hokusai.webhooks.service import Webhooks
+
+    hooks = Webhooks(hook_settings)
+    yield hooks
+    hooks.close()
+
+
+@pytest.fixture
+def hooked_registry(hook_settings: Settings, webhooks: Any) -> Any:
+    from hokusai.services.model_registry import HokusaiModelRegistry
+
+    return HokusaiModelRegistry(settings=hook_settings, webhooks=webhooks)

@@ -1,0 +1,122 @@
+"""The outbox: one event per version, none for failed registrations, the reconciler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from hokusai.config import Settings
+from hokusai.errors import RegistrationError
+from hokusai.registry.service import HokusaiModelRegistry
+from hokusai.webhooks.service import Webhooks
+from hokusai.webhooks.tables import events
+from tests.legacy_code import legacy_register_baseline
+from tests.webhooks.helpers import fake_result
+
+
+@pytest.fixture
+def quiet(tmp_path: Path) -> Any:
+    """Embedded settings with no endpoint and no background sender."""
+    return Settings(home=tmp_path / "home", webhook_background=False)
+
+
+def _event_keys(hooks: Webhooks) -> list[str]:
+    with hooks.engine.connect() as conn:
+        return sorted(conn.execute(sa.select(events.c.dedupe_key)).scalars())
+
+
+def test_every_registration_writes_its_event_before_returning(quiet, forest):
+    hooks = Webhooks(quiet)
+    registry = HokusaiModelRegistry(settings=quiet, webhooks=hooks)
+    result = registry.register_baseline(forest, "classification", {})
+    assert _event_keys(hooks) == [f"model_registered:{result['model_id']}"]
+    hooks.close()
+
+
+def test_a_failed_registration_writes_no_event(quiet, forest):
+    def explode(result: dict[str, Any]) -> None:
+        raise RuntimeError("boom")
+
+    hooks = Webhooks(quiet)
+    registry = HokusaiModelRegistry(settings=quiet, webhooks=hooks, hooks=[explode])
+    with pytest.raises(RegistrationError):
+        registry.register_baseline(forest, "classification", {})
+    assert _event_keys(hooks) == []
+    hooks.close()
+
+
+def test_an_outbox_failure_fails_the_registration_and_rolls_it_back(quiet, forest, tmp_path):
+    hooks = Webhooks(quiet)
+    registry = HokusaiModelRegistry(settings=quiet, webhooks=hooks)
+    with hooks.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE webhook_deliveries")
+        conn.exec_driver_sql("DROP TABLE webhook_attempts")
+        conn.exec_driver_sql("DROP TABLE webhook_events")
+    with pytest.raises(RegistrationError, match="webhook_events"):
+        registry.register_baseline(forest, "classification", {})
+    assert list(registry.client.search_model_versions("name LIKE 'hokusai_%'")) == []
+    hooks.close()
+
+
+def test_one_event_per_version_whatever_happens(quiet):
+    hooks = Webhooks(quiet)
+    assert hooks.announce_registration(fake_result(1)) is not None
+    assert hooks.announce_registration(fake_result(1)) is None
+    assert _event_keys(hooks) == ["model_registered:hokusai_lead_scoring_baseline/1"]
+    hooks.close()
+
+
+def test_reconciler_records_missing_events_once_and_skips_backfilled(quiet, forest):
+    hooks = Webhooks(quiet)
+    silent = HokusaiModelRegistry(settings=quiet, webhooks=hooks, announce=False)
+    first = silent.register_baseline(forest, "classification", {"k": 1})
+    second = silent.register_baseline(forest, "classification", {})
+    legacy_register_baseline(silent.tracking_uri, quiet.home_path, "ranking", {})
+    silent.backfill()
+    assert _event_keys(hooks) == []
+
+    assert silent.reconcile_webhook_events(min_age_seconds=30) == []  # too young: still theirs
+    created = silent.reconcile_webhook_events(min_age_seconds=0)
+    assert sorted(created) == sorted([first["model_id"], second["model_id"]])
+    assert silent.reconcile_webhook_events(min_age_seconds=0) == []
+
+    with hooks.engine.connect() as conn:
+        payload = conn.execute(
+            sa.select(events.c.payload).where(events.c.model_version == "1")
+        ).scalar_one()
+    import json
+
+    from hokusai.webhooks.payloads import model_registered_schema
+
+    body = json.loads(payload)
+    import jsonschema
+
+    jsonschema.validate(body, model_registered_schema())
+    assert body["model_uuid"] == first["model_uuid"]
+    assert body["metadata"] == {"k": 1}
+    hooks.close()
+
+
+def test_reconciler_cost_is_bounded_by_its_limit(quiet, forest):
+    hooks = Webhooks(quiet)
+    silent = HokusaiModelRegistry(settings=quiet, webhooks=hooks, announce=False)
+    for _ in range(3):
+        silent.register_baseline(forest, "classification", {})
+    assert len(silent.reconcile_webhook_events(limit=2, min_age_seconds=0)) == 2
+    assert len(silent.reconcile_webhook_events(limit=3, min_age_seconds=0)) == 1
+    hooks.close()
+
+
+def test_stats_count_states(quiet):
+    hooks = Webhooks(quiet)
+    hooks.add_endpoint("http://127.0.0.1:9/x", secret="s")
+    hooks.announce_registration(fake_result(1))
+    stats = hooks.outbox.stats()
+    assert stats["pending"] == 1
+    assert stats["due"] == 1
+    assert stats["dead"] == 0
+    assert stats["attempts"] == 0
+    hooks.close()
