@@ -67,8 +67,11 @@ def test_insecure_default_follows_the_embedded_mode(tmp_path: Path):
     assert server.resolved_webhook_allow_insecure is False
     with pytest.raises(InvalidWebhookUrlError):
         Webhooks(
-            server.model_copy(
-                update={"webhook_url": "http://127.0.0.1/x", "webhook_secret": SECRET}
+            Settings(
+                home=tmp_path,
+                tracking_uri="http://mlflow:5000",
+                webhook_url="http://127.0.0.1/x",
+                webhook_secret=SECRET,
             )
         )
 
