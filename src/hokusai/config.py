@@ -95,6 +95,29 @@ class Settings(BaseSettings):
         description="At exit, how long the background sender may finish first attempts.",
     )
 
+    api_host: str = Field(default="127.0.0.1", description="Address `hokusai server` binds.")
+    api_port: int = Field(default=8000, ge=0, le=65535, description="Port `hokusai server` binds.")
+    api_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="Largest request body the API accepts."
+    )
+    rate_limit_per_minute: int = Field(
+        default=600, gt=0, description="Sustained requests per minute allowed to one API key."
+    )
+    rate_limit_burst: int = Field(
+        default=60, gt=0, description="Requests one API key may make at once above the rate."
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for rate limits shared by API replicas (in-memory when unset).",
+    )
+    api_bootstrap_admin_key: bool = Field(
+        default=True,
+        description=(
+            "On first start of the embedded server with no API key, create an admin key "
+            "and print it once."
+        ),
+    )
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _check_schedule(cls, value: str) -> str:
