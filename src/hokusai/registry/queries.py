@@ -15,9 +15,10 @@ import json
 import re
 from collections import deque
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from hokusai.errors import HokusaiError, ModelNotFoundError
+from hokusai.errors import HokusaiError, ModelNotFoundError, ValidationError
 from hokusai.registry.backend import (
     ModelCard,
     is_not_found,
@@ -28,6 +29,7 @@ from hokusai.registry.records import (
     LEGACY_TAG_CONTRIBUTOR,
     MLFLOW_GIT_COMMIT,
     TAG_CONTRIBUTOR,
+    TAG_METADATA_ARTIFACT,
     TAG_MODEL_UUID,
     VersionRecord,
     improved_model_name,
@@ -115,6 +117,8 @@ class RegistryQueries:
             logged_model = self._logged_model(logged_id)
         card = self._card(record, logged_model)
         metadata = card.metadata if card else {}
+        if TAG_METADATA_ARTIFACT in record.tags:
+            metadata = self._metadata_artifact(record.tags[TAG_METADATA_ARTIFACT])
         if record.pre_upgrade and not metadata and record.run_id:
             run = run or self._run(record.run_id)
             metadata = legacy_metadata(run) if run is not None else {}
@@ -146,6 +150,123 @@ class RegistryQueries:
             "git_commit": git_commit,
             "registration_timestamp": iso_timestamp(record.created_at),
             "created_at": record.created_at,
+            "legacy": record.legacy,
+        }
+
+    def _metadata_artifact(self, uri: str) -> dict[str, Any]:
+        """Metadata stored beside the registration run (``runs:/<run>/hokusai/metadata.json``)."""
+        try:
+            run_id, path = uri.removeprefix("runs:/").split("/", 1)
+            local = self._client.download_artifacts(run_id, path)
+            text = Path(local).read_text(encoding="utf-8")
+        except Exception as exc:
+            raise translate_mlflow_error(exc, f"reading metadata {uri}") from exc
+        value: dict[str, Any] = json.loads(text)
+        return value
+
+    def resolve_logged_model(self, model_uri: str) -> Any:
+        """The logged model a URI names (``models:/m-…``, ``runs:/<run>/<name>``,
+        ``models:/<name>/<version>``, ``models:/<name>@<alias>``); ValidationError otherwise."""
+        if not isinstance(model_uri, str) or not model_uri:
+            raise ValidationError("model_uri must be a non-empty string.")
+        logged = None
+        if model_uri.startswith("models:/m-") and "/" not in model_uri.removeprefix("models:/"):
+            logged = self._logged_model(model_uri.removeprefix("models:/"))
+        elif model_uri.startswith("runs:/"):
+            parts = model_uri.removeprefix("runs:/").split("/", 1)
+            if len(parts) == 2 and parts[0] and parts[1]:
+                logged = self._logged_model_of_run(parts[0], parts[1].rstrip("/"))
+        elif model_uri.startswith("models:/"):
+            logged = self._logged_model_of_version(model_uri.removeprefix("models:/"))
+        else:
+            raise ValidationError(
+                f"model_uri {model_uri!r} is not an MLflow model URI; log the model with MLflow "
+                "first and pass models:/m-…, runs:/<run_id>/<name> or models:/<name>/<version>."
+            )
+        if logged is None:
+            raise ValidationError(f"model_uri {model_uri!r} does not name a logged model.")
+        return logged
+
+    def _logged_model_of_run(self, run_id: str, name: str) -> Any | None:
+        run = self._run(run_id) if re.fullmatch(r"[0-9a-f]{32}", run_id) else None
+        if run is None:
+            return None
+        try:
+            found = self._client.search_logged_models(
+                experiment_ids=[run.info.experiment_id],
+                filter_string=f"source_run_id = '{run_id}'",
+            )
+        except Exception as exc:
+            raise translate_mlflow_error(exc, "searching logged models") from exc
+        matches = [m for m in found if m.name == name]
+        return matches[-1] if matches else None
+
+    def _logged_model_of_version(self, reference: str) -> Any | None:
+        try:
+            if "@" in reference:
+                name, alias = reference.split("@", 1)
+                mv = self._client.get_model_version_by_alias(name, alias)
+            elif reference.count("/") == 1:
+                name, version = parse_model_id(reference)
+                mv = self._client.get_model_version(name, version)
+            else:
+                return None
+        except HokusaiError:
+            return None
+        except Exception as exc:
+            if is_not_found(exc) or "INVALID_PARAMETER_VALUE" in str(
+                getattr(exc, "error_code", "")
+            ):
+                return None
+            raise translate_mlflow_error(exc, f"reading {reference}") from exc
+        record = VersionRecord.from_version(mv)
+        return self._logged_model(record.logged_model_id) if record.logged_model_id else None
+
+    def list_versions(
+        self,
+        *,
+        model_type: str | None = None,
+        kind: str | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Hokusai versions, newest first, optionally of one type and kind; one page."""
+        pattern = f"hokusai_{model_type or '%'}_{kind or '%'}"
+        try:
+            page = self._client.search_model_versions(
+                f"name LIKE '{pattern}'",
+                max_results=max_results,
+                order_by=["creation_timestamp DESC"],
+                page_token=page_token,
+            )
+        except Exception as exc:
+            raise translate_mlflow_error(exc, "listing model versions") from exc
+        summaries = []
+        for mv in page:
+            record = self.record_of(mv)
+            if not record.is_hokusai:
+                continue
+            if model_type is not None and record.model_type != model_type:
+                continue
+            summaries.append(self.summary(record))
+        return summaries, page.token or None
+
+    def summary(self, record: VersionRecord) -> dict[str, Any]:
+        """The short description of a version used in listings (no artifact reads)."""
+        return {
+            "model_id": record.model_id,
+            "model_name": record.model_name,
+            "version": record.version,
+            "model_uuid": record.model_uuid or record.logged_model_id,
+            "model_type": record.model_type,
+            "is_baseline": record.is_baseline,
+            "run_id": record.run_id,
+            "baseline_id": record.baseline_id,
+            "contributor": record.contributor,
+            "delta_metrics": record.delta_metrics,
+            "stage": record.stage,
+            "aliases": record.aliases,
+            "registration_timestamp": iso_timestamp(record.created_at),
             "legacy": record.legacy,
         }
 
@@ -290,23 +411,7 @@ class RegistryQueries:
                 found.setdefault(record.model_id, record)
         result = []
         for record in sorted(found.values(), key=lambda r: r.created_at):
-            result.append(
-                {
-                    "model_id": record.model_id,
-                    "model_name": record.model_name,
-                    "version": record.version,
-                    "model_uuid": record.model_uuid or record.logged_model_id,
-                    "model_type": record.model_type,
-                    "run_id": record.run_id,
-                    "baseline_id": record.baseline_id,
-                    "contributor": checksum,
-                    "delta_metrics": record.delta_metrics,
-                    "stage": record.stage,
-                    "aliases": record.aliases,
-                    "registration_timestamp": iso_timestamp(record.created_at),
-                    "legacy": record.legacy,
-                }
-            )
+            result.append({**self.summary(record), "contributor": checksum})
         return result
 
     # ---- paging ----------------------------------------------------------------------

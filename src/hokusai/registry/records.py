@@ -10,6 +10,7 @@ Today every registered version carries these version tags (visible in MLflow's U
 ``hokusai.contributor``  EIP-55 checksum address (improved only)
 ``hokusai.delta_metrics`` JSON object of metric → delta (improved only)
 ``hokusai.backfilled``   ``true`` on pre-upgrade versions tagged by the backfill
+``hokusai.metadata_artifact`` where the metadata is when it is not in MLmodel (registered by URI)
 ====================  ======================================================
 
 Versions registered by the pre-upgrade code carry none of these: the run holds params
@@ -33,6 +34,7 @@ __all__ = [
     "TAG_CONTRIBUTOR",
     "TAG_DELTA_METRICS",
     "TAG_IS_BASELINE",
+    "TAG_METADATA_ARTIFACT",
     "TAG_MODEL_TYPE",
     "TAG_MODEL_UUID",
     "VersionRecord",
@@ -48,6 +50,7 @@ TAG_BASELINE_ID = "hokusai.baseline_id"
 TAG_CONTRIBUTOR = "hokusai.contributor"
 TAG_DELTA_METRICS = "hokusai.delta_metrics"
 TAG_BACKFILLED = "hokusai.backfilled"
+TAG_METADATA_ARTIFACT = "hokusai.metadata_artifact"
 
 LEGACY_TAG_BASELINE_ID = "baseline_model_id"
 LEGACY_TAG_CONTRIBUTOR = "contributor"

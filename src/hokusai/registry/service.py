@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +23,16 @@ from hokusai.errors import (
     BaselineNotFoundError,
     HokusaiError,
     InvalidMetricsError,
+    ModelNotFoundError,
     RegistrationError,
     ValidationError,
 )
-from hokusai.registry.backend import mlflow_scope, translate_mlflow_error
+from hokusai.registry.backend import (
+    is_not_found,
+    mlflow_scope,
+    read_model_card,
+    translate_mlflow_error,
+)
 from hokusai.registry.backfill import BackfillReport, ProgressCallback, backfill
 from hokusai.registry.flavors import FlavorPlan, plan_flavor
 from hokusai.registry.queries import RegistryQueries
@@ -36,8 +43,10 @@ from hokusai.registry.records import (
     TAG_CONTRIBUTOR,
     TAG_DELTA_METRICS,
     TAG_IS_BASELINE,
+    TAG_METADATA_ARTIFACT,
     TAG_MODEL_TYPE,
     TAG_MODEL_UUID,
+    VersionRecord,
     baseline_model_name,
     improved_model_name,
     iso_timestamp,
@@ -48,6 +57,7 @@ from hokusai.registry.validation import (
     normalize_metadata,
     normalize_metrics,
     parse_model_id,
+    validate_alias,
     validate_model_type,
 )
 
@@ -64,6 +74,7 @@ registered.
 """
 
 MODEL_ARTIFACT_NAME = "model"
+METADATA_ARTIFACT = "hokusai/metadata.json"
 
 
 class HokusaiModelRegistry:
@@ -184,16 +195,10 @@ class HokusaiModelRegistry:
         earlier improvement, which makes a chain). The new version goes to
         ``hokusai_{model_type}_improved`` with the baseline's model type.
         """
-        contributor = normalize_contributor(contributor)
-        deltas = normalize_metrics(delta_metrics, what="delta_metrics")
-        if not deltas:
-            raise InvalidMetricsError("delta_metrics must name at least one metric.")
-        name, version = parse_model_id(baseline_id)
-        parent = self._queries.record(name, version)
-        if parent is None or not parent.is_hokusai or parent.model_type is None:
-            raise BaselineNotFoundError(
-                f"baseline_id {baseline_id!r} does not name an existing Hokusai model version."
-            )
+        parent, contributor, deltas = self._check_improvement(
+            baseline_id, contributor, delta_metrics
+        )
+        assert parent.model_type is not None
         return self._register(
             model=model,
             model_type=parent.model_type,
@@ -237,9 +242,144 @@ class HokusaiModelRegistry:
         signature = resolve_signature(signature, input_example, plan.predict)
         requirements = _requirements(plan, pip_requirements, extra_pip_requirements, input_example)
 
+        def log(_run_id: str) -> LoggedInfo:
+            info = plan.log_model(
+                name=MODEL_ARTIFACT_NAME,
+                signature=signature,
+                input_example=input_example,
+                code_paths=paths,
+                metadata=clean_metadata,
+                **requirements,
+            )
+            return LoggedInfo.from_model_info(info, code_paths=paths)
+
+        return self._record_registration(
+            log=log,
+            model_type=model_type,
+            model_name=model_name,
+            is_baseline=is_baseline,
+            metadata=clean_metadata,
+            metrics=clean_metrics,
+            baseline_id=baseline_id,
+            contributor=contributor,
+            delta_metrics=delta_metrics,
+        )
+
+    def register_from_uri(
+        self,
+        model_uri: str,
+        model_type: str,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        baseline_id: str | None = None,
+        contributor: str | None = None,
+        delta_metrics: Mapping[str, float] | None = None,
+        metrics: Mapping[str, float] | None = None,
+    ) -> dict[str, Any]:
+        """Register an already-logged model (``models:/m-…``, ``runs:/<run>/<name>``,
+        ``models:/<name>/<version>`` or ``models:/<name>@<alias>``) as a Hokusai version.
+
+        A baseline when ``baseline_id`` is omitted; otherwise an improved model, which needs
+        ``contributor`` and ``delta_metrics`` and must have the baseline's ``model_type``. Same
+        validation, result, rollback and event as the in-process registrations. ``metadata`` is
+        stored beside the registration run (the logged model's own MLmodel cannot change).
+        """
+        model_type = validate_model_type(model_type)
+        clean_metadata = normalize_metadata(metadata)
+        clean_metrics = normalize_metrics(metrics)
+        improved = baseline_id is not None or contributor is not None or delta_metrics is not None
+        if improved:
+            if baseline_id is None or contributor is None or delta_metrics is None:
+                raise ValidationError(
+                    "An improved model needs baseline_id, contributor and delta_metrics together."
+                )
+            parent, checksum, deltas = self._check_improvement(
+                baseline_id, contributor, delta_metrics
+            )
+            if parent.model_type != model_type:
+                raise ValidationError(
+                    f"model_type {model_type!r} differs from the baseline's "
+                    f"{parent.model_type!r}; an improvement keeps its baseline's type."
+                )
+        logged = self._queries.resolve_logged_model(model_uri)
+
+        def log(run_id: str) -> LoggedInfo:
+            extra: dict[str, str] = {}
+            if clean_metadata:
+                import mlflow
+
+                mlflow.log_dict(clean_metadata, METADATA_ARTIFACT)
+                extra[TAG_METADATA_ARTIFACT] = f"runs:/{run_id}/{METADATA_ARTIFACT}"
+            card = read_model_card(logged.artifact_location, tracking_uri=self.tracking_uri)
+            return LoggedInfo(
+                model_uri=f"models:/{logged.model_id}",
+                model_uuid=logged.model_id,
+                run_id=logged.source_run_id,
+                artifact_path=logged.artifact_location,
+                mlflow_version=card.mlflow_version,
+                flavors=card.flavors,
+                signature=card.signature,
+                code_paths=card.code_paths,
+                extra_tags=extra,
+            )
+
+        if not improved:
+            return self._record_registration(
+                log=log,
+                model_type=model_type,
+                model_name=baseline_model_name(model_type),
+                is_baseline=True,
+                metadata=clean_metadata,
+                metrics=clean_metrics,
+                baseline_id=None,
+                contributor=None,
+                delta_metrics=None,
+            )
+        return self._record_registration(
+            log=log,
+            model_type=model_type,
+            model_name=improved_model_name(model_type),
+            is_baseline=False,
+            metadata=clean_metadata,
+            metrics=clean_metrics,
+            baseline_id=parent.model_id,
+            contributor=checksum,
+            delta_metrics=deltas,
+        )
+
+    def _check_improvement(
+        self, baseline_id: str, contributor: str, delta_metrics: Mapping[str, float]
+    ) -> tuple[VersionRecord, str, dict[str, float]]:
+        """Validate an improvement's attribution; returns (parent, checksum address, deltas)."""
+        checksum = normalize_contributor(contributor)
+        deltas = normalize_metrics(delta_metrics, what="delta_metrics")
+        if not deltas:
+            raise InvalidMetricsError("delta_metrics must name at least one metric.")
+        name, version = parse_model_id(baseline_id)
+        parent = self._queries.record(name, version)
+        if parent is None or not parent.is_hokusai or parent.model_type is None:
+            raise BaselineNotFoundError(
+                f"baseline_id {baseline_id!r} does not name an existing Hokusai model version."
+            )
+        return parent, checksum, deltas
+
+    def _record_registration(
+        self,
+        *,
+        log: Callable[[str], LoggedInfo],
+        model_type: str,
+        model_name: str,
+        is_baseline: bool,
+        metadata: dict[str, Any],
+        metrics: dict[str, float],
+        baseline_id: str | None,
+        contributor: str | None,
+        delta_metrics: dict[str, float] | None,
+    ) -> dict[str, Any]:
+        """One run, one logged model (``log``), one version, hooks, the event; or nothing."""
         tags = {TAG_MODEL_TYPE: model_type, TAG_IS_BASELINE: "true" if is_baseline else "false"}
         params: dict[str, Any] = {"model_type": model_type, "is_baseline": is_baseline}
-        run_metrics = dict(clean_metrics)
+        run_metrics = dict(metrics)
         if not is_baseline:
             assert baseline_id is not None
             assert contributor is not None
@@ -272,27 +412,19 @@ class HokusaiModelRegistry:
                 mlflow.log_params(params)
                 if run_metrics:
                     mlflow.log_metrics(run_metrics)
-                info = plan.log_model(
-                    name=MODEL_ARTIFACT_NAME,
-                    signature=signature,
-                    input_example=input_example,
-                    code_paths=paths,
-                    metadata=clean_metadata,
-                    **requirements,
-                )
+                info = log(run_id)
                 version = mlflow.register_model(
                     info.model_uri,
                     model_name,
-                    tags={**tags, TAG_MODEL_UUID: info.model_uuid},
+                    tags={**tags, **info.extra_tags, TAG_MODEL_UUID: info.model_uuid},
                 )
                 result = _result(
                     info=info,
                     version=version,
                     model_type=model_type,
                     is_baseline=is_baseline,
-                    metadata=clean_metadata,
-                    metrics=clean_metrics,
-                    code_paths=paths,
+                    metadata=metadata,
+                    metrics=metrics,
                     git_commit=run.data.tags.get(MLFLOW_GIT_COMMIT),
                     baseline_id=baseline_id,
                     contributor=contributor,
@@ -396,6 +528,75 @@ class HokusaiModelRegistry:
         """Every version attributed to ``address`` (any letter case), oldest first."""
         return self._queries.contributor_models(address)
 
+    def list_models(
+        self,
+        *,
+        model_type: str | None = None,
+        kind: str | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of Hokusai versions, newest first: (summaries, next page token or None).
+
+        ``kind`` is ``"baseline"`` or ``"improved"``.
+        """
+        if model_type is not None:
+            validate_model_type(model_type)
+        if kind not in (None, "baseline", "improved"):
+            raise ValidationError(f"kind must be 'baseline' or 'improved', got {kind!r}.")
+        return self._queries.list_versions(
+            model_type=model_type, kind=kind, max_results=max_results, page_token=page_token
+        )
+
+    def set_alias(self, model_name: str, alias: str, version: str) -> dict[str, Any]:
+        """Point ``alias`` of a Hokusai model at ``version`` (promote, or roll back by pointing
+        it at an older one) and announce ``model_promoted``."""
+        alias = validate_alias(alias)
+        name, version = parse_model_id(f"{model_name}/{version}")
+        record = self._queries.record(name, version)
+        if record is None or not record.is_hokusai:
+            raise ModelNotFoundError(f"Model {name}/{version} not found.")
+        previous = self._alias_target(name, alias)
+        try:
+            self._client.set_registered_model_alias(name, alias, version)
+        except Exception as exc:
+            raise translate_mlflow_error(exc, f"setting alias {name}@{alias}") from exc
+        event_id = None
+        if self._announce:
+            event_id = self.webhooks.announce_promotion(
+                self._queries.describe(record), alias=alias, previous_version=previous
+            )
+        logger.info("alias %s@%s -> %s (was %s)", name, alias, version, previous)
+        return {
+            "model_name": name,
+            "alias": alias,
+            "version": version,
+            "previous_version": previous,
+            "model_id": record.model_id,
+            "model_uuid": record.model_uuid,
+            "event_id": event_id,
+        }
+
+    def delete_alias(self, model_name: str, alias: str) -> dict[str, Any]:
+        """Remove ``alias`` from a model; ModelNotFoundError when it is not set."""
+        alias = validate_alias(alias)
+        previous = self._alias_target(model_name, alias)
+        if previous is None:
+            raise ModelNotFoundError(f"Model {model_name} has no alias {alias!r}.")
+        try:
+            self._client.delete_registered_model_alias(model_name, alias)
+        except Exception as exc:
+            raise translate_mlflow_error(exc, f"deleting alias {model_name}@{alias}") from exc
+        return {"model_name": model_name, "alias": alias, "previous_version": previous}
+
+    def _alias_target(self, model_name: str, alias: str) -> str | None:
+        try:
+            return str(self._client.get_model_version_by_alias(model_name, alias).version)
+        except Exception as exc:
+            if is_not_found(exc) or getattr(exc, "error_code", "") == "INVALID_PARAMETER_VALUE":
+                return None
+            raise translate_mlflow_error(exc, f"reading alias {model_name}@{alias}") from exc
+
     def reconcile_webhook_events(
         self, *, limit: int = 500, min_age_seconds: float = 30.0
     ) -> list[str]:
@@ -459,20 +660,18 @@ def _json(value: Any) -> str:
 
 def _result(
     *,
-    info: Any,
+    info: LoggedInfo,
     version: Any,
     model_type: str,
     is_baseline: bool,
     metadata: dict[str, Any],
     metrics: dict[str, float],
-    code_paths: list[str] | None,
     git_commit: str | None,
     baseline_id: str | None,
     contributor: str | None,
     delta_metrics: dict[str, float] | None,
 ) -> dict[str, Any]:
     """ModelInfo + ModelVersion → the registration result (ARCHITECTURE §2)."""
-    flavors = info.flavors or {}
     result: dict[str, Any] = {
         "model_id": f"{version.name}/{version.version}",
         "model_name": version.name,
@@ -485,13 +684,42 @@ def _result(
         "model_uuid": info.model_uuid,
         "artifact_path": info.artifact_path,
         "mlflow_version": info.mlflow_version,
-        "flavors": sorted(flavors),
-        "signature": str(info.signature) if info.signature is not None else None,
+        "flavors": info.flavors,
+        "signature": info.signature,
         "metadata": metadata,
         "metrics": metrics,
-        "code_paths": [f"code/{Path(p).name}" for p in code_paths or []],
+        "code_paths": info.code_paths,
         "git_commit": git_commit,
     }
     if not is_baseline:
         result.update(baseline_id=baseline_id, contributor=contributor, delta_metrics=delta_metrics)
     return result
+
+
+@dataclass(frozen=True)
+class LoggedInfo:
+    """What a registration needs from the logged model: MLflow's ``ModelInfo``, or the same
+    fields read back from an already-logged model."""
+
+    model_uri: str
+    model_uuid: str
+    run_id: str | None
+    artifact_path: str | None
+    mlflow_version: str | None
+    flavors: list[str]
+    signature: str | None
+    code_paths: list[str]
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_model_info(cls, info: Any, *, code_paths: list[str] | None) -> LoggedInfo:
+        return cls(
+            model_uri=info.model_uri,
+            model_uuid=info.model_uuid,
+            run_id=info.run_id,
+            artifact_path=info.artifact_path,
+            mlflow_version=info.mlflow_version,
+            flavors=sorted(info.flavors or {}),
+            signature=str(info.signature) if info.signature is not None else None,
+            code_paths=[f"code/{Path(p).name}" for p in code_paths or []],
+        )

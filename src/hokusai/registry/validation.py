@@ -15,6 +15,7 @@ from hokusai.errors import (
     InvalidMetricsError,
     InvalidModelIdError,
     InvalidModelTypeError,
+    ValidationError,
 )
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "normalize_metadata",
     "normalize_metrics",
     "parse_model_id",
+    "validate_alias",
     "validate_model_type",
 ]
 
@@ -110,6 +112,19 @@ def normalize_metrics(metrics: object, *, what: str = "metrics") -> dict[str, fl
             )
         result[name] = float(value)
     return result
+
+
+ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+RESERVED_ALIAS_RE = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+
+
+def validate_alias(alias: object) -> str:
+    """An MLflow alias: letters, digits, ``_``/``-``; ``latest`` and ``v<N>`` are reserved."""
+    if not isinstance(alias, str) or not ALIAS_RE.match(alias):
+        raise ValidationError(f"Invalid alias {alias!r}: use 1-255 letters, digits, '_' or '-'.")
+    if RESERVED_ALIAS_RE.match(alias):
+        raise ValidationError(f"Alias {alias!r} is reserved by MLflow ('latest', 'v<N>').")
+    return alias
 
 
 def parse_model_id(model_id: object) -> tuple[str, str]:

@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 
 __all__ = [
     "ModelRegisteredPayload",
+    "model_promoted_payload",
     "model_registered_payload",
     "model_registered_schema",
     "new_event_id",
@@ -19,6 +20,7 @@ __all__ = [
 ]
 
 MODEL_REGISTERED = "model_registered"
+MODEL_PROMOTED = "model_promoted"
 PING = "ping"
 
 
@@ -69,6 +71,27 @@ def model_registered_payload(result: dict[str, Any], *, event_id: str) -> ModelR
         "contributor": result.get("contributor"),
         "delta_metrics": result.get("delta_metrics") or None,
         "timestamp": result.get("registration_timestamp") or _now(),
+    }
+
+
+def model_promoted_payload(
+    version: dict[str, Any], *, event_id: str, alias: str, previous_version: str | None
+) -> dict[str, Any]:
+    """The body of a ``model_promoted`` webhook: ``alias`` now points at ``version``."""
+    return {
+        "event_type": MODEL_PROMOTED,
+        "event_id": event_id,
+        "model_id": version["model_id"],
+        "model_name": version["model_name"],
+        "version": str(version["version"]),
+        "alias": alias,
+        "previous_version": previous_version,
+        "model_uuid": version.get("model_uuid"),
+        "model_uri": version.get("model_uri"),
+        "model_type": version.get("model_type"),
+        "is_baseline": bool(version.get("is_baseline")),
+        "contributor": version.get("contributor"),
+        "timestamp": _now(),
     }
 
 

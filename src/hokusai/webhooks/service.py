@@ -19,8 +19,10 @@ from hokusai.webhooks.dispatcher import BackgroundSender, Dispatcher
 from hokusai.webhooks.endpoints import Endpoint, EndpointStore
 from hokusai.webhooks.outbox import Outbox
 from hokusai.webhooks.payloads import (
+    MODEL_PROMOTED,
     MODEL_REGISTERED,
     PING,
+    model_promoted_payload,
     model_registered_payload,
     new_event_id,
     ping_payload,
@@ -76,6 +78,25 @@ class Webhooks:
         )
         if created is None:
             return None
+        if created and self.settings.webhook_background:
+            self.background_sender().notify()
+        return event_id
+
+    def announce_promotion(
+        self, version: dict[str, Any], *, alias: str, previous_version: str | None
+    ) -> str:
+        """Record ``model_promoted`` (an alias now points at ``version``); returns the event id."""
+        event_id = new_event_id()
+        created = self.outbox.record(
+            event_id=event_id,
+            event_type=MODEL_PROMOTED,
+            dedupe_key=f"{MODEL_PROMOTED}:{version['model_name']}@{alias}:{event_id}",
+            payload=model_promoted_payload(
+                version, event_id=event_id, alias=alias, previous_version=previous_version
+            ),
+            model_name=version["model_name"],
+            model_version=str(version["version"]),
+        )
         if created and self.settings.webhook_background:
             self.background_sender().notify()
         return event_id
