@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/hokusai quickstart
+	$(BIN)/hokusai server
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	@set -e; for script in bench/registration.py bench/lookup.py; do \
+	@set -e; for script in bench/registration.py bench/lookup.py bench/webhooks.py; do \
 		echo "== $$script"; $(BIN)/python $$script; \
 	done
 

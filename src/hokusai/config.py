@@ -11,13 +11,20 @@ MLflow tracking and registry in ``sqlite:///<home>/mlflow.db`` and artifacts in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "parse_retry_schedule"]
+__all__ = [
+    "Settings",
+    "bound_mlflow_client",
+    "export_to_environment",
+    "get_settings",
+    "parse_retry_schedule",
+]
 
 
 class Settings(BaseSettings):
@@ -110,6 +117,9 @@ class Settings(BaseSettings):
         default=None,
         description="Redis for rate limits shared by API replicas (in-memory when unset).",
     )
+    api_key: SecretStr | None = Field(
+        default=None, description="API key the CLI sends when talking to a server (--server)."
+    )
     api_bootstrap_admin_key: bool = Field(
         default=True,
         description=(
@@ -182,6 +192,24 @@ def parse_retry_schedule(text: str) -> list[float]:
     if any(delay < 0 or delay != delay for delay in delays):
         raise ValueError(f"retry schedule delays must be non-negative: {text!r}")
     return delays
+
+
+def bound_mlflow_client(*, max_retries: int = 1, timeout_seconds: int = 10) -> None:
+    """Bound the MLflow REST client's retries for long-running services.
+
+    By default an unreachable tracking server makes every MLflow call retry for minutes, which
+    would hang requests and health checks. Values already set in the environment win.
+    """
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(max_retries))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(timeout_seconds))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
+
+def export_to_environment(**overrides: Any) -> None:
+    """Set ``HOKUSAI_<NAME>`` for child processes (e.g. uvicorn workers) from overrides."""
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"HOKUSAI_{name.upper()}"] = str(value)
 
 
 def get_settings(**overrides: Any) -> Settings:

@@ -13,12 +13,21 @@
     │   ├── SignatureMismatchError       signature_mismatch      422
     │   ├── ModelPredictionError         prediction_failed       422
     │   ├── BaselineNotFoundError        baseline_not_found      422
-    │   └── InvalidWebhookUrlError       invalid_webhook_url     422
+    │   ├── InvalidWebhookUrlError       invalid_webhook_url     422
+    │   ├── InvalidApiKeyNameError       invalid_api_key_name    422
+    │   ├── InvalidScopeError            invalid_scope           422
+    │   └── ApiKeyInQueryError           api_key_in_query        400
     ├── NotFoundError (LookupError)      not_found               404
     │   ├── ModelNotFoundError (+ValueError)  model_not_found    404
     │   ├── EndpointNotFoundError        endpoint_not_found      404
-    │   └── EventNotFoundError           event_not_found         404
+    │   ├── EventNotFoundError           event_not_found         404
+    │   └── ApiKeyNotFoundError          api_key_not_found       404
+    ├── UnauthenticatedError             unauthenticated         401
+    │   └── InvalidApiKeyError           invalid_api_key         401
+    ├── ForbiddenError                   forbidden               403
     ├── ConflictError                    conflict                409
+    ├── PayloadTooLargeError             payload_too_large       413
+    ├── RateLimitedError                 rate_limited            429
     ├── RegistrationError                registration_failed     500
     └── BackendError                     backend_error           502
         └── BackendUnavailableError      backend_unavailable     503
@@ -34,24 +43,33 @@ from typing import ClassVar
 
 __all__ = [
     "HTTP_STATUS",
+    "ApiKeyInQueryError",
+    "ApiKeyNotFoundError",
     "BackendError",
     "BackendUnavailableError",
     "BaselineNotFoundError",
     "ConflictError",
     "EndpointNotFoundError",
     "EventNotFoundError",
+    "ForbiddenError",
     "HokusaiError",
+    "InvalidApiKeyError",
+    "InvalidApiKeyNameError",
     "InvalidContributorError",
     "InvalidMetadataError",
     "InvalidMetricsError",
     "InvalidModelIdError",
     "InvalidModelTypeError",
+    "InvalidScopeError",
     "InvalidWebhookUrlError",
     "ModelNotFoundError",
     "ModelPredictionError",
     "NotFoundError",
+    "PayloadTooLargeError",
+    "RateLimitedError",
     "RegistrationError",
     "SignatureMismatchError",
+    "UnauthenticatedError",
     "UnsupportedModelError",
     "ValidationError",
     "http_status_for",
@@ -142,6 +160,24 @@ class InvalidWebhookUrlError(ValidationError):
     code = "invalid_webhook_url"
 
 
+class InvalidApiKeyNameError(ValidationError):
+    """An API key name is not 1–64 characters of letters, digits, space, ``_``, ``.`` or ``-``."""
+
+    code = "invalid_api_key_name"
+
+
+class InvalidScopeError(ValidationError):
+    """An API key scope is not one of ``read``, ``write`` or ``admin``."""
+
+    code = "invalid_scope"
+
+
+class ApiKeyInQueryError(ValidationError):
+    """An API key was sent in the query string, where it would be logged; use the header."""
+
+    code = "api_key_in_query"
+
+
 class NotFoundError(HokusaiError, LookupError):
     """The requested object does not exist."""
 
@@ -166,10 +202,50 @@ class EventNotFoundError(NotFoundError):
     code = "event_not_found"
 
 
+class ApiKeyNotFoundError(NotFoundError):
+    """No API key has that id."""
+
+    code = "api_key_not_found"
+
+
+class UnauthenticatedError(HokusaiError):
+    """The request carries no credentials where they are required."""
+
+    code = "unauthenticated"
+
+
+class InvalidApiKeyError(UnauthenticatedError):
+    """The presented API key is malformed, unknown or revoked (the API does not say which)."""
+
+    code = "invalid_api_key"
+
+
+class ForbiddenError(HokusaiError):
+    """The API key is valid but its scope does not allow the operation."""
+
+    code = "forbidden"
+
+
 class ConflictError(HokusaiError):
     """The request conflicts with the current state (for example a duplicate)."""
 
     code = "conflict"
+
+
+class PayloadTooLargeError(HokusaiError):
+    """The request body is larger than ``HOKUSAI_API_MAX_BODY_BYTES``."""
+
+    code = "payload_too_large"
+
+
+class RateLimitedError(HokusaiError):
+    """The API key made too many requests; ``retry_after`` says how many seconds to wait."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class RegistrationError(HokusaiError):
@@ -203,11 +279,20 @@ HTTP_STATUS: dict[str, int] = {
     ModelPredictionError.code: 422,
     BaselineNotFoundError.code: 422,
     InvalidWebhookUrlError.code: 422,
+    InvalidApiKeyNameError.code: 422,
+    InvalidScopeError.code: 422,
+    ApiKeyInQueryError.code: 400,
     NotFoundError.code: 404,
     ModelNotFoundError.code: 404,
     EndpointNotFoundError.code: 404,
     EventNotFoundError.code: 404,
+    ApiKeyNotFoundError.code: 404,
+    UnauthenticatedError.code: 401,
+    InvalidApiKeyError.code: 401,
+    ForbiddenError.code: 403,
     ConflictError.code: 409,
+    PayloadTooLargeError.code: 413,
+    RateLimitedError.code: 429,
     RegistrationError.code: 500,
     BackendError.code: 502,
     BackendUnavailableError.code: 503,

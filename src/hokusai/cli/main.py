@@ -11,7 +11,7 @@ import sys
 import typer
 
 from hokusai import __version__
-from hokusai.cli import contributors, models, quickstart, registry, webhooks
+from hokusai.cli import contributors, keys, models, quickstart, registry, server, webhooks
 from hokusai.cli._common import CliState
 from hokusai.errors import HokusaiError
 
@@ -26,7 +26,9 @@ app.add_typer(models.app, name="models")
 app.add_typer(contributors.app, name="contributors")
 app.add_typer(registry.app, name="registry")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(keys.app, name="keys")
 app.command("quickstart")(quickstart.quickstart)
+app.command("server")(server.server)
 
 
 def _version(value: bool) -> None:

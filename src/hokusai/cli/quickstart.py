@@ -38,6 +38,12 @@ def quickstart(
     ctx: typer.Context,
     model_type: str = typer.Option("quickstart_cancer", help="Model type to register under."),
     contributor: str = typer.Option(SAMPLE_CONTRIBUTOR, help="Sample contributor address."),
+    server: str | None = typer.Option(
+        None, "--server", help="Register through this Hokusai API instead of the library."
+    ),
+    api_key: str | None = typer.Option(
+        None, "--api-key", help="API key for --server (default: HOKUSAI_API_KEY)."
+    ),
 ) -> None:
     """Train, register a baseline and an improved model, and show what was recorded."""
     from sklearn.datasets import load_breast_cancer
@@ -54,6 +60,18 @@ def quickstart(
         baseline_metrics = _score(baseline, x_test, y_test)
         improved_metrics = _score(improved, x_test, y_test)
 
+    if server is not None:
+        _through_server(
+            ctx,
+            server,
+            api_key,
+            model_type,
+            contributor,
+            baseline=(baseline, baseline_metrics),
+            improved=(improved, improved_metrics),
+            example=x_test.head(3),
+        )
+        return
     reg = registry(ctx)
     console.print(f"MLflow store: [bold]{reg.tracking_uri}[/bold]")
     with console.status("Registering the baseline…"):
@@ -88,3 +106,93 @@ def quickstart(
         "\nNext: [bold]hokusai models get "
         f"{better['model_uuid']}[/bold]  ·  [bold]hokusai contributors models {contributor}[/bold]"
     )
+
+
+def _through_server(
+    ctx: typer.Context,
+    server: str,
+    api_key: str | None,
+    model_type: str,
+    contributor: str,
+    *,
+    baseline: tuple[Any, dict[str, float]],
+    improved: tuple[Any, dict[str, float]],
+    example: Any,
+) -> None:
+    """Log both models with MLflow (the server's store), then register them over HTTP."""
+    import httpx
+    import mlflow
+    import mlflow.sklearn
+
+    from hokusai.cli._common import CliState, print_json
+    from hokusai.errors import UnauthenticatedError
+
+    state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    settings = state.settings()
+    key = api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
+    if not key:
+        raise UnauthenticatedError("--server needs an API key: --api-key or HOKUSAI_API_KEY.")
+    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    experiment = mlflow.set_experiment(f"{settings.experiment_name}-quickstart")
+    uris = []
+    for model, _metrics in (baseline, improved):
+        with mlflow.start_run(experiment_id=experiment.experiment_id):
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                input_example=example,
+                serialization_format="cloudpickle",
+                pip_requirements=["scikit-learn", "cloudpickle"],
+            )
+        uris.append(info.model_uri)
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=60) as client:
+        base = _post(
+            client,
+            {
+                "model_uri": uris[0],
+                "model_type": model_type,
+                "metadata": {"dataset": "sklearn.breast_cancer", "rows": 60},
+                "metrics": baseline[1],
+            },
+        )
+        console.print(f"baseline  [bold]{base['model_id']}[/bold]  uuid {base['model_uuid']}")
+        deltas = {k: improved[1][k] - baseline[1][k] for k in baseline[1]}
+        better = _post(
+            client,
+            {
+                "model_uri": uris[1],
+                "model_type": model_type,
+                "baseline_id": base["model_id"],
+                "contributor": contributor,
+                "delta_metrics": deltas,
+                "metrics": improved[1],
+            },
+        )
+        console.print(f"improved  [bold]{better['model_id']}[/bold]  uuid {better['model_uuid']}")
+        lineage = client.get(
+            f"/api/v1/models/{better['model_name']}/versions/{better['version']}/lineage"
+        )
+        print_json(
+            [
+                {
+                    "model_id": e["model_id"],
+                    "contributor": e["contributor"],
+                    "cumulative_improvement": e["cumulative_improvement"],
+                }
+                for e in lineage.json()["data"]
+            ]
+        )
+
+
+def _post(client: Any, body: dict[str, Any]) -> dict[str, Any]:
+    from hokusai.errors import BackendError
+
+    response = client.post("/api/v1/models", json=body)
+    if response.status_code != 201:
+        error = response.json().get("error", {})
+        raise BackendError(
+            f"server answered {response.status_code} {error.get('code')}: {error.get('message')}"
+        )
+    result: dict[str, Any] = response.json()
+    return result

@@ -1,0 +1,83 @@
+"""Prometheus metrics of one API process (its own registry, so tests can build many apps).
+
+Each API process exposes its own counters; with ``--workers N`` scrape each replica (or put a
+Prometheus multiprocess setup in front) — the webhook gauges are read from the shared database
+at scrape time and are therefore the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = ["ApiMetrics"]
+
+
+class _WebhookCollector(Collector):
+    def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        stats = self._stats()
+        deliveries = GaugeMetricFamily(
+            "hokusai_webhook_deliveries", "Webhook deliveries by state", labels=["state"]
+        )
+        for state in ("pending", "delivering", "delivered", "failed", "dead"):
+            deliveries.add_metric([state], float(stats.get(state, 0)))
+        yield deliveries
+        yield GaugeMetricFamily(
+            "hokusai_webhook_attempts", "Delivery attempts recorded", value=stats["attempts"]
+        )
+        for q in ("p50", "p99"):
+            value = stats.get(f"latency_ms_{q}")
+            if value is not None:
+                yield GaugeMetricFamily(
+                    f"hokusai_webhook_attempt_latency_ms_{q}",
+                    f"Attempt latency {q} over the last 1000 attempts (ms)",
+                    value=value,
+                )
+
+
+class ApiMetrics:
+    """The metrics the API records."""
+
+    def __init__(self, webhook_stats: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "hokusai_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "hokusai_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.registrations = Counter(
+            "hokusai_registrations_total",
+            "Model versions registered through the API",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.lookup = Histogram(
+            "hokusai_lookup_duration_seconds",
+            "get_model_by_uuid latency",
+            registry=self.registry,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+        )
+        if webhook_stats is not None:
+            self.registry.register(_WebhookCollector(webhook_stats))
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,20 @@
+"""``/api/v1/contributors``: what a contributor's data produced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from hokusai.api.deps import ReadKey, ServicesDep
+from hokusai.api.routes.models import ERRORS
+from hokusai.api.schemas import ModelsPublic
+
+router = APIRouter(prefix="/contributors", tags=["contributors"])
+
+
+@router.get("/{address}/models", response_model=ModelsPublic, responses=ERRORS)
+def contributor_models(address: str, services: ServicesDep, _key: ReadKey) -> dict[str, Any]:
+    """Every version attributed to ``address`` (any letter case), oldest first."""
+    data = services.registry.get_contributor_models(address)
+    return {"data": data, "count": len(data), "next_page_token": None}

@@ -1,0 +1,112 @@
+"""``/health``, ``/live``, ``/ready``, ``/metrics`` — no API key needed.
+
+``/health`` is ★ ``{"status", "version", "services": {"mlflow", "database", "webhooks", …}}``:
+200 when every required service answers (optional ones may be "degraded"), 503 naming the
+failing service otherwise. Each check is bounded in time, so a hung MLflow cannot hang it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from hokusai import __version__
+from hokusai.api.deps import Services, ServicesDep
+from hokusai.api.schemas import HealthPublic
+
+router = APIRouter(tags=["health"])
+
+CHECK_TIMEOUT = 3.0
+REQUIRED = ("mlflow", "database")
+
+
+def _mlflow(services: Services) -> dict[str, Any]:
+    services.registry.client.search_registered_models(max_results=1)
+    return {"status": "ok", "detail": services.registry.tracking_uri.split("@")[-1]}
+
+
+def _database(services: Services) -> dict[str, Any]:
+    with services.webhooks.engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    return {"status": "ok", "detail": services.webhooks.engine.dialect.name}
+
+
+def _webhooks(services: Services) -> dict[str, Any]:
+    stats = services.webhooks.outbox.stats()
+    state = "degraded" if stats["dead"] else "ok"
+    detail = f"{stats['pending']} pending, {stats['dead']} dead, {stats['failed']} failed"
+    return {"status": state, "detail": detail, "pending": stats["pending"], "dead": stats["dead"]}
+
+
+def _rate_limiter(services: Services) -> dict[str, Any]:
+    healthy = services.limiter.healthy()
+    kind = "redis" if services.settings.redis_url else "memory"
+    if healthy:
+        return {"status": "ok", "detail": kind}
+    return {"status": "degraded", "detail": f"{kind} unreachable; limiting per replica"}
+
+
+_CHECKS = {
+    "mlflow": _mlflow,
+    "database": _database,
+    "webhooks": _webhooks,
+    "rate_limiter": _rate_limiter,
+}
+
+
+async def _check(name: str, services: Services) -> dict[str, Any]:
+    down = "down" if name in REQUIRED else "degraded"
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(_CHECKS[name], services), timeout=CHECK_TIMEOUT
+        )
+    except TimeoutError:
+        return {"status": down, "detail": f"no answer within {CHECK_TIMEOUT:g}s"}
+    except Exception as exc:  # noqa: BLE001 - a failing dependency is the answer, not an error
+        return {"status": down, "detail": f"{type(exc).__name__}: {str(exc)[:300]}"}
+
+
+async def _report(services: Services, names: tuple[str, ...]) -> tuple[int, dict[str, Any]]:
+    results = await asyncio.gather(*(_check(name, services) for name in names))
+    report = dict(zip(names, results, strict=True))
+    if any(report[name]["status"] == "down" for name in REQUIRED if name in report):
+        overall = "down"
+    elif any(result["status"] != "ok" for result in results):
+        overall = "degraded"
+    else:
+        overall = "ok"
+    return (503 if overall == "down" else 200), {
+        "status": overall,
+        "version": __version__,
+        "services": report,
+    }
+
+
+@router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
+async def health(services: ServicesDep) -> JSONResponse:
+    """Every service's state; 503 when MLflow or the database is down."""
+    status, body = await _report(services, tuple(_CHECKS))
+    return JSONResponse(body, status_code=status)
+
+
+@router.get("/live")
+async def live() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
+async def ready(services: ServicesDep) -> JSONResponse:
+    """Ready to serve: MLflow and the database answer."""
+    status, body = await _report(services, REQUIRED)
+    return JSONResponse(body, status_code=status)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(services: ServicesDep) -> Response:
+    """Prometheus metrics."""
+    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")

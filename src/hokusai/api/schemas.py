@@ -1,0 +1,222 @@
+"""Request and response schemas: ``XCreate`` / ``XUpdate`` in, ``XPublic`` / ``XsPublic`` out.
+
+Requests are strict (unknown fields are a 422); responses allow fields to be added, never
+renamed or removed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CONTRIBUTOR_EXAMPLE = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+UUID_EXAMPLE = "m-2918a46aa65c4593bba43789c864a46f"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(Open):
+    code: str = Field(examples=["invalid_contributor"])
+    message: str = Field(examples=["Invalid contributor address '0x12'"])
+
+
+class ErrorPublic(Open):
+    error: ErrorDetail
+
+
+class ModelCreate(Strict):
+    """Register an already-logged MLflow model. baseline_id, contributor and delta_metrics
+    together make it an improved model."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_uri": f"models:/{UUID_EXAMPLE}",
+                    "model_type": "lead_scoring",
+                    "metadata": {"dataset": "crm-2026", "rows": 120000},
+                },
+                {
+                    "model_uri": "runs:/9ef250af2b86434881630a5b4015b1bf/model",
+                    "model_type": "lead_scoring",
+                    "metadata": {},
+                    "baseline_id": "hokusai_lead_scoring_baseline/1",
+                    "contributor": CONTRIBUTOR_EXAMPLE,
+                    "delta_metrics": {"auroc": 0.03},
+                },
+            ]
+        },
+    )
+
+    model_uri: str = Field(min_length=1, max_length=2048)
+    model_type: str = Field(min_length=1, max_length=64)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    baseline_id: str | None = Field(default=None, max_length=512)
+    contributor: str | None = Field(default=None, max_length=64)
+    delta_metrics: dict[str, float] | None = None
+    metrics: dict[str, float] | None = None
+
+
+class ModelPublic(Open):
+    """A registered version (the library's result / lookup dict)."""
+
+    model_id: str = Field(examples=["hokusai_lead_scoring_baseline/1"])
+    model_name: str
+    version: str
+    model_type: str | None = None
+    is_baseline: bool
+    model_uuid: str | None = Field(default=None, examples=[UUID_EXAMPLE])
+    model_uri: str | None = None
+    run_id: str | None = None
+    registration_timestamp: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    signature: str | None = None
+    flavors: list[str] = Field(default_factory=list)
+    baseline_id: str | None = None
+    contributor: str | None = None
+    delta_metrics: dict[str, float] | None = None
+
+
+class ModelSummaryPublic(Open):
+    model_id: str
+    model_name: str
+    version: str
+    model_uuid: str | None = None
+    model_type: str | None = None
+    is_baseline: bool
+    baseline_id: str | None = None
+    contributor: str | None = None
+    delta_metrics: dict[str, float] = Field(default_factory=dict)
+    aliases: list[str] = Field(default_factory=list)
+    registration_timestamp: str | None = None
+
+
+class ModelsPublic(Open):
+    data: list[ModelSummaryPublic]
+    count: int
+    next_page_token: str | None = None
+
+
+class LineageEntryPublic(ModelPublic):
+    depth: int
+    parent_id: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    cumulative_improvement: dict[str, float] = Field(default_factory=dict)
+
+
+class LineagePublic(Open):
+    data: list[LineageEntryPublic]
+    count: int
+
+
+class AliasUpdate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": "3"}]})
+
+    version: str = Field(pattern=r"^[0-9]{1,9}$")
+
+
+class AliasPublic(Open):
+    model_name: str
+    alias: str
+    version: str | None = None
+    previous_version: str | None = None
+    event_id: str | None = None
+
+
+EventType = Literal["model_registered", "model_promoted", "*"]
+
+
+class WebhookCreate(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"url": "https://marketplace.example/api/hooks", "events": ["model_registered"]}
+            ]
+        },
+    )
+
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[EventType] = Field(default=["*"], min_length=1, max_length=8)
+    secret: str | None = Field(default=None, min_length=16, max_length=256)
+    description: str | None = Field(default=None, max_length=500)
+
+
+class WebhookPublic(Open):
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    disabled_reason: str | None = None
+    description: str | None = None
+    source: str
+    created_at: float
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="Shown once, at creation.")
+
+
+class WebhooksPublic(Open):
+    data: list[WebhookPublic]
+    count: int
+
+
+class DeliveryPublic(Open):
+    delivery_id: str
+    event_id: str
+    event_type: str
+    model_id: str | None = None
+    endpoint_id: str
+    state: str
+    attempts: int
+    last_status_code: int | None = None
+    last_error: str | None = None
+
+
+class DeliveriesPublic(Open):
+    data: list[DeliveryPublic]
+    count: int
+
+
+class AttemptPublic(Open):
+    attempted_at: float
+    status_code: int | None = None
+    latency_ms: float
+    error: str | None = None
+    response_snippet: str | None = None
+
+
+class AttemptsPublic(Open):
+    data: list[AttemptPublic]
+    count: int
+
+
+class TestResultPublic(Open):
+    status_code: int | None = None
+    latency_ms: float
+    error: str | None = None
+    response_snippet: str | None = None
+
+
+class RedeliveryPublic(Open):
+    requeued: int
+
+
+class ServiceHealth(Open):
+    status: Literal["ok", "degraded", "down"]
+    detail: str | None = None
+
+
+class HealthPublic(Open):
+    status: Literal["ok", "degraded", "down"]
+    version: str
+    services: dict[str, ServiceHealth]

@@ -1,0 +1,71 @@
+"""``hokusai server``: the REST API, with the webhook sender in the same process."""
+
+from __future__ import annotations
+
+import typer
+
+from hokusai.cli._common import CliState
+from hokusai.config import export_to_environment
+
+
+def server(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Bind address (HOKUSAI_API_HOST)."),
+    port: int | None = typer.Option(None, "--port", help="Port (HOKUSAI_API_PORT)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="API processes."),
+    webhook_worker: bool = typer.Option(
+        True,
+        "--webhook-worker/--no-webhook-worker",
+        help="Deliver webhooks from the API processes (off when separate workers do it).",
+    ),
+) -> None:
+    """Run the registry REST service (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    export_to_environment(
+        home=state.home,
+        tracking_uri=state.tracking_uri,
+        webhook_background=None if webhook_worker else "false",
+    )
+    settings = state.settings()
+    host = host or settings.api_host
+    port = settings.api_port if port is None else port
+    _bootstrap_admin_key(settings)
+    url = f"http://{host}:{port}"
+    typer.echo(f"Hokusai registry API on {url}  (OpenAPI docs: {url}/docs)")
+    typer.echo(f"MLflow store: {settings.resolved_tracking_uri}")
+    typer.echo("Register a first model (trains, logs with MLflow, registers through the API):")
+    typer.echo(f"  hokusai quickstart --server {url}")
+    typer.echo("or register any model already logged with MLflow:")
+    typer.echo(f'  curl -X POST {url}/api/v1/models -H "Authorization: Bearer $HOKUSAI_API_KEY" \\')
+    typer.echo("       -H 'content-type: application/json' \\")
+    typer.echo('       -d \'{"model_uri": "models:/m-...", "model_type": "classification"}\'')
+    uvicorn.run(
+        "hokusai.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+def _bootstrap_admin_key(settings: object) -> None:
+    """First start of the embedded server with no key: create an admin key, print it once."""
+    from hokusai.api.keys import ApiKeyStore
+    from hokusai.config import Settings
+    from hokusai.db import open_database
+
+    assert isinstance(settings, Settings)
+    if not (settings.is_embedded and settings.api_bootstrap_admin_key):
+        return
+    store = ApiKeyStore(open_database(settings.resolved_database_url))
+    if store.count_active():
+        return
+    key, plaintext = store.create(name="bootstrap-admin", scope="admin")
+    typer.echo(
+        f"Created admin API key {key.id} (shown once, store it now):\n"
+        f"  export HOKUSAI_API_KEY={plaintext}"
+    )

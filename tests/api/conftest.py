@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hokusai.config import Settings
+
+
+@pytest.fixture
+def api_settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home", webhook_background=False)
+
+
+@pytest.fixture
+def app(api_settings: Settings) -> Any:
+    from hokusai.api.app import create_app
+
+    return create_app(api_settings)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def keys(app: Any) -> dict[str, str]:
+    store = app.state.services.keys
+    return {
+        scope: store.create(name=f"test-{scope}", scope=scope)[1]
+        for scope in ("read", "write", "admin")
+    }
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def logged_uris(app: Any, forest: Any, api_settings: Settings) -> list[str]:
+    """Two models logged with plain MLflow into the API's store, as a CI job would."""
+    import mlflow
+    import mlflow.sklearn
+
+    registry = app.state.services.registry
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    uris = []
+    try:
+        experiment = registry.client.create_experiment(
+            "ci", artifact_location=(api_settings.home_path / "ci").as_uri()
+        )
+        for _ in range(2):
+            with mlflow.start_run(experiment_id=experiment):
+                info = mlflow.sklearn.log_model(
+                    forest,
+                    name="model",
+                    serialization_format="cloudpickle",
+                    pip_requirements=["scikit-learn"],
+                )
+            uris.append(str(info.model_uri))
+    finally:
+        mlflow.set_tracking_uri(None)
+    return uris
+
+
+@pytest.fixture
+def logged_uri(logged_uris: list[str]) -> str:
+    return logged_uris[0]
