@@ -15,14 +15,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "ProjectConfig",
+    "ServingSettings",
     "Settings",
     "bound_mlflow_client",
     "export_to_environment",
     "get_settings",
+    "load_project_config",
     "parse_retry_schedule",
 ]
 
@@ -181,6 +185,98 @@ class Settings(BaseSettings):
         if self.is_embedded:
             return (self.home_path / "artifacts").as_uri()
         return None
+
+
+class ProjectConfig(BaseModel):
+    """``config.yaml`` (path from ``CONFIG_PATH``): what training and serving share."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI; default: the Hokusai settings' one."
+    )
+    experiment_name: str = Field(default="hokusai-models", min_length=1)
+    fallback_model_path: Path = Field(
+        default=Path("models/artifacts/xgb_model.pkl"),
+        description="Local pickle served when no MLflow source loads.",
+    )
+    port: int = Field(default=8000, ge=0, le=65535)
+
+
+class ServingSettings(BaseSettings):
+    """The prediction server's settings (★ names from the product spec, no prefix)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    model_variant: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MODEL_VARIANT", "model_variant"),
+        description="models:/name/Stage, models:/name/version or models:/name@alias.",
+    )
+    model_run_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("MODEL_RUN_ID", "model_run_id")
+    )
+    model_run_name: str | None = Field(
+        default="ml_xgboost",
+        validation_alias=AliasChoices("MODEL_RUN_NAME", "model_run_name"),
+        description="Latest finished run with this name; empty disables this source.",
+    )
+    model_refresh_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        validation_alias=AliasChoices("MODEL_REFRESH_SECONDS", "model_refresh_seconds"),
+        description="How often the source is resolved again (0 disables hot swap).",
+    )
+    config_path: Path = Field(
+        default=Path("config.yaml"), validation_alias=AliasChoices("CONFIG_PATH", "config_path")
+    )
+    mlflow_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        validation_alias=AliasChoices("HOKUSAI_SERVING_MLFLOW_TIMEOUT", "mlflow_timeout_seconds"),
+        description="Bound on each MLflow call while resolving a source.",
+    )
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        validation_alias=AliasChoices("HOKUSAI_SERVING_MAX_BODY_BYTES", "max_body_bytes"),
+    )
+    max_batch_rows: int = Field(
+        default=10_000,
+        gt=0,
+        validation_alias=AliasChoices("HOKUSAI_SERVING_MAX_BATCH_ROWS", "max_batch_rows"),
+    )
+    batch_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        validation_alias=AliasChoices("HOKUSAI_SERVING_BATCH_WAIT_MS", "batch_wait_ms"),
+        description="Longest a single-row request waits to share a batch under concurrency.",
+    )
+
+    @field_validator("model_variant", "model_run_id", "model_run_name")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    def project(self) -> ProjectConfig:
+        """``config.yaml`` at ``config_path`` (defaults when the file does not exist)."""
+        return load_project_config(self.config_path)
+
+
+def load_project_config(path: Path | str) -> ProjectConfig:
+    """Read ``config.yaml``; a missing file means defaults, a malformed one is an error."""
+    import yaml
+
+    from hokusai.errors import ValidationError
+
+    path = Path(path)
+    if not path.exists():
+        return ProjectConfig()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return ProjectConfig.model_validate(raw)
+    except (yaml.YAMLError, PydanticValidationError) as exc:
+        raise ValidationError(f"{path} is not a valid Hokusai config: {exc}") from exc
 
 
 def parse_retry_schedule(text: str) -> list[float]:

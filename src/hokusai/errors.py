@@ -16,7 +16,9 @@
     │   ├── InvalidWebhookUrlError       invalid_webhook_url     422
     │   ├── InvalidApiKeyNameError       invalid_api_key_name    422
     │   ├── InvalidScopeError            invalid_scope           422
-    │   └── ApiKeyInQueryError           api_key_in_query        400
+    │   ├── ApiKeyInQueryError           api_key_in_query        400
+    │   ├── InvalidJsonError             invalid_json            400
+    │   └── InvalidInputError            invalid_input           422
     ├── NotFoundError (LookupError)      not_found               404
     │   ├── ModelNotFoundError (+ValueError)  model_not_found    404
     │   ├── EndpointNotFoundError        endpoint_not_found      404
@@ -29,6 +31,7 @@
     ├── PayloadTooLargeError             payload_too_large       413
     ├── RateLimitedError                 rate_limited            429
     ├── RegistrationError                registration_failed     500
+    ├── ModelNotLoadedError              model_not_loaded        503
     └── BackendError                     backend_error           502
         └── BackendUnavailableError      backend_unavailable     503
 
@@ -56,6 +59,8 @@ __all__ = [
     "InvalidApiKeyError",
     "InvalidApiKeyNameError",
     "InvalidContributorError",
+    "InvalidInputError",
+    "InvalidJsonError",
     "InvalidMetadataError",
     "InvalidMetricsError",
     "InvalidModelIdError",
@@ -63,6 +68,7 @@ __all__ = [
     "InvalidScopeError",
     "InvalidWebhookUrlError",
     "ModelNotFoundError",
+    "ModelNotLoadedError",
     "ModelPredictionError",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -178,6 +184,22 @@ class ApiKeyInQueryError(ValidationError):
     code = "api_key_in_query"
 
 
+class InvalidJsonError(ValidationError):
+    """The request body is not valid JSON."""
+
+    code = "invalid_json"
+
+
+class InvalidInputError(ValidationError):
+    """Prediction inputs do not fit the model's signature; ``column`` names the offender."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
 class NotFoundError(HokusaiError, LookupError):
     """The requested object does not exist."""
 
@@ -254,6 +276,12 @@ class RegistrationError(HokusaiError):
     code = "registration_failed"
 
 
+class ModelNotLoadedError(HokusaiError):
+    """The prediction server has no model loaded yet (or none could be loaded)."""
+
+    code = "model_not_loaded"
+
+
 class BackendError(HokusaiError):
     """MLflow or the project database answered with an error."""
 
@@ -282,6 +310,9 @@ HTTP_STATUS: dict[str, int] = {
     InvalidApiKeyNameError.code: 422,
     InvalidScopeError.code: 422,
     ApiKeyInQueryError.code: 400,
+    InvalidJsonError.code: 400,
+    InvalidInputError.code: 422,
+    ModelNotLoadedError.code: 503,
     NotFoundError.code: 404,
     ModelNotFoundError.code: 404,
     EndpointNotFoundError.code: 404,

@@ -11,7 +11,17 @@ import sys
 import typer
 
 from hokusai import __version__
-from hokusai.cli import contributors, keys, models, quickstart, registry, server, webhooks
+from hokusai.cli import (
+    contributors,
+    keys,
+    models,
+    quickstart,
+    registry,
+    serve,
+    server,
+    train,
+    webhooks,
+)
 from hokusai.cli._common import CliState
 from hokusai.errors import HokusaiError
 
@@ -29,6 +39,8 @@ app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(keys.app, name="keys")
 app.command("quickstart")(quickstart.quickstart)
 app.command("server")(server.server)
+app.command("train")(train.train)
+app.command("serve")(serve.serve)
 
 
 def _version(value: bool) -> None:

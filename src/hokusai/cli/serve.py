@@ -1,0 +1,28 @@
+"""``hokusai serve``: the prediction server."""
+
+from __future__ import annotations
+
+import typer
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Bind address."),
+    port: int | None = typer.Option(None, "--port", help="Port (default: config.yaml's)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes."),
+) -> None:
+    """Serve the model chosen by MODEL_VARIANT → MODEL_RUN_ID → MODEL_RUN_NAME → local pickle."""
+    import uvicorn
+
+    from hokusai.config import ServingSettings
+
+    serving = ServingSettings()
+    chosen = serving.project().port if port is None else port
+    typer.echo(f"Hokusai prediction server on http://{host}:{chosen}  (health: /health)")
+    uvicorn.run(
+        "hokusai.serving.app:create_app",
+        factory=True,
+        host=host,
+        port=chosen,
+        workers=workers,
+        log_level="info",
+    )

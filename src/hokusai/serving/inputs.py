@@ -1,0 +1,194 @@
+"""Request bodies → a validated numeric matrix in the model's column order.
+
+Accepted: MLflow's scoring formats (``dataframe_split``, ``dataframe_records``, ``instances``,
+``inputs``) on ``/invocations``, and ``{"records": [...]}`` (or a bare list of records) on
+``/predict``. Columns are checked against the model's signature before anything reaches the
+model: a missing, extra or mistyped column is an :class:`InputError` naming it (422).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hokusai.errors import InvalidInputError as InputError
+
+__all__ = ["Columns", "InputError", "parse_invocation", "parse_records"]
+
+NUMERIC_TYPES = {"double", "float", "long", "integer", "boolean"}
+INTEGER_TYPES = {"long", "integer"}
+
+
+@dataclass(frozen=True)
+class Columns:
+    """What the model expects: names in order and their MLflow types (None = unknown)."""
+
+    names: tuple[str, ...] | None
+    types: tuple[str | None, ...] | None = None
+
+    @property
+    def numeric(self) -> bool:
+        return self.types is None or all(t is None or t in NUMERIC_TYPES for t in self.types)
+
+
+def parse_invocation(body: Any, columns: Columns, *, max_rows: int) -> np.ndarray[Any, Any]:
+    """An ``/invocations`` body in any of MLflow's scoring formats."""
+    if not isinstance(body, Mapping):
+        raise InputError(
+            "The body must be a JSON object with one of dataframe_split, "
+            "dataframe_records, instances or inputs."
+        )
+    keys = [k for k in ("dataframe_split", "dataframe_records", "instances", "inputs") if k in body]
+    unknown = [
+        k
+        for k in body
+        if k not in ("dataframe_split", "dataframe_records", "instances", "inputs", "params")
+    ]
+    if len(keys) != 1 or unknown:
+        raise InputError(
+            "The body must have exactly one of dataframe_split, dataframe_records, instances or "
+            f"inputs{f'; unknown field {unknown[0]!r}' if unknown else ''}."
+        )
+    key = keys[0]
+    value = body[key]
+    if key == "dataframe_split":
+        return _split(value, columns, max_rows=max_rows)
+    if key == "dataframe_records":
+        return parse_records(value, columns, max_rows=max_rows)
+    # instances / inputs: records, rows, or a column → values mapping
+    if isinstance(value, Mapping):
+        return _column_mapping(value, columns, max_rows=max_rows)
+    if isinstance(value, list) and value and all(isinstance(r, Mapping) for r in value):
+        return parse_records(value, columns, max_rows=max_rows)
+    return _rows(value, columns, max_rows=max_rows)
+
+
+def parse_records(records: Any, columns: Columns, *, max_rows: int) -> np.ndarray[Any, Any]:
+    """A list of ``{column: value}`` records."""
+    if isinstance(records, Mapping) and "records" in records and len(records) == 1:
+        records = records["records"]
+    if not isinstance(records, list) or not all(isinstance(r, Mapping) for r in records):
+        raise InputError("Expected a list of records (objects mapping column to value).")
+    _check_size(len(records), max_rows)
+    names = columns.names
+    if names is None:
+        names = tuple(str(k) for k in records[0])
+    expected = set(names)
+    for record in records:
+        if record.keys() != expected:
+            _name_column_difference(set(record), expected)
+    rows = [[record[name] for name in names] for record in records]
+    return _matrix(rows, names, columns)
+
+
+def _split(value: Any, columns: Columns, *, max_rows: int) -> np.ndarray[Any, Any]:
+    if not isinstance(value, Mapping) or "data" not in value:
+        raise InputError("dataframe_split needs 'columns' and 'data'.")
+    data = value["data"]
+    given = value.get("columns")
+    if not isinstance(data, list):
+        raise InputError("dataframe_split.data must be a list of rows.")
+    _check_size(len(data), max_rows)
+    if given is None:
+        return _rows(data, columns, max_rows=max_rows)
+    if not isinstance(given, list) or not all(isinstance(c, str) for c in given):
+        raise InputError("dataframe_split.columns must be a list of column names.")
+    names = columns.names or tuple(given)
+    if set(given) != set(names) or len(given) != len(set(given)):
+        _name_column_difference(set(given), set(names))
+    for row in data:
+        if not isinstance(row, list) or len(row) != len(given):
+            raise InputError(f"Every dataframe_split row must have {len(given)} values.")
+    if list(given) != list(names):
+        order = [given.index(name) for name in names]
+        data = [[row[i] for i in order] for row in data]
+    return _matrix(data, names, columns)
+
+
+def _column_mapping(
+    value: Mapping[str, Any], columns: Columns, *, max_rows: int
+) -> np.ndarray[Any, Any]:
+    names = columns.names or tuple(str(k) for k in value)
+    if set(value) != set(names):
+        _name_column_difference(set(value), set(names))
+    lists = [value[name] if isinstance(value[name], list) else [value[name]] for name in names]
+    lengths = {len(v) for v in lists}
+    if len(lengths) != 1:
+        raise InputError("Every column must have the same number of values.")
+    _check_size(lengths.pop(), max_rows)
+    return _matrix([list(row) for row in zip(*lists, strict=True)], names, columns)
+
+
+def _rows(value: Any, columns: Columns, *, max_rows: int) -> np.ndarray[Any, Any]:
+    if not isinstance(value, list) or not all(isinstance(r, list) for r in value):
+        raise InputError("Expected a list of rows (lists of values in signature order).")
+    _check_size(len(value), max_rows)
+    width = len(columns.names) if columns.names else (len(value[0]) if value else 0)
+    for row in value:
+        if len(row) != width:
+            raise InputError(f"Every row must have {width} values (the signature's columns).")
+    names = columns.names or tuple(str(i) for i in range(width))
+    return _matrix(value, names, columns)
+
+
+def _check_size(rows: int, max_rows: int) -> None:
+    if rows == 0:
+        raise InputError("The batch is empty: send at least one row.")
+    if rows > max_rows:
+        raise InputError(f"The batch has {rows} rows; at most {max_rows} are accepted.")
+
+
+def _name_column_difference(given: set[str], expected: set[str]) -> None:
+    missing = sorted(expected - given)
+    if missing:
+        raise InputError(
+            f"Missing column {missing[0]!r} required by the model signature.", column=missing[0]
+        )
+    extra = sorted(given - expected)
+    raise InputError(
+        f"Unexpected column {extra[0]!r}: the model signature does not declare it.",
+        column=extra[0] if extra else None,
+    )
+
+
+def _matrix(
+    rows: Sequence[Sequence[Any]], names: Sequence[str], columns: Columns
+) -> np.ndarray[Any, Any]:
+    try:
+        raw = np.asarray(rows)
+    except (TypeError, ValueError):  # ragged rows
+        raw = None
+    if raw is None or raw.ndim != 2 or raw.dtype.kind not in "fiub":
+        # strings (even "1.5"), None or nested values: name the first offending column
+        _find_bad_column(rows, names)
+        raise InputError("Inputs must be rows of numbers.")
+    matrix = raw.astype(np.float64, copy=False)
+    if not np.isfinite(matrix).all():
+        bad = int(np.argwhere(~np.isfinite(matrix))[0][1])
+        raise InputError(
+            f"Column {names[bad]!r} has a missing or non-finite value.", column=names[bad]
+        )
+    if columns.types is not None:
+        for index, kind in enumerate(columns.types):
+            if kind in INTEGER_TYPES and not np.all(np.mod(matrix[:, index], 1) == 0):
+                raise InputError(
+                    f"Column {names[index]!r} must be an integer ({kind}).", column=names[index]
+                )
+    return matrix
+
+
+def _find_bad_column(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> None:
+    for row in rows:
+        for index, value in enumerate(row):
+            if value is None:
+                raise InputError(
+                    f"Column {names[index]!r} has a missing value.", column=names[index]
+                )
+            if not isinstance(value, int | float):
+                raise InputError(
+                    f"Column {names[index]!r} must be numeric; got {value!r}.",
+                    column=names[index],
+                )

@@ -1,0 +1,210 @@
+"""★ The model source chain; the first source that resolves (and later loads) wins.
+
+1. ``MODEL_VARIANT`` — ``models:/name/Stage``, ``models:/name/<version>``, ``models:/name@alias``
+2. ``MODEL_RUN_ID`` — that run's model
+3. ``MODEL_RUN_NAME`` (default ``ml_xgboost``) — the latest finished run with that name in the
+   experiment named in ``config.yaml``
+4. the local pickle (``config.yaml`` ``fallback_model_path``)
+
+Resolution turns a source into a concrete, comparable *identity* (``name/version``, a run id,
+or the pickle's path and mtime): the server swaps models when the identity changes, which is
+how a moved alias or stage is picked up without a restart. Every MLflow call is bounded in time,
+so an unreachable tracking server costs seconds, not MLflow's minutes of retries.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+__all__ = ["Resolved", "Skip", "SourceChain"]
+
+SourceKind = Literal["MODEL_VARIANT", "MODEL_RUN_ID", "MODEL_RUN_NAME", "pickle"]
+T = TypeVar("T")
+
+_VARIANT_RE = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<ref>[^/@]+)|@(?P<alias>[^/@]+))$")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A concrete model to load."""
+
+    kind: SourceKind
+    uri: str
+    identity: str
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+    requested: str | None = None
+    """What was configured (``models:/fraud@champion``), when it differs from ``uri``."""
+    location: str | None = None
+    """Where the model's files are (artifact storage URI), resolved with the chain's client."""
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A source that was not used, and why."""
+
+    source: SourceKind
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"source": self.source, "reason": self.reason}
+
+
+class SourceChain:
+    """Resolves the configured sources in order."""
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        variant: str | None,
+        run_id: str | None,
+        run_name: str | None,
+        experiment_name: str,
+        fallback_path: Path,
+        timeout: float,
+    ) -> None:
+        self._client = client
+        self.variant = variant
+        self.run_id = run_id
+        self.run_name = run_name
+        self.experiment_name = experiment_name
+        self.fallback_path = fallback_path
+        self.timeout = timeout
+        self._pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="resolve")
+
+    def candidates(self) -> list[tuple[SourceKind, Callable[[], Resolved]]]:
+        """The configured sources, in priority order, as deferred resolutions."""
+        chain: list[tuple[SourceKind, Callable[[], Resolved]]] = []
+        if self.variant:
+            chain.append(("MODEL_VARIANT", lambda: self._variant(str(self.variant))))
+        if self.run_id:
+            chain.append(("MODEL_RUN_ID", lambda: self._run(str(self.run_id))))
+        if self.run_name:
+            chain.append(("MODEL_RUN_NAME", lambda: self._run_named(str(self.run_name))))
+        chain.append(("pickle", self._pickle))
+        return chain
+
+    def unconfigured(self) -> list[Skip]:
+        """Sources skipped because they are not configured."""
+        skips = []
+        if not self.variant:
+            skips.append(Skip("MODEL_VARIANT", "not set"))
+        if not self.run_id:
+            skips.append(Skip("MODEL_RUN_ID", "not set"))
+        if not self.run_name:
+            skips.append(Skip("MODEL_RUN_NAME", "not set"))
+        return skips
+
+    def bounded(self, call: Callable[[], T]) -> T:
+        """Run ``call`` with the chain's timeout."""
+        future = self._pool.submit(call)
+        try:
+            return future.result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError as exc:
+            raise SourceUnavailable(f"no answer from MLflow within {self.timeout:g}s") from exc
+
+    # ---- each source ---------------------------------------------------------------------
+
+    def _variant(self, variant: str) -> Resolved:
+        match = _VARIANT_RE.match(variant)
+        if match is None:
+            raise SourceUnavailable(
+                f"{variant!r} is not models:/<name>/<stage|version> or models:/<name>@<alias>"
+            )
+        name = match["name"]
+        if match["alias"]:
+            mv = self.bounded(lambda: self._client.get_model_version_by_alias(name, match["alias"]))
+        elif match["ref"].isdigit():
+            mv = self.bounded(lambda: self._client.get_model_version(name, match["ref"]))
+        else:
+            stage = match["ref"]
+            versions = self.bounded(lambda: self._latest_in_stage(name, stage))
+            if not versions:
+                raise SourceUnavailable(f"no version of {name} is in stage {stage!r}")
+            mv = versions[0]
+        version = str(mv.version)
+        location = self.bounded(lambda: self._client.get_model_version_download_uri(name, version))
+        return Resolved(
+            kind="MODEL_VARIANT",
+            uri=f"models:/{name}/{version}",
+            identity=f"{name}/{version}",
+            name=name,
+            version=version,
+            run_id=mv.run_id,
+            requested=variant,
+            location=location,
+        )
+
+    def _latest_in_stage(self, name: str, stage: str) -> list[Any]:
+        # Stages are deprecated in MLflow (FutureWarning) but part of our contract.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return list(self._client.get_latest_versions(name, [stage]))
+
+    def _run(self, run_id: str) -> Resolved:
+        run = self.bounded(lambda: self._client.get_run(run_id))
+        return self._run_model(run, kind="MODEL_RUN_ID")
+
+    def _run_named(self, run_name: str) -> Resolved:
+        experiment = self.bounded(lambda: self._client.get_experiment_by_name(self.experiment_name))
+        if experiment is None:
+            raise SourceUnavailable(f"experiment {self.experiment_name!r} does not exist")
+        runs = self.bounded(
+            lambda: self._client.search_runs(
+                [experiment.experiment_id],
+                filter_string=f"attributes.run_name = '{run_name}' "
+                "AND attributes.status = 'FINISHED'",
+                order_by=["attributes.start_time DESC"],
+                max_results=1,
+            )
+        )
+        if not runs:
+            raise SourceUnavailable(
+                f"no finished run named {run_name!r} in experiment {self.experiment_name!r}"
+            )
+        return self._run_model(runs[0], kind="MODEL_RUN_NAME")
+
+    def _run_model(self, run: Any, *, kind: SourceKind) -> Resolved:
+        run_id = run.info.run_id
+        models = self.bounded(
+            lambda: self._client.search_logged_models(
+                experiment_ids=[run.info.experiment_id],
+                filter_string=f"source_run_id = '{run_id}'",
+                order_by=[{"field_name": "creation_time", "ascending": False}],
+            )
+        )
+        if not models:
+            raise SourceUnavailable(f"run {run_id} logged no model")
+        model_id = models[0].model_id
+        return Resolved(
+            kind=kind,
+            uri=f"models:/{model_id}",
+            identity=f"run:{run_id}:{model_id}",
+            name=run.info.run_name,
+            run_id=run_id,
+            location=models[0].artifact_location,
+        )
+
+    def _pickle(self) -> Resolved:
+        path = self.fallback_path
+        if not path.exists():
+            raise SourceUnavailable(f"{path} does not exist")
+        stat = path.stat()
+        return Resolved(
+            kind="pickle",
+            uri=str(path.resolve()),
+            identity=f"pickle:{path.resolve()}:{stat.st_mtime_ns}:{stat.st_size}",
+            name=path.name,
+        )
+
+
+class SourceUnavailable(Exception):  # noqa: N818 - a reason to skip a source, not a failure
+    """A source cannot be used now; the message is the skip reason."""

@@ -1,0 +1,145 @@
+"""Which model serves, and swapping it with no downtime.
+
+:class:`ModelManager` resolves the source chain, loads the winner and keeps it in one
+attribute. A refresh resolves again; when the identity changed (an alias or stage moved, a newer
+run, a new pickle) it loads the new model *beside* the serving one, smoke-tests it, and swaps the
+reference atomically. Requests hold the model they started with, so those in flight finish on
+the old one. A model that fails to load or to predict on its input example never replaces the
+one serving; the failure shows in ``/health`` and the metrics, and that identity is not retried
+until it changes (or ``/admin/reload`` forces it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hokusai.serving.predictor import LoadedModel, load_model
+from hokusai.serving.sources import Resolved, Skip, SourceChain, SourceUnavailable
+
+__all__ = ["ModelManager", "RefreshOutcome"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RefreshOutcome:
+    """What one refresh did."""
+
+    action: str  # "loaded", "swapped", "unchanged", "failed", "none"
+    identity: str | None = None
+    error: str | None = None
+    skipped: list[Skip] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "identity": self.identity,
+            "error": self.error,
+            "skipped": [s.as_dict() for s in self.skipped],
+            "seconds": round(self.seconds, 4),
+        }
+
+
+class ModelManager:
+    """Holds the serving model; refreshes and swaps it."""
+
+    def __init__(self, chain: SourceChain, *, tracking_uri: str, batch_wait: float) -> None:
+        self.chain = chain
+        self.tracking_uri = tracking_uri
+        self.batch_wait = batch_wait
+        self.current: LoadedModel | None = None
+        self.skipped: list[Skip] = []
+        self.last_error: str | None = None
+        self.failed_identity: str | None = None
+        self.swaps = 0
+        self.load_failures = 0
+        self.last_refresh: RefreshOutcome | None = None
+        self._lock = threading.Lock()
+
+    def refresh(self, *, force: bool = False) -> RefreshOutcome:
+        """Resolve the chain; load and swap in a new winner. Safe to call from any thread."""
+        with self._lock:
+            started = time.perf_counter()
+            outcome = self._refresh(force=force)
+            outcome.seconds = time.perf_counter() - started
+            self.last_refresh = outcome
+            return outcome
+
+    def _refresh(self, *, force: bool) -> RefreshOutcome:
+        skipped = self.chain.unconfigured()
+        for kind, resolve in self.chain.candidates():
+            try:
+                resolved = resolve()
+            except SourceUnavailable as exc:
+                skipped.append(Skip(kind, str(exc)))
+                continue
+            except Exception as exc:  # noqa: BLE001 - any MLflow failure is a reason to skip
+                skipped.append(Skip(kind, _reason(exc)))
+                continue
+            current = self.current
+            if current is not None and current.source.identity == resolved.identity:
+                self.skipped = skipped
+                return RefreshOutcome("unchanged", resolved.identity, skipped=skipped)
+            if resolved.identity == self.failed_identity and not force:
+                # Known broken: keep serving what we have (or try the next source).
+                skipped.append(Skip(kind, f"{resolved.identity} failed to load: {self.last_error}"))
+                if current is not None:
+                    self.skipped = skipped
+                    return RefreshOutcome("failed", resolved.identity, self.last_error, skipped)
+                continue
+            try:
+                loaded = load_model(
+                    resolved, tracking_uri=self.tracking_uri, batch_wait=self.batch_wait
+                )
+            except Exception as exc:  # noqa: BLE001 - a bad model never replaces a good one
+                self.load_failures += 1
+                self.last_error = _reason(exc)
+                self.failed_identity = resolved.identity
+                logger.error("model %s failed to load: %s", resolved.identity, self.last_error)
+                skipped.append(Skip(kind, f"{resolved.identity} failed to load: {self.last_error}"))
+                if current is not None:
+                    self.skipped = skipped
+                    return RefreshOutcome("failed", resolved.identity, self.last_error, skipped)
+                continue
+            self.skipped = skipped
+            self.failed_identity = None
+            self.last_error = None
+            action = "loaded" if current is None else "swapped"
+            self.current = loaded  # the atomic swap: one reference assignment
+            if current is not None:
+                self.swaps += 1
+            logger.info(
+                "%s model %s from %s (skipped: %s)",
+                action,
+                resolved.identity,
+                resolved.kind,
+                "; ".join(f"{s.source}: {s.reason}" for s in skipped) or "none",
+            )
+            return RefreshOutcome(action, resolved.identity, skipped=skipped)
+        self.skipped = skipped
+        return RefreshOutcome("none", None, self.last_error, skipped)
+
+    def run(self, stop: threading.Event, *, every: float) -> None:
+        """Refresh every ``every`` seconds until ``stop`` is set."""
+        while not stop.wait(every):
+            try:
+                self.refresh()
+            except Exception:
+                logger.exception("model refresh failed")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def describe_source(resolved: Resolved) -> str:
+    """``name/version`` or the run id or the pickle path, for headers."""
+    if resolved.version:
+        return f"{resolved.name}/{resolved.version}"
+    return resolved.run_id or resolved.uri
