@@ -80,7 +80,6 @@ class Store:
         return str(mv.version)
 
 
-
 @pytest.fixture(scope="session")
 def data() -> Any:
     from sklearn.datasets import load_breast_cancer
@@ -118,12 +117,9 @@ def write_pickle(store: Store, model: Any) -> Path:
 
 
 def serving_settings(store: Store, **values: Any) -> ServingSettings:
-    return ServingSettings(
-        config_path=store.config,
-        model_refresh_seconds=0,
-        model_run_name=values.pop("model_run_name", None),
-        **values,
-    )
+    values.setdefault("model_refresh_seconds", 0)
+    values.setdefault("model_run_name", None)
+    return ServingSettings(config_path=store.config, **values)
 
 
 @pytest.fixture
