@@ -26,6 +26,20 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     return
 
 
+ROOT = Path(__file__).resolve().parents[1]
+STRAYS = ("mlflow.db", "mlruns", ".hokusai")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _nothing_written_to_the_checkout() -> Iterator[None]:
+    """MLflow falls back to ./mlflow.db when a global URI is missing: catch any code path
+    that lets that happen (it would mean a store outside HOKUSAI_HOME)."""
+    before = {name for name in STRAYS if (ROOT / name).exists()}
+    yield
+    created = {name for name in STRAYS if (ROOT / name).exists()} - before
+    assert not created, f"tests wrote {sorted(created)} into the checkout"
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home")
