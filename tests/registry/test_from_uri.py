@@ -136,6 +136,9 @@ def test_list_models_pages_and_filters(registry, forest):
     assert [m["model_id"] for m in baselines] == ["hokusai_classification_baseline/1"]
     with pytest.raises(ValidationError, match="kind"):
         registry.list_models(kind="other")
+    for garbage in ("abc", "ü", "0000"):
+        with pytest.raises(ValidationError, match="Invalid page_token"):
+            registry.list_models(page_token=garbage)
 
 
 def test_aliases_promote_roll_back_and_announce(registry, forest):

@@ -240,6 +240,11 @@ class RegistryQueries:
                 page_token=page_token,
             )
         except Exception as exc:
+            invalid = getattr(exc, "error_code", "") == "INVALID_PARAMETER_VALUE"
+            if page_token is not None and (invalid or isinstance(exc, ValueError)):
+                raise ValidationError(
+                    "Invalid page_token: pass the next_page_token of a previous page."
+                ) from exc
             raise translate_mlflow_error(exc, "listing model versions") from exc
         summaries = []
         for mv in page:
