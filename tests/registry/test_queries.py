@@ -23,7 +23,7 @@ def test_get_model_by_uuid_returns_the_version_with_stage_and_aliases(registry, 
     for key in ("model_id", "model_name", "version", "model_uuid", "run_id", "model_uri"):
         assert found[key] == result[key]
     assert found["aliases"] == ["champion"]
-    assert found["stage"] == "None"
+    assert found["stage"] is None  # MLflow says "None"; JSON gets null
     assert found["metadata"] == {"team": "a"}
     assert found["flavors"] == result["flavors"]
     assert found["is_baseline"] is True

@@ -388,3 +388,20 @@ def test_registering_inside_a_callers_active_run_nests_under_it(registry, forest
         assert run.data.tags["mlflow.parentRunId"] == outer.info.run_id
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_skops_trusted_types_are_computed_once_per_model_shape(iris):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from hokusai.registry import flavors
+
+    features, target = iris
+    first = RandomForestClassifier(n_estimators=3, random_state=1).fit(features, target)
+    second = RandomForestClassifier(n_estimators=7, random_state=2).fit(features, target)
+    other = LogisticRegression(max_iter=300).fit(features, target)
+    assert flavors._type_shape(first) == flavors._type_shape(second)
+    assert flavors._type_shape(first) != flavors._type_shape(other)
+    assert flavors._untrusted_types(first) == ["sklearn.tree._tree.Tree"]
+    assert flavors._untrusted_types(second) == ["sklearn.tree._tree.Tree"]
+    assert flavors._untrusted_types(other) == []

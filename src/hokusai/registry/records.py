@@ -154,7 +154,7 @@ class VersionRecord:
             "run_id": mv.run_id,
             "source": mv.source or "",
             "created_at": int(mv.creation_timestamp or 0),
-            "stage": mv.current_stage,
+            "stage": None if mv.current_stage in (None, "None") else mv.current_stage,
             "aliases": list(getattr(mv, "aliases", None) or []),
             "status": mv.status,
             "tags": tags,

@@ -409,9 +409,7 @@ class HokusaiModelRegistry:
                 raise translate_mlflow_error(exc, "starting the registration run") from exc
             run_id = run.info.run_id
             try:
-                mlflow.log_params(params)
-                if run_metrics:
-                    mlflow.log_metrics(run_metrics)
+                _log_batch(self._client, run_id, params, run_metrics)
                 info = log(run_id)
                 version = mlflow.register_model(
                     info.model_uri,
@@ -650,6 +648,20 @@ def _requirements(
 
         return {"pip_requirements": list(mlflow.pyfunc.get_default_pip_requirements())}
     return {}
+
+
+def _log_batch(client: Any, run_id: str, params: dict[str, Any], metrics: dict[str, float]) -> None:
+    """Params and metrics in one store call (two fewer round trips than the fluent calls)."""
+    import time
+
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
+        params=[Param(key, str(value)) for key, value in params.items()],
+    )
 
 
 def _json(value: Any) -> str:

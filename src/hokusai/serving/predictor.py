@@ -156,6 +156,10 @@ def _load_mlflow(source: Resolved, tracking_uri: str) -> LoadedModel:
 
         candidate = mlflow.xgboost.load_model(str(local))
         native = candidate if hasattr(candidate, "get_params") else None  # sklearn API only
+        if native is not None:
+            # One OpenMP thread per predict: requests are small and micro-batched, and a thread
+            # pool per call costs more than it saves (and causes latency spikes) on few cores.
+            native.set_params(n_jobs=1)
         flavor = "xgboost"
     elif "sklearn" in card.flavors:
         import mlflow.sklearn
