@@ -31,6 +31,7 @@ __all__ = [
     "environment",
     "fmt_ms",
     "fmt_ratio",
+    "load_average",
     "percentile",
     "print_table",
     "progress",
@@ -143,10 +144,10 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", *args],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
@@ -155,7 +156,15 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip()
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (other work on the machine skews every number)."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def environment() -> dict[str, Any]:
@@ -164,6 +173,7 @@ def environment() -> dict[str, Any]:
         usable_cpus: int | None = len(os.sched_getaffinity(0))
     except AttributeError:
         usable_cpus = None
+    src_status = _git("status", "--porcelain", "--", "src")
     return {
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
@@ -176,8 +186,10 @@ def environment() -> dict[str, Any]:
         "sklearn": _version("scikit-learn"),
         "packages": {name: _version(name) for name in _DISTRIBUTIONS},
         "hokusai": _version("hokusai-model-registry"),
-        "git_commit": _git_commit(),
+        "git_commit": _git("rev-parse", "HEAD") or None,
+        "git_uncommitted_changes_in_src": None if src_status is None else src_status != "",
         "mlflow_telemetry_disabled": os.environ.get("MLFLOW_DISABLE_TELEMETRY"),
+        "load_average_at_end": load_average(),
     }
 
 
@@ -212,9 +224,12 @@ def write_results(name: str, payload: Mapping[str, Any], directory: Path | None 
 
 
 @contextlib.contextmanager
-def temp_home(prefix: str, *, keep: bool = False) -> Iterator[Path]:
-    """A fresh folder for one benchmark's MLflow store; removed afterwards unless ``keep``."""
-    home = Path(tempfile.mkdtemp(prefix=f"hokusai-bench-{prefix}-"))
+def temp_home(prefix: str, *, keep: bool = False, directory: Path | None = None) -> Iterator[Path]:
+    """A fresh folder for one benchmark's MLflow store; removed afterwards unless ``keep``.
+
+    It is made in ``directory`` when given, else in the system's temporary folder.
+    """
+    home = Path(tempfile.mkdtemp(prefix=f"hokusai-bench-{prefix}-", dir=directory))
     try:
         yield home
     finally:

@@ -7,8 +7,10 @@ What is measured
     artifact folder:
 
     * **ours** — ``registry.register_baseline(model, model_type, signature=…,
-      input_example=…)``: validation, signature check, flavor plan, one run, ``log_model``,
-      ``register_model`` and the Hokusai tags;
+      input_example=…)`` on a registry built as an application builds it: validation, signature
+      check, flavor plan, one run, ``log_model``, ``register_model``, the Hokusai tags and the
+      ``model_registered`` webhook event in the project database (``--no-announce`` turns the
+      event off, to see its share);
     * **bare MLflow** (the reference) — what a user of MLflow alone writes:
       ``with mlflow.start_run(): info = mlflow.sklearn.log_model(model, name="model",
       signature=…, input_example=…, skops_trusted_types=…)`` then
@@ -54,6 +56,7 @@ from _common import (
     environment,
     fmt_ms,
     fmt_ratio,
+    load_average,
     print_table,
     progress,
     quiet_mlflow,
@@ -142,6 +145,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--dataset", choices=("iris", "breast_cancer"), default="iris", help="training data"
     )
     parser.add_argument("--trees", type=int, default=10, help="RandomForest n_estimators")
+    parser.add_argument(
+        "--no-announce",
+        action="store_true",
+        help="register with announce=False (no webhook outbox event) to see what it costs",
+    )
     parser.add_argument(
         "--skip-defaults",
         action="store_true",
@@ -315,6 +323,7 @@ def check_loads(model_uri: str, work: Workload) -> bool:
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
     started = time.perf_counter()
+    load_at_start = load_average()
     quiet_mlflow(verbose=args.verbose)
     import mlflow
 
@@ -323,7 +332,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
 
     work = build_workload(args.dataset, args.trees)
     with temp_home(NAME, keep=args.keep_store) as home:
-        registry = HokusaiModelRegistry(settings=Settings(home=home))
+        registry = HokusaiModelRegistry(settings=Settings(home=home), announce=not args.no_announce)
         fluent = FluentURI(registry.tracking_uri)
 
         last: dict[str, Any] = {}  # the latest result of each callable, for the checks
@@ -423,6 +432,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
         }
         fluent.unset()
 
+    env = environment()
+    env["load_average_at_start"] = load_at_start
     payload: dict[str, Any] = {
         "description": (
             "Median wall time of one registration (run + log_model + register_model) of a "
@@ -430,7 +441,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
             "ours (HokusaiModelRegistry.register_baseline) vs bare MLflow, interleaved, on a "
             "fresh SQLite store."
         ),
-        "environment": environment(),
+        "environment": env,
         "parameters": {
             "quick": args.quick,
             "dataset": work.dataset,
@@ -439,6 +450,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
             "reps_defaults": 0 if args.skip_defaults else args.reps_defaults,
             "reps_explicit": args.reps_explicit,
             "warmup_per_side": 1,
+            "ours_announce_webhook_event": not args.no_announce,
             "order": "interleaved: ours, bare, ours, bare, …",
             "store": "fresh sqlite:///<tmp>/mlflow.db + file:<tmp>/artifacts",
             "explicit_pip_requirements": work.pip_requirements,
@@ -486,7 +498,13 @@ def report(payload: dict[str, Any], comparisons: list[Comparison], path: Path) -
     )
     print(
         f"python {env['python']}, mlflow {env['mlflow']}, scikit-learn {env['sklearn']}, "
-        f"{env['cpu_count']} CPUs{'  [--quick: indicative only]' if params['quick'] else ''}"
+        f"{env['cpu_count']} CPUs; ours announces a webhook event: "
+        f"{'yes' if params['ours_announce_webhook_event'] else 'no'}"
+        f"{'  [--quick: indicative only]' if params['quick'] else ''}"
+    )
+    print(
+        f"load average (1/5/15 min) at start {env.get('load_average_at_start')}, "
+        f"at end {env.get('load_average_at_end')}"
     )
     print()
     rows = []

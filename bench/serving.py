@@ -1,0 +1,1310 @@
+"""Prediction serving: our server against ``mlflow models serve``, side by side in one run.
+
+What is measured
+    One model store (a fresh SQLite MLflow database and artifact folder in a temporary folder)
+    holds two registered models trained here on scikit-learn's breast-cancer data (569 rows, 30
+    numeric columns, spaces in the names replaced by ``_``), each logged with a signature and an
+    input example (explicit ``pip_requirements``, so no requirement inference) and given the
+    alias ``champion``:
+
+    * ``bench_serving_xgb`` — ``XGBClassifier(n_estimators=50, max_depth=4)`` (version 1) and a
+      second one (``random_state=1, subsample=0.8``, version 2) for the swap;
+    * ``bench_serving_rf`` — ``RandomForestClassifier(n_estimators=10)`` saved with skops (the
+      default; its trusted types are passed), to compare with the figures in MLFLOW_NOTES.md.
+
+    For each model two servers run at once, each one uvicorn worker on 127.0.0.1:
+
+    * MLflow — ``mlflow models serve -m models:/<name>@champion --env-manager local --host
+      127.0.0.1 --port P --workers 1`` with ``MLFLOW_TRACKING_URI`` set to the store; it shells
+      out to ``uvicorn``, so the venv's ``bin`` comes first on ``PATH``. Ready: ``GET /ping``.
+    * ours — ``python -m uvicorn api.app:app --host 127.0.0.1 --port Q`` from the repository
+      root with ``MODEL_VARIANT=models:/<name>@champion``, ``CONFIG_PATH`` (a ``config.yaml`` in
+      the temporary folder naming the store's ``tracking_uri`` and a ``fallback_model_path``
+      there), ``HOKUSAI_HOME`` (temporary) and ``MODEL_REFRESH_SECONDS=0``. Ready:
+      ``GET /ready``.
+
+    Both get the same environment otherwise (MLflow telemetry off, no other ``MLFLOW_*``
+    variables), log to a file each (uvicorn's access log stays on for both, as deployed), run
+    in their own process group and are always killed at the end. Before any load, one request of
+    each shape goes to both and their predictions must agree.
+
+    1. **Load** — ``POST /invocations`` with a ``dataframe_split`` body, two shapes:
+       *single*: one row at 8 concurrent keep-alive connections; *batch*: 100 rows at one
+       connection. Reported: requests/s, p50/p90/p99 latency, server CPU per request (the
+       server's process group, from ``/proc``: less sensitive to other work on the machine).
+       With ``wrk`` (``--loadgen auto`` uses it when installed): ``wrk -t1 -c<C> -d<D>s
+       --latency`` with a Lua script that posts the JSON body and prints wrk's latency
+       histogram percentiles; each timed run follows a 1 s untimed warm-up at the same settings.
+       Without wrk: an ``httpx.AsyncClient`` with C keep-alive connections and C tasks, a fixed
+       number of requests after a warm-up (costlier per request: it shares the two cores with
+       the servers, so its numbers are lower). Runs alternate in ABBA order (ours, MLflow,
+       MLflow, ours, …) across ``--rounds`` rounds; the reported figure is the median over
+       rounds (every round is in the JSON).
+    2. **Cold start** — process start → first ``200`` from the ready URL (polled every 10 ms),
+       on the XGBoost model, in ``--cold-starts`` rounds of: ``python -c "import mlflow"``,
+       ours, MLflow — each alone, the order rotated each round. The goal takes
+       ``ours − import`` per round (same machine conditions), then the median. The CPU
+       (user + system) each had used when ready is recorded too: on a busy machine wall time
+       includes waiting for a core, CPU time does not. A child process of this script also
+       times our start-up phase by phase (imports, ``create_app``, first registry resolution,
+       model load, smoke test).
+    3. **Swap** — while a probe sends single-row requests back to back on one connection, the
+       alias is moved to the other version and ``POST /admin/reload`` is called; reported: the
+       reload call, and the time from the alias move (and from the reload call) to the first
+       response carrying the new ``X-Model-Version``; failed responses during the swap, and
+       old-version answers to requests sent after the reload returned, must both be zero.
+       ``mlflow models serve`` cannot swap: it needs a restart (its cold start).
+
+Goals (XGBoost, single row, 8 connections): ours ≥ 5× MLflow's requests/s, and our p99 ≤ MLflow's
+p50; our cold start minus ``python -c "import mlflow"`` ≤ 3 s. The batch shape's p99-vs-p50 and
+a clean swap are checked too (reported, not goals). On a 2-core machine everything else running
+shows in every number: the load averages at start and end are recorded.
+
+Run from the repository root: ``python bench/serving.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    REPO_ROOT,
+    add_common_arguments,
+    environment,
+    fmt_ms,
+    load_average,
+    print_table,
+    progress,
+    quiet_mlflow,
+    ratio,
+    summarize,
+    temp_home,
+    write_results,
+)
+
+NAME = "serving"
+GOAL_RPS_RATIO = 5.0
+GOAL_COLD_START_AFTER_IMPORT_S = 3.0
+ALIAS = "champion"
+XGB = "bench_serving_xgb"
+RF = "bench_serving_rf"
+SIDES = ("ours", "mlflow")
+LABELS = {"ours": "ours (api.app)", "mlflow": "mlflow models serve"}
+READY_PATH = {"ours": "/ready", "mlflow": "/ping"}
+BATCH_ROWS = 100
+SINGLE_CONNECTIONS = 8
+NOTES_REFERENCE: dict[str, Any] = {
+    "source": "/work/shared/MLFLOW_NOTES.md, 'Serving and the tracking server'",
+    "mlflow_models_serve_rf10_single_8c": {
+        "requests_per_s": [101, 137],
+        "p50_ms": [58, 80],
+        "p99_ms": [104, 124],
+    },
+    "fastapi_native_numpy_single_8c": {"requests_per_s": 440, "p99_ms": 23},
+}
+
+HTTPX_CAVEAT = (
+    "httpx load generator: ~2 ms of client CPU per request in this process, on the same cores "
+    "as the servers; it caps the fast server's requests/s and inflates its latency, so the "
+    "ratios understate ours. Install wrk for the reference figures."
+)
+
+WRK_SCRIPT = """-- POSTs one JSON body (read from a file); prints the latency percentiles as JSON.
+local handle = assert(io.open({body_path}, "rb"))
+wrk.method = "POST"
+wrk.body = handle:read("*a")
+handle:close()
+wrk.headers["Content-Type"] = "application/json"
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {{"requests": %d, "duration_us": %d, "bytes": %d, "connect": %d, "read": %d, ' ..
+    '"write": %d, "status": %d, "timeout": %d, "mean_us": %.1f, "min_us": %d, "max_us": %d, ' ..
+    '"p50_us": %d, "p90_us": %d, "p99_us": %d, "p999_us": %d}}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency.mean, latency.min, latency.max, latency:percentile(50),
+    latency:percentile(90), latency:percentile(99), latency:percentile(99.9)))
+end
+"""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    add_common_arguments(parser)
+    parser.add_argument(
+        "--loadgen",
+        choices=("auto", "wrk", "httpx"),
+        default="auto",
+        help="load generator: wrk when installed (auto), or the httpx fallback",
+    )
+    parser.add_argument(
+        "--duration", type=int, default=None, help="seconds per timed wrk run (default 5; quick 2)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="XGBoost rounds per shape (default 3; quick 1)"
+    )
+    parser.add_argument(
+        "--rf-rounds", type=int, default=None, help="RandomForest rounds (default 2; quick 1)"
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        help="httpx fallback: timed single-row requests per run (default 1000; quick 200); "
+        "batch runs send a fifth of it",
+    )
+    parser.add_argument(
+        "--cold-starts", type=int, default=None, help="starts of each server (default 3; quick 1)"
+    )
+    parser.add_argument(
+        "--swaps", type=int, default=None, help="alias moves + reloads (default 4; quick 2)"
+    )
+    parser.add_argument("--skip-rf", action="store_true", help="do not serve the RandomForest")
+    parser.add_argument("--startup-breakdown", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    defaults = {
+        "duration": (2, 5),
+        "rounds": (1, 3),
+        "rf_rounds": (1, 2),
+        "requests": (200, 1000),
+        "cold_starts": (1, 3),
+        "swaps": (2, 4),
+    }
+    for name, (quick, full) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    if min(args.duration, args.rounds, args.rf_rounds, args.cold_starts, args.swaps) < 1:
+        parser.error("counts and durations must be ≥ 1")
+    if args.requests < 2 * SINGLE_CONNECTIONS:
+        parser.error(f"--requests must be ≥ {2 * SINGLE_CONNECTIONS}")
+    return args
+
+
+# ---- the model store -----------------------------------------------------------------------
+
+
+@dataclass
+class Store:
+    """The temporary MLflow store and what the servers are pointed at."""
+
+    root: Path
+    tracking_uri: str
+    columns: list[str]
+    single_body: bytes
+    batch_body: bytes
+    versions: dict[str, list[str]] = field(default_factory=dict)
+    build_seconds: float = 0.0
+
+    def variant(self, name: str) -> str:
+        return f"models:/{name}@{ALIAS}"
+
+
+def build_store(root: Path, *, with_rf: bool) -> Store:
+    """Train, log (signature + input example) and register the models; alias ``champion``."""
+    started = time.perf_counter()
+    import mlflow
+    import mlflow.sklearn
+    import mlflow.xgboost
+    import sklearn
+    import skops.io
+    import xgboost
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    frame = load_breast_cancer(as_frame=True)
+    features = frame.data.copy()
+    features.columns = [c.replace(" ", "_") for c in features.columns]
+    target = frame.target
+    columns = list(features.columns)
+    example = features.iloc[:5]
+
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    experiment = client.create_experiment(
+        "bench-serving", artifact_location=(root / "artifacts").as_uri()
+    )
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    store = Store(
+        root=root,
+        tracking_uri=tracking_uri,
+        columns=columns,
+        single_body=_dataframe_split(columns, features.iloc[:1].to_numpy().tolist()),
+        batch_body=_dataframe_split(columns, features.iloc[:BATCH_ROWS].to_numpy().tolist()),
+    )
+
+    def register(name: str, log: Callable[[], Any]) -> str:
+        with mlflow.start_run(experiment_id=experiment, run_name=name):
+            info = log()
+        version = str(mlflow.register_model(info.model_uri, name).version)
+        store.versions.setdefault(name, []).append(version)
+        return version
+
+    xgb_models = [
+        xgboost.XGBClassifier(n_estimators=50, max_depth=4, random_state=0),
+        xgboost.XGBClassifier(n_estimators=50, max_depth=4, random_state=1, subsample=0.8),
+    ]
+    for model in xgb_models:
+        model.fit(features, target)
+
+        def log_xgb(model: Any = model) -> Any:
+            return mlflow.xgboost.log_model(
+                model,
+                name="model",
+                signature=infer_signature(example, model.predict(example)),
+                input_example=example,
+                pip_requirements=[f"xgboost=={xgboost.__version__}"],
+            )
+
+        register(XGB, log_xgb)
+    client.set_registered_model_alias(XGB, ALIAS, store.versions[XGB][0])
+    if with_rf:
+        forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(features, target)
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(forest))
+        register(
+            RF,
+            lambda: mlflow.sklearn.log_model(
+                forest,
+                name="model",
+                signature=infer_signature(example, forest.predict(example)),
+                input_example=example,
+                skops_trusted_types=trusted,
+                pip_requirements=[
+                    f"scikit-learn=={sklearn.__version__}",
+                    f"skops=={skops.__version__}",
+                ],
+            ),
+        )
+        client.set_registered_model_alias(RF, ALIAS, store.versions[RF][0])
+    store.build_seconds = time.perf_counter() - started
+    return store
+
+
+def _dataframe_split(columns: list[str], rows: list[list[float]]) -> bytes:
+    return json.dumps({"dataframe_split": {"columns": columns, "data": rows}}).encode()
+
+
+# ---- servers -------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """One server process (the leader of its own process group)."""
+
+    side: str
+    model: str
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+    started: float
+    ready_seconds: float | None = None
+    ready_cpu_seconds: float | None = None
+    """CPU (user + system) its process group had used when it was first ready."""
+
+    def cpu_seconds(self) -> float | None:
+        return session_cpu_seconds(self.process.pid)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def session_cpu_seconds(session: int) -> float | None:
+    """User + system CPU seconds of every live process in ``session`` (Linux ``/proc``)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if int(fields[3]) == session:  # fields[0] is the state; [3] the session id
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def server_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """This environment minus MLflow/Hokusai/serving variables, venv bin first on PATH."""
+    dropped = ("MLFLOW_", "HOKUSAI_")
+    serving = {"MODEL_VARIANT", "MODEL_RUN_ID", "MODEL_RUN_NAME", "MODEL_REFRESH_SECONDS"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(dropped) and k not in serving and k != "CONFIG_PATH"
+    }
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(overrides)
+    return env
+
+
+def start_server(side: str, model: str, store: Store, tag: str) -> Server:
+    """Start ``side`` serving ``model``'s champion; returns at once (see :func:`wait_ready`)."""
+    port = free_port()
+    log = store.root / f"{side}-{tag}.log"
+    if side == "mlflow":
+        executable = Path(sys.executable).with_name("mlflow")
+        command = [str(executable)] if executable.exists() else [sys.executable, "-m", "mlflow"]
+        command += ["models", "serve", "-m", store.variant(model), "--env-manager", "local"]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        env = server_environment({"MLFLOW_TRACKING_URI": store.tracking_uri})
+        cwd = store.root
+    else:
+        home = store.root / "hokusai-home"
+        home.mkdir(exist_ok=True)
+        config = store.root / "config.yaml"
+        if not config.exists():
+            config.write_text(
+                f"tracking_uri: {store.tracking_uri}\nexperiment_name: bench-serving\n"
+                f"fallback_model_path: {store.root / 'xgb_model.pkl'}\n",
+                encoding="utf-8",
+            )
+        command = [sys.executable, "-m", "uvicorn", "api.app:app"]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
+        env = server_environment(
+            {
+                "MODEL_VARIANT": store.variant(model),
+                "CONFIG_PATH": str(config),
+                "HOKUSAI_HOME": str(home),
+                "MODEL_REFRESH_SECONDS": "0",
+            }
+        )
+        cwd = REPO_ROOT
+    with log.open("ab") as output:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,  # its own process group: mlflow runs uvicorn as a child
+        )
+    return Server(side, model, process, f"http://127.0.0.1:{port}", log, started)
+
+
+def wait_ready(server: Server, timeout: float = 120.0) -> float:
+    """Poll the ready URL every 10 ms; seconds from process start to the first 200."""
+    import httpx
+
+    url = server.base + READY_PATH[server.side]
+    deadline = server.started + timeout
+    with httpx.Client(timeout=2) as client:
+        while time.perf_counter() < deadline:
+            if server.process.poll() is not None:
+                break
+            try:
+                if client.get(url).status_code == 200:
+                    server.ready_seconds = time.perf_counter() - server.started
+                    server.ready_cpu_seconds = server.cpu_seconds()
+                    return server.ready_seconds
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.01)
+    tail = server.log.read_text(errors="replace")[-1500:]
+    raise RuntimeError(f"{LABELS[server.side]} was not ready within {timeout:g} s:\n{tail}")
+
+
+def stop_server(server: Server, grace: float = 5.0) -> None:
+    """SIGTERM to the process group, SIGKILL after ``grace`` s; children never outlive it."""
+
+    def signal_group(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(server.process.pid, sig)
+
+    if server.process.poll() is None:
+        signal_group(signal.SIGTERM)
+        try:
+            server.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            signal_group(signal.SIGKILL)
+            server.process.wait(5)
+    signal_group(signal.SIGKILL)  # uvicorn under mlflow may outlive its parent
+
+
+@contextlib.contextmanager
+def serving(side: str, model: str, store: Store, tag: str) -> Iterator[Server]:
+    server = start_server(side, model, store, tag)
+    try:
+        wait_ready(server)
+        yield server
+    finally:
+        stop_server(server)
+
+
+def predictions(server: Server, body: bytes) -> tuple[list[Any], dict[str, str]]:
+    import httpx
+
+    response = httpx.post(
+        server.base + "/invocations",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    if response.status_code != 200:
+        raise RuntimeError(
+            f"{LABELS[server.side]} answered {response.status_code}: {response.text[:500]}"
+        )
+    return list(response.json()["predictions"]), dict(response.headers)
+
+
+def check_agreement(pair: Mapping[str, Server], store: Store) -> dict[str, Any]:
+    """Both servers must return the same predictions for both request shapes."""
+    outcome: dict[str, Any] = {}
+    for shape, body in (("single", store.single_body), ("batch", store.batch_body)):
+        ours, headers = predictions(pair["ours"], body)
+        theirs, _ = predictions(pair["mlflow"], body)
+        if [float(v) for v in ours] != [float(v) for v in theirs]:
+            raise RuntimeError(f"predictions differ ({shape}): ours {ours[:5]} mlflow {theirs[:5]}")
+        outcome[shape] = {"rows": len(ours), "agree": True}
+        outcome["ours_headers"] = {k: v for k, v in headers.items() if k.startswith("x-model")}
+    return outcome
+
+
+# ---- load generation -----------------------------------------------------------------------
+
+
+@dataclass
+class Shape:
+    name: str
+    connections: int
+    rows: int
+    body: bytes
+
+
+@dataclass
+class RunResult:
+    side: str
+    shape: str
+    tool: str
+    requests: int
+    seconds: float
+    requests_per_s: float
+    p50_s: float
+    p90_s: float
+    p99_s: float
+    p999_s: float | None
+    max_s: float
+    mean_s: float
+    errors: int
+    server_cpu_s: float | None = None
+    latency_text: str | None = None
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        if self.server_cpu_s is None or not self.requests:
+            return None
+        return 1000 * self.server_cpu_s / self.requests
+
+
+class LoadGenerator:
+    """wrk (``-t1``, duration-based) or the httpx fallback (request-count based)."""
+
+    def __init__(self, tool: str, workdir: Path, args: argparse.Namespace) -> None:
+        self.tool = tool
+        self.workdir = workdir
+        self.duration = args.duration
+        self.requests = args.requests
+        self.scripts: dict[str, Path] = {}
+        self.runs = 0
+
+    def script(self, shape: Shape) -> Path:
+        if shape.name not in self.scripts:
+            body_path = self.workdir / f"body-{shape.name}.json"
+            body_path.write_bytes(shape.body)
+            lua = self.workdir / f"post-{shape.name}.lua"
+            lua.write_text(WRK_SCRIPT.format(body_path=json.dumps(str(body_path))), "utf-8")
+            self.scripts[shape.name] = lua
+        return self.scripts[shape.name]
+
+    def run(self, server: Server, shape: Shape) -> RunResult:
+        self.runs += 1
+        url = server.base + "/invocations"
+        if self.tool == "wrk":
+            self._wrk(url, shape, seconds=1)  # warm-up at the same settings
+            before = server.cpu_seconds()
+            result = self._wrk(url, shape, seconds=self.duration)
+        else:
+            count = self.requests if shape.connections > 1 else max(self.requests // 5, 20)
+            warmup = max(count // 10, 2 * shape.connections)
+            asyncio.run(_httpx_load(url, shape, warmup))
+            before = server.cpu_seconds()
+            result = asyncio.run(_httpx_load(url, shape, count))
+        after = server.cpu_seconds()
+        if before is not None and after is not None:
+            result.server_cpu_s = after - before
+        result.side = server.side
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{LABELS[server.side]} exited during a run; see {server.log}")
+        return result
+
+    def _wrk(self, url: str, shape: Shape, *, seconds: int) -> RunResult:
+        command = ["wrk", "-t1", f"-c{shape.connections}", f"-d{seconds}s", "--timeout", "10s"]
+        command += ["--latency", "-s", str(self.script(shape)), url]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+        match = re.search(r"^BENCH_JSON (.*)$", done.stdout, re.MULTILINE)
+        if done.returncode != 0 or match is None:
+            raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}{done.stderr}")
+        data = json.loads(match.group(1))
+        errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
+        distribution = re.search(r"Latency Distribution.*?(?=\n\s*\d+ requests)", done.stdout, re.S)
+        return RunResult(
+            side="",
+            shape=shape.name,
+            tool="wrk",
+            requests=data["requests"],
+            seconds=data["duration_us"] / 1e6,
+            requests_per_s=data["requests"] / (data["duration_us"] / 1e6),
+            p50_s=data["p50_us"] / 1e6,
+            p90_s=data["p90_us"] / 1e6,
+            p99_s=data["p99_us"] / 1e6,
+            p999_s=data["p999_us"] / 1e6,
+            max_s=data["max_us"] / 1e6,
+            mean_s=data["mean_us"] / 1e6,
+            errors=errors,
+            latency_text=" ".join(distribution.group(0).split()) if distribution else None,
+        )
+
+
+async def _httpx_load(url: str, shape: Shape, count: int) -> RunResult:
+    """``count`` requests over ``shape.connections`` keep-alive connections (one task each)."""
+    import httpx
+
+    limits = httpx.Limits(
+        max_connections=shape.connections, max_keepalive_connections=shape.connections
+    )
+    latencies: list[float] = []
+    errors = 0
+    remaining = count
+    async with httpx.AsyncClient(
+        limits=limits, timeout=30, headers={"Content-Type": "application/json"}
+    ) as client:
+
+        async def connection() -> None:
+            nonlocal remaining, errors
+            while remaining > 0:
+                remaining -= 1
+                sent = time.perf_counter()
+                try:
+                    response = await client.post(url, content=shape.body)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - sent)
+                errors += not ok
+
+        started = time.perf_counter()
+        await asyncio.gather(*(connection() for _ in range(shape.connections)))
+        elapsed = time.perf_counter() - started
+    stats = summarize(latencies)
+    return RunResult(
+        side="",
+        shape=shape.name,
+        tool="httpx",
+        requests=len(latencies),
+        seconds=elapsed,
+        requests_per_s=len(latencies) / elapsed,
+        p50_s=stats["p50"],
+        p90_s=stats["p90"],
+        p99_s=stats["p99"],
+        p999_s=None,
+        max_s=stats["max"],
+        mean_s=stats["mean"],
+        errors=errors,
+    )
+
+
+def measure_load(
+    pair: Mapping[str, Server], shapes: Sequence[Shape], loadgen: LoadGenerator, rounds: int
+) -> dict[str, dict[str, list[RunResult]]]:
+    """Every shape on both servers, ``rounds`` times, in ABBA order."""
+    results: dict[str, dict[str, list[RunResult]]] = {
+        s.name: {x: [] for x in SIDES} for s in shapes
+    }
+    for round_index in range(rounds):
+        for shape_index, shape in enumerate(shapes):
+            # each shape alternates who goes first from round to round (ABBA…)
+            flip = (round_index + shape_index) % 2
+            order = tuple(reversed(SIDES)) if flip else SIDES
+            for side in order:
+                result = loadgen.run(pair[side], shape)
+                results[shape.name][side].append(result)
+                progress(
+                    f"{pair[side].model} {shape.name} round {round_index + 1}/{rounds} "
+                    f"{side}: {result.requests_per_s:,.0f} req/s, p50 {fmt_ms(result.p50_s)}, "
+                    f"p99 {fmt_ms(result.p99_s)}, errors {result.errors}"
+                )
+    return results
+
+
+def aggregate(runs: Sequence[RunResult]) -> dict[str, Any]:
+    """Median over rounds of each figure; totals of requests and errors."""
+
+    def median(values: Sequence[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return statistics.median(present) if present else None
+
+    return {
+        "rounds": len(runs),
+        "requests": sum(r.requests for r in runs),
+        "errors": sum(r.errors for r in runs),
+        "requests_per_s": median([r.requests_per_s for r in runs]),
+        "p50_s": median([r.p50_s for r in runs]),
+        "p90_s": median([r.p90_s for r in runs]),
+        "p99_s": median([r.p99_s for r in runs]),
+        "p99_worst_round_s": max(r.p99_s for r in runs),
+        "max_s": max(r.max_s for r in runs),
+        "cpu_ms_per_request": median([r.cpu_ms_per_request for r in runs]),
+        "raw": [{**asdict(r), "cpu_ms_per_request": r.cpu_ms_per_request} for r in runs],
+    }
+
+
+def compare(load: Mapping[str, Mapping[str, Sequence[RunResult]]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for shape, sides in load.items():
+        ours, theirs = aggregate(sides["ours"]), aggregate(sides["mlflow"])
+        out[shape] = {
+            "ours": ours,
+            "mlflow": theirs,
+            "requests_per_s_ratio": ratio(ours["requests_per_s"], theirs["requests_per_s"]),
+            "ours_p99_over_mlflow_p50": ratio(ours["p99_s"], theirs["p50_s"]),
+            "cpu_per_request_ratio": (
+                ratio(theirs["cpu_ms_per_request"], ours["cpu_ms_per_request"])
+                if ours["cpu_ms_per_request"] and theirs["cpu_ms_per_request"]
+                else None
+            ),
+        }
+    return out
+
+
+# ---- cold start ----------------------------------------------------------------------------
+
+
+def time_python(code: str) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of ``python -c code`` in a fresh interpreter."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", code], env=server_environment({}), check=True, timeout=120
+    )
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def startup_breakdown() -> int:
+    """(Child mode) Our start-up, phase by phase, in this fresh process; prints JSON."""
+    phases: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        phases[name] = now - mark
+        mark = now
+
+    import mlflow  # noqa: F401 - timed on purpose
+
+    lap("import mlflow")
+    import fastapi  # noqa: F401
+    import uvicorn  # noqa: F401
+
+    lap("import fastapi + uvicorn")
+    from hokusai.serving import app as serving_app
+    from hokusai.serving import predictor
+
+    lap("import hokusai.serving.app")
+    app = serving_app.create_app()
+    lap("create_app() (settings, MlflowClient)")
+    manager = app.state.manager
+    kind, resolve = manager.chain.candidates()[0]
+    resolved = resolve()
+    lap(f"first resolution of {kind} (registry calls)")
+    timed: dict[str, float] = {}
+
+    def timing(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*a: Any, **k: Any) -> Any:
+            begun = time.perf_counter()
+            try:
+                return function(*a, **k)
+            finally:
+                timed[name] = timed.get(name, 0.0) + time.perf_counter() - begun
+
+        return wrapper
+
+    # Patched in this throw-away process only: load_model looks both up at call time.
+    predictor._load_mlflow = timing("load (download, MLmodel, flavor)", predictor._load_mlflow)
+    predictor._smoke_test = timing("smoke test (pandas, predict)", predictor._smoke_test)
+    outcome = manager.refresh()
+    lap("manager.refresh() (resolve again + load)")
+    print(
+        json.dumps(
+            {
+                "identity": resolved.identity,
+                "action": outcome.action,
+                "phases_s": phases,
+                "inside_refresh_s": timed,
+                "modules_loaded": len(sys.modules),
+            }
+        )
+    )
+    return 0
+
+
+def measure_breakdown(store: Store) -> dict[str, Any]:
+    config = store.root / "config.yaml"
+    env = server_environment(
+        {
+            "MODEL_VARIANT": store.variant(XGB),
+            "CONFIG_PATH": str(config),
+            "HOKUSAI_HOME": str(store.root / "hokusai-home"),
+            "MODEL_REFRESH_SECONDS": "0",
+        }
+    )
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--startup-breakdown"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    wall = time.perf_counter() - started
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"error": (done.stdout + done.stderr)[-1500:]}
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["process_wall_s"] = wall
+    return result
+
+
+def measure_cold_starts(store: Store, repeats: int) -> dict[str, Any]:
+    """``repeats`` rounds of: ``python -c "import mlflow"``, ours, MLflow — each alone, rotated.
+
+    Timing the import in the same rounds puts it under the same machine conditions as the
+    starts, so ``ours − import`` can be taken per round (paired).
+    """
+    kinds = ("import_mlflow", *SIDES)
+    samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+    cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for index in range(repeats):
+        shift = index % len(kinds)
+        for kind in kinds[shift:] + kinds[:shift]:
+            if kind == "import_mlflow":
+                wall, used = time_python("import mlflow")
+                samples[kind].append(wall)
+                cpu[kind].append(used)
+                continue
+            with serving(kind, XGB, store, f"cold{index}") as server:
+                assert server.ready_seconds is not None
+                samples[kind].append(server.ready_seconds)
+                if server.ready_cpu_seconds is not None:
+                    cpu[kind].append(server.ready_cpu_seconds)
+        progress(
+            f"cold start round {index + 1}/{repeats}: "
+            + ", ".join(f"{kind} {samples[kind][-1]:.2f} s" for kind in kinds)
+        )
+    after_import = [o - i for o, i in zip(samples["ours"], samples["import_mlflow"], strict=True)]
+    cpu["ours_minus_import_mlflow"] = [
+        o - i for o, i in zip(cpu["ours"], cpu["import_mlflow"], strict=False)
+    ]
+    samples["ours_minus_import_mlflow"] = after_import
+    return {
+        kind: summarize(values)
+        | {
+            "samples": values,
+            "cpu_samples": cpu[kind],
+            "cpu_median": statistics.median(cpu[kind]) if cpu[kind] else None,
+        }
+        for kind, values in samples.items()
+    }
+
+
+# ---- swap ----------------------------------------------------------------------------------
+
+
+class Probe:
+    """Single-row requests back to back on one keep-alive connection, in a thread."""
+
+    def __init__(self, server: Server, body: bytes) -> None:
+        self.url = server.base + "/invocations"
+        self.body = body
+        self.seen: list[tuple[float, float, int, str | None]] = []  # sent, received, status, v
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="swap-probe", daemon=True)
+
+    def _run(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=10, headers={"Content-Type": "application/json"}) as client:
+            while not self.stop.is_set():
+                sent = time.perf_counter()
+                try:
+                    response = client.post(self.url, content=self.body)
+                    status, version = response.status_code, response.headers.get("x-model-version")
+                except httpx.HTTPError:
+                    status, version = 0, None
+                self.seen.append((sent, time.perf_counter(), status, version))
+
+    def first_with(self, version: str, after: float, timeout: float) -> float | None:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            for sent, received, _status, seen in list(self.seen):
+                if seen == version and sent >= after:
+                    return received
+            time.sleep(0.002)
+        return None
+
+
+def measure_swaps(server: Server, store: Store, swaps: int) -> dict[str, Any]:
+    """Move the alias back and forth ``swaps`` times, reloading after each move."""
+    import httpx
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.tracking_uri)
+    first, second = store.versions[XGB][:2]
+    probe = Probe(server, store.single_body)
+    probe.thread.start()
+    records: list[dict[str, Any]] = []
+    # (reload returned, the version every later answer must carry, next alias move)
+    windows: list[tuple[float, str]] = []
+    moves: list[float] = []
+    try:
+        time.sleep(0.3)  # the probe is running and warm
+        for index in range(swaps):
+            target = second if index % 2 == 0 else first
+            moved_at = time.perf_counter()
+            moves.append(moved_at)
+            client.set_registered_model_alias(XGB, ALIAS, target)
+            reload_at = time.perf_counter()
+            response = httpx.post(server.base + "/admin/reload", timeout=60)
+            returned_at = time.perf_counter()
+            windows.append((returned_at, target))
+            arrived = probe.first_with(target, after=reload_at, timeout=30)
+            body = response.json() if response.status_code == 200 else {"text": response.text}
+            records.append(
+                {
+                    "to_version": target,
+                    "reload_status": response.status_code,
+                    "reload_action": body.get("action"),
+                    "server_refresh_s": body.get("seconds"),
+                    "alias_move_s": reload_at - moved_at,
+                    "reload_call_s": returned_at - reload_at,
+                    "alias_move_to_new_version_s": None if arrived is None else arrived - moved_at,
+                    "reload_to_new_version_s": None if arrived is None else arrived - reload_at,
+                }
+            )
+            progress(
+                f"swap to v{target}: reload {fmt_ms(returned_at - reload_at)}, "
+                f"action {body.get('action')}"
+            )
+            time.sleep(0.3)
+    finally:
+        probe.stop.set()
+        probe.thread.join(15)
+    seen = list(probe.seen)
+    stale = 0  # old-version answers to requests sent after a reload returned (till next move)
+    for index, (returned_at, target) in enumerate(windows):
+        until = moves[index + 1] if index + 1 < len(moves) else float("inf")
+        stale += sum(1 for s in seen if returned_at <= s[0] < until and s[3] != target)
+    arrivals = [r["alias_move_to_new_version_s"] for r in records]
+    return {
+        "swaps": records,
+        "probe_requests": len(seen),
+        "probe_failed": sum(1 for s in seen if s[2] != 200),
+        "probe_latency": summarize([r - s for s, r, _, _ in seen]) if seen else None,
+        "stale_after_reload": stale,
+        "reload_call": summarize([r["reload_call_s"] for r in records]),
+        "alias_move_to_new_version": (
+            summarize([a for a in arrivals if a is not None])
+            if all(a is not None for a in arrivals)
+            else None
+        ),
+        "reload_to_new_version": (
+            summarize([r["reload_to_new_version_s"] for r in records])
+            if all(a is not None for a in arrivals)
+            else None
+        ),
+    }
+
+
+# ---- run, results, report ------------------------------------------------------------------
+
+
+def choose_loadgen(choice: str) -> str:
+    if choice == "httpx":
+        return "httpx"
+    if shutil.which("wrk"):
+        return "wrk"
+    if choice == "wrk":
+        raise SystemExit("--loadgen wrk: wrk is not installed (apt-get install wrk)")
+    progress("wrk not found: using the httpx load generator (lower, noisier numbers)")
+    return "httpx"
+
+
+@contextlib.contextmanager
+def pair_of_servers(model: str, store: Store, tag: str) -> Iterator[dict[str, Server]]:
+    """Both servers on ``model`` (started one after the other, so they do not compete)."""
+    started: dict[str, Server] = {}
+    try:
+        for side in SIDES:
+            started[side] = start_server(side, model, store, tag)
+            wait_ready(started[side])
+        yield started
+    finally:
+        for server in started.values():
+            stop_server(server)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.perf_counter()
+    load_at_start = load_average()
+    quiet_mlflow(verbose=args.verbose)
+    tool = choose_loadgen(args.loadgen)
+    with temp_home(NAME, keep=args.keep_store) as root:
+        progress("training, logging and registering the models")
+        store = build_store(root, with_rf=not args.skip_rf)
+        progress(f"store ready in {store.build_seconds:.1f} s: {store.versions}")
+        loadgen = LoadGenerator(tool, root, args)
+        shapes = [
+            Shape("single", SINGLE_CONNECTIONS, 1, store.single_body),
+            Shape("batch", 1, BATCH_ROWS, store.batch_body),
+        ]
+
+        progress("cold starts (and `python -c pass` / `import mlflow`)")
+        python_pass = [time_python("pass")[0] for _ in range(2)]
+        cold = measure_cold_starts(store, args.cold_starts)
+        breakdown = measure_breakdown(store)
+
+        progress(f"XGBoost: both servers, {tool}")
+        with pair_of_servers(XGB, store, "xgb") as pair:
+            xgb_ready = {side: s.ready_seconds for side, s in pair.items()}
+            xgb_agreement = check_agreement(pair, store)
+            xgb_load = measure_load(pair, shapes, loadgen, args.rounds)
+            stop_server(pair["mlflow"])  # only ours swaps; keep the cores for it
+            progress("swaps")
+            swap = measure_swaps(pair["ours"], store, args.swaps)
+
+        rf: dict[str, Any] | None = None
+        if not args.skip_rf:
+            progress(f"RandomForest-10: both servers, {tool}")
+            with pair_of_servers(RF, store, "rf") as pair:
+                rf_ready = {side: s.ready_seconds for side, s in pair.items()}
+                rf_agreement = check_agreement(pair, store)
+                rf_load = measure_load(pair, shapes, loadgen, args.rf_rounds)
+            rf = {"ready_s": rf_ready, "agreement": rf_agreement, "load": compare(rf_load)}
+
+    return build_payload(
+        args,
+        tool=tool,
+        store=store,
+        python_pass=python_pass,
+        cold=cold,
+        breakdown=breakdown,
+        xgb={"ready_s": xgb_ready, "agreement": xgb_agreement, "load": compare(xgb_load)},
+        rf=rf,
+        swap=swap,
+        load_at_start=load_at_start,
+        duration=time.perf_counter() - started,
+    )
+
+
+def _tool_version(tool: str) -> str | None:
+    if tool == "wrk":
+        done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+        first = (done.stdout or done.stderr).splitlines()
+        return first[0].strip() if first else None
+    import httpx
+
+    return f"httpx {httpx.__version__}"
+
+
+def build_payload(
+    args: argparse.Namespace,
+    *,
+    tool: str,
+    store: Store,
+    python_pass: list[float],
+    cold: dict[str, Any],
+    breakdown: dict[str, Any],
+    xgb: dict[str, Any],
+    rf: dict[str, Any] | None,
+    swap: dict[str, Any],
+    load_at_start: list[float] | None,
+    duration: float,
+) -> dict[str, Any]:
+    single = xgb["load"]["single"]
+    batch = xgb["load"]["batch"]
+    import_median = cold["import_mlflow"]["median"]
+    ours_cold = cold["ours"]["median"]
+    after_import = cold["ours_minus_import_mlflow"]["median"]
+    goals = {
+        "single_row_throughput": {
+            "description": "ours ≥ 5× MLflow's requests/s (XGBoost, 1 row, 8 connections)",
+            "value": single["requests_per_s_ratio"],
+            "target": GOAL_RPS_RATIO,
+            "met": single["requests_per_s_ratio"] >= GOAL_RPS_RATIO,
+        },
+        "single_row_p99_vs_mlflow_p50": {
+            "description": "our p99 ≤ MLflow's p50 (XGBoost, 1 row, 8 connections)",
+            "value_s": single["ours"]["p99_s"],
+            "mlflow_p50_s": single["mlflow"]["p50_s"],
+            "met": single["ours"]["p99_s"] <= single["mlflow"]["p50_s"],
+        },
+        "cold_start_after_import": {
+            "description": "our start → /ready minus `python -c 'import mlflow'` (paired "
+            "per round, median) ≤ 3 s",
+            "value_s": after_import,
+            "total_s": ours_cold,
+            "import_mlflow_s": import_median,
+            "target_s": GOAL_COLD_START_AFTER_IMPORT_S,
+            "met": after_import <= GOAL_COLD_START_AFTER_IMPORT_S,
+        },
+    }
+    also = {
+        "batch_p99_vs_mlflow_p50": {
+            "description": "our p99 ≤ MLflow's p50 (XGBoost, 100 rows, 1 connection)",
+            "value_s": batch["ours"]["p99_s"],
+            "mlflow_p50_s": batch["mlflow"]["p50_s"],
+            "met": batch["ours"]["p99_s"] <= batch["mlflow"]["p50_s"],
+        },
+        "swap_clean": {
+            "description": "while swapping: failed predictions, and old-version answers to "
+            "requests sent after the reload returned",
+            "value": f"{swap['probe_failed']} failed, {swap['stale_after_reload']} stale",
+            "met": swap["probe_failed"] == 0 and swap["stale_after_reload"] == 0,
+        },
+    }
+    return {
+        "environment": environment(),
+        "load_average_at_start": load_at_start,
+        "quick": args.quick,
+        "parameters": {
+            "loadgen": tool,
+            "loadgen_version": _tool_version(tool),
+            "loadgen_caveat": None if tool == "wrk" else HTTPX_CAVEAT,
+            "wrk_command": (
+                f"wrk -t1 -c<C> -d{args.duration}s --timeout 10s --latency -s post.lua <url>"
+                if tool == "wrk"
+                else None
+            ),
+            "wrk_warmup_s": 1 if tool == "wrk" else None,
+            "httpx_requests": args.requests if tool == "httpx" else None,
+            "rounds_xgb": args.rounds,
+            "rounds_rf": None if rf is None else args.rf_rounds,
+            "order": "ABBA across shapes and rounds",
+            "shapes": {
+                "single": {"rows": 1, "connections": SINGLE_CONNECTIONS},
+                "batch": {"rows": BATCH_ROWS, "connections": 1},
+            },
+            "body_bytes": {"single": len(store.single_body), "batch": len(store.batch_body)},
+            "cold_starts": args.cold_starts,
+            "swaps": args.swaps,
+            "models": {
+                XGB: "XGBClassifier(n_estimators=50, max_depth=4); v2 random_state=1 subsample=0.8",
+                RF: "RandomForestClassifier(n_estimators=10), skops",
+            },
+            "data": "sklearn breast_cancer (569×30)",
+            "alias": ALIAS,
+            "versions": store.versions,
+            "commands": {
+                "mlflow": "mlflow models serve -m models:/<name>@champion --env-manager local "
+                "--host 127.0.0.1 --port P --workers 1  (MLFLOW_TRACKING_URI=<store>)",
+                "ours": "python -m uvicorn api.app:app --host 127.0.0.1 --port Q  "
+                "(MODEL_VARIANT, CONFIG_PATH, HOKUSAI_HOME, MODEL_REFRESH_SECONDS=0)",
+            },
+            "store_build_s": store.build_seconds,
+        },
+        "cold_start": {
+            "python_pass": summarize(python_pass) | {"samples": python_pass},
+            "rounds": cold,
+            "ours_breakdown": breakdown,
+            "ready_when_serving_xgb_s": xgb["ready_s"],
+            "ready_when_serving_rf_s": None if rf is None else rf["ready_s"],
+            "ratio_mlflow_over_ours": ratio(cold["mlflow"]["median"], ours_cold),
+            "note": "each start alone; ready = first 200 from /ready (ours) or /ping (MLflow), "
+            "polled every 10 ms",
+        },
+        "xgboost": xgb,
+        "random_forest": rf,
+        "swap": swap,
+        "notes_reference": NOTES_REFERENCE,
+        "goals": goals,
+        "goals_met": all(g["met"] for g in goals.values()),
+        "also_checked": also,
+        "duration_s": duration,
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else fmt_ms(value)
+
+
+def _load_rows(load: Mapping[str, Any]) -> list[list[str]]:
+    rows = []
+    for shape, doc in load.items():
+        for side in SIDES:
+            agg = doc[side]
+            cpu = agg["cpu_ms_per_request"]
+            rows.append(
+                [
+                    f"{shape} {LABELS[side]}",
+                    f"{agg['requests_per_s']:,.1f}",
+                    _ms(agg["p50_s"]),
+                    _ms(agg["p90_s"]),
+                    _ms(agg["p99_s"]),
+                    "—" if cpu is None else f"{cpu:.2f}",
+                    str(agg["errors"]),
+                ]
+            )
+        rows.append(
+            [
+                f"{shape} ours / mlflow",
+                f"{doc['requests_per_s_ratio']:.1f}×",
+                "",
+                "",
+                f"p99/p50 {doc['ours_p99_over_mlflow_p50']:.2f}",
+                "—"
+                if doc["cpu_per_request_ratio"] is None
+                else f"{doc['cpu_per_request_ratio']:.1f}× less",
+                "",
+            ]
+        )
+    return rows
+
+
+def report(payload: dict[str, Any], path: Path) -> None:
+    params = payload["parameters"]
+    print(f"\nServing benchmark — load generator: {params['loadgen_version']}")
+    if params["loadgen_caveat"]:
+        print(f"  note: {params['loadgen_caveat']}")
+    headers = ["shape / server", "req/s", "p50", "p90", "p99", "CPU ms/req", "errors"]
+    print(f"\nXGBoost (50 trees, depth 4), median of {params['rounds_xgb']} round(s):")
+    print_table(headers, _load_rows(payload["xgboost"]["load"]))
+    if payload["random_forest"]:
+        print(f"\nRandomForest (10 trees), median of {params['rounds_rf']} round(s):")
+        print_table(headers, _load_rows(payload["random_forest"]["load"]))
+        notes = NOTES_REFERENCE["mlflow_models_serve_rf10_single_8c"]
+        print(
+            "  MLFLOW_NOTES reference, RF-10 single row 8 conn: mlflow "
+            f"{notes['requests_per_s'][0]}–{notes['requests_per_s'][1]} req/s, p50 "
+            f"{notes['p50_ms'][0]}–{notes['p50_ms'][1]} ms, p99 {notes['p99_ms'][0]}–"
+            f"{notes['p99_ms'][1]} ms; FastAPI+native ~440 req/s, p99 ~23 ms"
+        )
+    cold = payload["cold_start"]
+    print("\nCold start (process start → ready), median:")
+    rows = [
+        ["python -c pass", fmt_ms(cold["python_pass"]["median"]), "", ""],
+    ]
+    labels = {
+        "import_mlflow": "python -c 'import mlflow'",
+        **{side: f"{LABELS[side]} → {READY_PATH[side]}" for side in SIDES},
+        "ours_minus_import_mlflow": "ours − import mlflow (paired)",
+    }
+    for kind, label in labels.items():
+        doc = cold["rounds"][kind]
+        rows.append(
+            [
+                label,
+                fmt_ms(doc["median"]),
+                f"{fmt_ms(doc['min'])}–{fmt_ms(doc['max'])} (n={doc['n']})",
+                _ms(doc["cpu_median"]),
+            ]
+        )
+    print_table(["", "median", "range", "CPU (median)"], rows)
+    breakdown = cold["ours_breakdown"]
+    if "phases_s" in breakdown:
+        print("  our start-up by phase (child process):")
+        for phase, seconds in breakdown["phases_s"].items():
+            print(f"    {phase:<48} {fmt_ms(seconds):>10}")
+        for phase, seconds in breakdown["inside_refresh_s"].items():
+            print(f"      of which {phase:<37} {fmt_ms(seconds):>10}")
+    swap = payload["swap"]
+    print("\nSwap (alias moved, POST /admin/reload, probe on one connection):")
+    print(
+        f"  reload call median {fmt_ms(swap['reload_call']['median'])} "
+        f"(max {fmt_ms(swap['reload_call']['max'])}); alias move → new X-Model-Version "
+        + (
+            f"median {fmt_ms(swap['alias_move_to_new_version']['median'])}"
+            if swap["alias_move_to_new_version"]
+            else "NOT seen"
+        )
+        + f"; probe {swap['probe_requests']} requests, {swap['probe_failed']} failed, "
+        f"{swap['stale_after_reload']} stale, "
+        f"p99 {_ms(swap['probe_latency']['p99'] if swap['probe_latency'] else None)}"
+    )
+    print()
+    for goal in payload["goals"].values():
+        if "value" in goal:
+            shown = f"{goal['value']:.2f}×"
+        else:
+            shown = fmt_ms(goal["value_s"])
+            if "mlflow_p50_s" in goal:
+                shown += f" vs {fmt_ms(goal['mlflow_p50_s'])}"
+            if "total_s" in goal:
+                shown += f" (total {fmt_ms(goal['total_s'])} − import "
+                shown += f"{fmt_ms(goal['import_mlflow_s'])})"
+        print(f"goal: {goal['description']}: {shown} → {'met' if goal['met'] else 'NOT met'}")
+    for goal in payload["also_checked"].values():
+        shown = (
+            f"{fmt_ms(goal['value_s'])} vs {fmt_ms(goal['mlflow_p50_s'])}"
+            if "value_s" in goal
+            else str(goal["value"])
+        )
+        print(f"also: {goal['description']}: {shown} → {'yes' if goal['met'] else 'NO'}")
+    print(f"all goals met: {'yes' if payload['goals_met'] else 'NO'}")
+    print(
+        f"load average start {payload['load_average_at_start']} end "
+        f"{payload['environment']['load_average_at_end']}"
+    )
+    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.startup_breakdown:
+        return startup_breakdown()
+
+    def terminate(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)  # unwinds through every finally: servers are stopped
+
+    signal.signal(signal.SIGTERM, terminate)
+    payload = run(args)
+    path = write_results(NAME, payload, args.results_dir)
+    report(payload, path)
+    return 1 if args.check and not payload["goals_met"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
