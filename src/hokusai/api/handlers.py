@@ -66,6 +66,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            code = "invalid_json"  # e.g. a body that is not UTF-8
         return error_response(
             exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
         )

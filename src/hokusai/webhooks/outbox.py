@@ -66,11 +66,14 @@ class Outbox:
         model_name: str | None = None,
         model_version: str | None = None,
         endpoint_ids: Iterable[str] | None = None,
+        lease: tuple[str, float] | None = None,
     ) -> int | None:
         """Store an event and its deliveries; None if ``dedupe_key`` was already recorded.
 
         Returns the number of deliveries created (to every enabled endpoint subscribed to
-        ``event_type``, or to ``endpoint_ids`` when given).
+        ``event_type``, or to ``endpoint_ids`` when given). With ``lease=(owner, seconds)`` the
+        deliveries are created already claimed by ``owner`` (see :meth:`claims_of`), so no
+        other sender can take them first.
         """
         now = self._clock()
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True)
@@ -97,7 +100,9 @@ class Outbox:
                             "id": f"dlv_{uuid.uuid4().hex}",
                             "event_id": event_id,
                             "endpoint_id": endpoint_id,
-                            "state": "pending",
+                            "state": "pending" if lease is None else "delivering",
+                            "lease_owner": None if lease is None else lease[0],
+                            "lease_expires_at": None if lease is None else now + lease[1],
                             "attempts": 0,
                             "next_attempt_at": now,
                             "created_at": now,
@@ -170,22 +175,33 @@ class Outbox:
                     updated_at=now,
                 )
             )
-            rows = conn.execute(
-                sa.select(
-                    deliveries.c.id,
-                    deliveries.c.event_id,
-                    deliveries.c.attempts,
-                    events.c.event_type,
-                    events.c.payload,
-                    endpoints.c.id.label("endpoint_id"),
-                    endpoints.c.url,
-                    endpoints.c.secret,
-                )
-                .join(events, events.c.id == deliveries.c.event_id)
-                .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
-                .where(deliveries.c.id.in_(ids))
-                .order_by(deliveries.c.next_attempt_at)
-            ).all()
+            return self._claims(conn, deliveries.c.id.in_(ids))
+
+    def claims_of(self, event_id: str, *, owner: str) -> list[Claim]:
+        """The deliveries of ``event_id`` that ``owner`` holds (created with ``lease``)."""
+        with self._engine.connect() as conn:
+            return self._claims(
+                conn, deliveries.c.event_id == event_id, deliveries.c.lease_owner == owner
+            )
+
+    @staticmethod
+    def _claims(conn: sa.Connection, *conditions: Any) -> list[Claim]:
+        rows = conn.execute(
+            sa.select(
+                deliveries.c.id,
+                deliveries.c.event_id,
+                deliveries.c.attempts,
+                events.c.event_type,
+                events.c.payload,
+                endpoints.c.id.label("endpoint_id"),
+                endpoints.c.url,
+                endpoints.c.secret,
+            )
+            .join(events, events.c.id == deliveries.c.event_id)
+            .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
+            .where(*conditions)
+            .order_by(deliveries.c.next_attempt_at)
+        ).all()
         return [
             Claim(
                 delivery_id=row.id,

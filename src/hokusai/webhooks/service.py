@@ -152,27 +152,33 @@ class Webhooks:
         return endpoint, secret
 
     def test_endpoint(self, endpoint_or_url: str, *, client: httpx.Client | None = None) -> Attempt:
-        """Send a signed ``ping`` to a configured endpoint now (recorded like any event)."""
+        """Send a signed ``ping`` to a configured endpoint now (recorded like any event).
+
+        The ping's delivery is created already leased to this call, so a background sender or
+        worker polling the outbox cannot take it first.
+        """
         endpoint = self.endpoints.get(endpoint_or_url)
+        if not endpoint.enabled:
+            from hokusai.errors import ConflictError
+
+            raise ConflictError(
+                f"Endpoint {endpoint.id} is disabled ({endpoint.disabled_reason}); enable it first."
+            )
         event_id = new_event_id()
+        dispatcher = self.dispatcher(owner_kind="test", client=client)
         self.outbox.record(
             event_id=event_id,
             event_type=PING,
             dedupe_key=f"{PING}:{event_id}",
             payload=ping_payload(event_id=event_id, endpoint_id=endpoint.id),
             endpoint_ids=[endpoint.id],
+            lease=(dispatcher.owner, dispatcher.lease_seconds),
         )
-        dispatcher = self.dispatcher(owner_kind="test", client=client)
-        claims = self.outbox.claim(
-            owner=dispatcher.owner,
-            limit=1,
-            lease_seconds=dispatcher.lease_seconds,
-            event_id=event_id,
-        )
-        if not claims:  # pragma: no cover - the endpoint was disabled concurrently
+        claims = self.outbox.claims_of(event_id, owner=dispatcher.owner)
+        if not claims:  # disabled between the check and the write
             from hokusai.errors import ConflictError
 
-            raise ConflictError(f"Endpoint {endpoint.id} is disabled.")
+            raise ConflictError(f"Endpoint {endpoint.id} was disabled; enable it first.")
         claim = claims[0]
         attempt = send(dispatcher.client, claim, timeout=self.settings.webhook_timeout_seconds)
         self.outbox.complete(claim, attempt, owner=dispatcher.owner, policy=RetryPolicy([]))

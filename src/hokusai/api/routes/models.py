@@ -22,7 +22,7 @@ from hokusai.errors import ModelNotFoundError
 router = APIRouter(prefix="/models", tags=["models"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorPublic} for code in (401, 403, 404, 422, 429)
+    code: {"model": ErrorPublic} for code in (400, 401, 403, 404, 409, 413, 422, 429)
 }
 
 
