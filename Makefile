@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	@set -e; for script in bench/registration.py bench/lookup.py bench/webhooks.py; do \
+	@set -e; for script in bench/registration.py bench/lookup.py bench/webhooks.py bench/serving.py bench/api.py; do \
 		echo "== $$script"; $(BIN)/python $$script; \
 	done
 

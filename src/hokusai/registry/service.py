@@ -396,6 +396,9 @@ class HokusaiModelRegistry:
 
         import mlflow
 
+        # Open the webhook layer before writing anything: its configuration errors (a webhook
+        # URL without a secret, an unreachable project database) must not cost a rollback.
+        webhooks = self.webhooks if self._announce else None
         with mlflow_scope(self.tracking_uri, self.registry_uri):
             experiment_id = self._ensure_experiment()
             try:
@@ -430,9 +433,9 @@ class HokusaiModelRegistry:
                 )
                 for hook in self._hooks:
                     hook(result)
-                if self._announce:
+                if webhooks is not None:
                     # Last step, same registration: the event exists iff the version does.
-                    self.webhooks.announce_registration(result)
+                    webhooks.announce_registration(result)
             except BaseException as exc:
                 self._roll_back(run_id, experiment_id)
                 if isinstance(exc, HokusaiError | KeyboardInterrupt | SystemExit):
