@@ -41,7 +41,9 @@ from hokusai.registry.validation import MODEL_NAME_RE, normalize_contributor, pa
 
 __all__ = ["RegistryQueries"]
 
-_UUID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+# MLflow 3 logged-model ids (m-…) and MLflow 2 MLmodel uuids (32 hex, found via the backfill's
+# tag); anything else cannot name a model, and must not trigger a tag scan.
+_UUID_RE = re.compile(r"^(m-)?[0-9a-f]{32}$")
 _PAGE = 1000
 
 
