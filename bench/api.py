@@ -1,0 +1,1204 @@
+"""HTTP lookup by uuid: ``GET /api/v1/models/by-uuid/{uuid}`` against ``mlflow server``.
+
+What is measured
+    Latency (p50/p99) and requests/s of one lookup over HTTP, from a client on this machine to a
+    server on 127.0.0.1, on a fresh store holding 10,000 registered versions, side by side in
+    the same run with MLflow's own way of finding a version by a tag through its tracking
+    server's REST API (the reference)::
+
+        ours:    GET /api/v1/models/by-uuid/<uuid>               (Authorization: Bearer <key>)
+        MLflow:  GET /api/2.0/mlflow/model-versions/search
+                     ?filter=tags.`hokusai.model_uuid` = '<uuid>'
+
+    i.e. what ``MlflowClient(tracking_uri="http://…").search_model_versions(...)`` sends.
+    Both servers run one worker process on the same SQLite store:
+
+    * ours — ``python -m hokusai.cli.main server --host 127.0.0.1 --port P --workers 1`` with
+      ``HOKUSAI_HOME`` set to the store and ``HOKUSAI_WEBHOOK_BACKGROUND=false``; the bootstrap
+      admin key is read from its ``export HOKUSAI_API_KEY=…`` line. The per-key rate limit
+      (600/min by default) is raised out of the way; the limiter still runs on every request;
+    * MLflow — ``mlflow server --backend-store-uri sqlite:///<home>/mlflow.db
+      --default-artifact-root <home>/artifacts --host 127.0.0.1 --port Q --workers 1`` (its
+      default security middleware is left on: it allows 127.0.0.1). MLflow 3.17's server also
+      starts six huey job-consumer processes by default; they are switched off with
+      ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false`` (``--mlflow-job-execution`` keeps them), as
+      they compete for the same two cores and have nothing to do with lookups.
+
+    Both are started with the venv's ``bin`` first on ``PATH``, MLflow telemetry off and no
+    other ``HOKUSAI_*`` / ``MLFLOW_*`` variables, and are always terminated (their process
+    groups are killed) at the end.
+
+How the store is built
+    Once, with ``bench/lookup.py``'s filler (imported from it): a few real RandomForest
+    baselines and improvements registered through the library, then filler versions written
+    through MLflow's own client APIs exactly as a registration writes them, checked field by
+    field against a real one (see ``bench/lookup.py``). While filling, SQLite does not fsync
+    each commit (``relaxed_durability`` from ``bench/lookup.py``; ``--durable-fill`` keeps the
+    default), and the store lives in a fresh temporary ``HOKUSAI_HOME`` on ``/dev/shm`` when it
+    exists (tmpfs; ``--store-dir`` changes it): the 10,000 small write transactions of the fill
+    are most of the run's time. The servers open their own connections with SQLite's defaults;
+    their reads come from the page cache either way.
+
+How the load is generated
+    With ``wrk`` when it is installed (``--loadgen httpx`` forces the fallback): one
+    keep-alive connection per wrk thread (``-t C -c C``), a fixed number of requests per
+    connection, each one to a uuid drawn at random (seeded, the same sequence for both servers)
+    from the 10,000 registered. wrk only knows durations, so its Lua script (written next to
+    the store) records every request's latency with ``CLOCK_MONOTONIC`` (LuaJIT FFI), checks
+    every response (status 200 and the uuid in the body), and ends the run with SIGINT as soon
+    as the last connection is done. requests/s = requests / (last response − first request).
+    Without wrk, an ``httpx.AsyncClient`` with C keep-alive connections and C tasks does the
+    same in this process (costlier per request; it shares the CPUs with the servers).
+
+    At each concurrency (1: latency; 8: throughput), both servers get ``--warmup`` untimed
+    requests, then ``--requests`` timed ones split into ``--rounds`` rounds in ABBA order
+    (ours, MLflow, MLflow, ours, …) so drift on the machine hits both alike. Every run is also
+    capped in time (``--max-run-seconds``, 30 s; warm-ups a quarter of it): a run that hits the
+    cap ends early and is reported as such, with the requests it did complete. CPU seconds of
+    each server's process group are read from ``/proc`` around every run.
+
+Goals (at 10,000 versions): ours p50 ≤ 15 ms at concurrency 1, and ours requests/s ≥ 3× MLflow's
+at concurrency 8. On a shared 2-core machine the load average (recorded) shows in every number.
+
+Run from the repository root: ``python bench/api.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from _common import (
+    add_common_arguments,
+    environment,
+    fmt_ms,
+    fmt_ratio,
+    load_average,
+    print_table,
+    progress,
+    quiet_mlflow,
+    ratio,
+    summarize,
+    temp_home,
+    write_results,
+)
+from lookup import (
+    FILLER_TYPES,
+    VERSION_TAG,
+    Filler,
+    Template,
+    _address,
+    compare_with_real,
+    count_versions,
+    register_real_models,
+    relaxed_durability,
+)
+
+NAME = "api"
+GOAL_P50_S = 0.015
+GOAL_RPS_RATIO = 3.0
+GOAL_VERSIONS = 10_000
+SIDES = ("ours", "mlflow")
+LABELS = {"ours": "hokusai API", "mlflow": "mlflow server"}
+# Out of the way of a benchmark; the limiter still runs on every request.
+RATE_LIMIT_ENV = {
+    "HOKUSAI_RATE_LIMIT_PER_MINUTE": "100000000",
+    "HOKUSAI_RATE_LIMIT_BURST": "1000000",
+}
+_KEY_LINE = re.compile(r"export HOKUSAI_API_KEY=(\S+)")
+_SOCKET_ERRORS = re.compile(r"Socket errors:.*")
+_READY_TIMEOUT_S = 120.0
+
+# One keep-alive connection per wrk thread; every latency recorded; SIGINT once all are done.
+WRK_SCRIPT = r"""
+-- Written by bench/api.py. wrk only knows durations (-d), so: one connection per thread, at most
+-- BENCH_LIMIT requests per thread, each latency timed with CLOCK_MONOTONIC (LuaJIT FFI); the
+-- last thread to reach its limit interrupts wrk's duration sleep with SIGINT, and -d bounds the
+-- run in time. done() writes every thread's samples to BENCH_OUT.
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock_id, bench_timespec *tp);
+int kill(int pid, int sig);
+int getpid(void);
+]]
+local SIGINT, CLOCK_MONOTONIC = 2, 1
+local ts = ffi.new("bench_timespec")
+local function now()
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
+end
+
+local targets = {}
+for line in io.lines(os.getenv("BENCH_PATHS")) do
+  local uuid, path = line:match("^(%S+) (%S+)$")
+  targets[#targets + 1] = {uuid, path}
+end
+local out = os.getenv("BENCH_OUT")
+local limit = tonumber(os.getenv("BENCH_LIMIT"))
+local nthreads = tonumber(os.getenv("BENCH_THREADS"))
+local seed = tonumber(os.getenv("BENCH_SEED"))
+local auth = os.getenv("BENCH_AUTH")
+local headers = {}
+if auth ~= nil and auth ~= "" then headers["Authorization"] = auth end
+
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads)
+  threads[#threads + 1] = thread
+end
+
+latencies, first, last, errors, mismatches = {}, 0, 0, 0, 0
+local sent, current = 0, nil
+
+function init(args)
+  math.randomseed(seed + 7919 * id)
+end
+
+function request()
+  current = targets[math.random(#targets)]
+  sent = now()
+  if first == 0 then first = sent end
+  return wrk.format("GET", current[2], headers)
+end
+
+function response(status, hdrs, body)
+  last = now()
+  latencies[#latencies + 1] = last - sent
+  if status ~= 200 then
+    errors = errors + 1
+  elseif body == nil or not string.find(body, current[1], 1, true) then
+    mismatches = mismatches + 1
+  end
+  if #latencies ~= limit then return end
+  wrk.thread:stop()
+  io.open(out .. "." .. id .. ".done", "w"):close()
+  for i = 0, nthreads - 1 do
+    local marker = io.open(out .. "." .. i .. ".done", "r")
+    if marker == nil then return end
+    marker:close()
+  end
+  ffi.C.kill(ffi.C.getpid(), SIGINT)
+end
+
+function done(summary, latency, requests)
+  local f = assert(io.open(out, "w"))
+  for _, thread in ipairs(threads) do
+    local samples = thread:get("latencies")
+    f:write(string.format("thread %.9f %.9f %d %d %d\n", thread:get("first"),
+      thread:get("last"), thread:get("errors"), thread:get("mismatches"), #samples))
+    for i = 1, #samples do f:write(string.format("%.9f\n", samples[i])) end
+  end
+  f:close()
+end
+"""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    add_common_arguments(parser)
+    parser.add_argument(
+        "--versions",
+        type=int,
+        default=None,
+        help=f"registered versions in the store (default {GOAL_VERSIONS:,}; --quick: 1,000)",
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        help="timed requests per server per concurrency (default 2000; --quick: 300)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="untimed requests per server per concurrency first (default 200; --quick: 50)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[1, 8],
+        help="comma-separated connection counts (default 1,8: latency, throughput)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="rounds the timed requests are split into, ABBA order (default 2)",
+    )
+    parser.add_argument(
+        "--loadgen",
+        choices=("auto", "wrk", "httpx"),
+        default="auto",
+        help="load generator (default: wrk when installed, else httpx)",
+    )
+    parser.add_argument(
+        "--store-dir",
+        type=Path,
+        default=None,
+        help="where the temporary store is made (default /dev/shm when writable, else $TMPDIR)",
+    )
+    parser.add_argument(
+        "--real-baselines",
+        type=int,
+        default=None,
+        help="real baselines registered through the library, each with one improvement "
+        "(default 2; --quick: 1)",
+    )
+    parser.add_argument(
+        "--filler-types",
+        type=int,
+        default=6,
+        help=f"model types the filler is spread over (×2 names each; max {len(FILLER_TYPES)})",
+    )
+    parser.add_argument(
+        "--versions-per-run", type=int, default=100, help="filler versions sharing one run"
+    )
+    parser.add_argument(
+        "--durable-fill",
+        action="store_true",
+        help="keep SQLite's fsync on every commit while filling (slower on a disk; the servers "
+        "always run with the default)",
+    )
+    parser.add_argument(
+        "--mlflow-job-execution",
+        action="store_true",
+        help="leave mlflow server's huey job consumers on (MLflow's default; off here)",
+    )
+    parser.add_argument(
+        "--max-run-seconds",
+        type=float,
+        default=None,
+        help="time cap on each timed load run, which then ends short and is reported as "
+        "truncated; warm-ups get a quarter of it (default 30; --quick: 15)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (store, targets)")
+    args = parser.parse_args(argv)
+    if args.versions is None:
+        args.versions = 1000 if args.quick else GOAL_VERSIONS
+    if args.requests is None:
+        args.requests = 300 if args.quick else 2000
+    if args.warmup is None:
+        args.warmup = 50 if args.quick else 200
+    if args.real_baselines is None:
+        args.real_baselines = 1 if args.quick else 2
+    if args.versions <= 2 * args.real_baselines + 2 or args.real_baselines < 1:
+        parser.error("--versions must exceed the real models plus two, --real-baselines ≥ 1")
+    if not args.concurrency or min(args.concurrency) < 1 or max(args.concurrency) > 64:
+        parser.error("--concurrency must be between 1 and 64")
+    if args.rounds < 1 or args.requests < args.rounds * max(args.concurrency):
+        parser.error("--rounds must be ≥ 1 and --requests ≥ rounds × the largest concurrency")
+    if args.max_run_seconds is None:
+        args.max_run_seconds = 15.0 if args.quick else 30.0
+    if args.warmup < 0 or args.max_run_seconds < 4:
+        parser.error("--warmup must be ≥ 0 and --max-run-seconds ≥ 4")
+    if not 1 <= args.filler_types <= len(FILLER_TYPES):
+        parser.error(f"--filler-types must be between 1 and {len(FILLER_TYPES)}")
+    if args.loadgen == "wrk" and shutil.which("wrk") is None:
+        parser.error("--loadgen wrk: wrk is not installed (apt-get install wrk)")
+    if args.loadgen == "auto":
+        args.loadgen = "wrk" if shutil.which("wrk") else "httpx"
+    if args.store_dir is None:
+        shm = Path("/dev/shm")
+        args.store_dir = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+    return args
+
+
+# ---- the store -----------------------------------------------------------------------------
+
+
+@dataclass
+class StoreInfo:
+    """What was written: the uuids and what filling them cost."""
+
+    real: list[str]
+    filler: list[str]
+    fill_seconds: float
+    real_seconds: float
+    seconds_per_version: list[float]
+    relinked: int
+    equivalence: list[dict[str, Any]]
+
+    @property
+    def uuids(self) -> list[str]:
+        return self.real + self.filler
+
+
+def build_store(home: Path, args: argparse.Namespace, rng: random.Random) -> StoreInfo:
+    """Real models through the library, then bench/lookup.py's filler up to ``args.versions``."""
+    import mlflow
+
+    from hokusai.config import Settings
+    from hokusai.registry import HokusaiModelRegistry
+
+    started = time.perf_counter()
+    registry = HokusaiModelRegistry(settings=Settings(home=home))
+    client = registry.client
+    progress(f"registering {2 * args.real_baselines} real models through the library")
+    real = register_real_models(registry, args.real_baselines, rng)
+    real_seconds = time.perf_counter() - started
+    experiment = client.get_experiment_by_name(registry.settings.experiment_name)
+    # create_model_version resolves a models:/m-… source through the process-global tracking
+    # URI (see bench/lookup.py), so point it at the store while filling.
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    try:
+        with relaxed_durability(client, enabled=not args.durable_fill):
+            filler = Filler(
+                client=client,
+                experiment_id=experiment.experiment_id,
+                template=Template.from_real(client, real[0]),
+                rng=rng,
+                model_types=FILLER_TYPES[: args.filler_types],
+                versions_per_run=args.versions_per_run,
+                contributors=[_address(rng) for _ in range(50)],
+            )
+            filler.add(improved=False)
+            filler.add(improved=True)
+            equivalence = [
+                compare_with_real(client, registry, real[0], filler.uuids[0]),
+                compare_with_real(client, registry, real[1], filler.uuids[1]),
+            ]
+            if not all(check["ok"] for check in equivalence):
+                raise RuntimeError(f"filler differs from a real registration: {equivalence}")
+            progress(f"filling to {args.versions:,} versions with MLflow's client")
+            fill_start = time.perf_counter()
+            while len(real) + len(filler.uuids) < args.versions:
+                filler.add()
+                done = len(real) + len(filler.uuids)
+                if done % 2000 == 0:
+                    elapsed = time.perf_counter() - fill_start
+                    progress(f"{done:,} versions ({elapsed:.0f} s)")
+            filler.close()
+            fill_seconds = time.perf_counter() - fill_start
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    found = count_versions(client, args.versions)
+    if found != args.versions:
+        raise RuntimeError(f"expected {args.versions:,} versions in the store, found {found:,}")
+    return StoreInfo(
+        real=real,
+        filler=list(filler.uuids),
+        fill_seconds=fill_seconds,
+        real_seconds=real_seconds,
+        seconds_per_version=list(filler.seconds_per_version),
+        relinked=filler.relinked,
+        equivalence=equivalence,
+    )
+
+
+# ---- servers -------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """One server process (its own process group) and how to call it."""
+
+    side: str
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+    command: list[str]
+    env_overrides: dict[str, str]
+    started_at: float
+    ready_seconds: float | None = None
+    auth: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": self.auth} if self.auth else {}
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU of every process in the server's session (it is the leader)."""
+        return _session_cpu_seconds(self.process.pid)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _session_cpu_seconds(session: int) -> float | None:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    try:
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = text[text.rindex(")") + 2 :].split()
+        # After "pid (comm) ": state ppid pgrp session … utime (11) stime (12).
+        if int(fields[3]) == session:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def server_environment(overrides: dict[str, str]) -> dict[str, str]:
+    """This environment minus HOKUSAI_* / MLFLOW_*, the venv's bin first on PATH, overrides."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOKUSAI_", "MLFLOW_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env.update(overrides)
+    return env
+
+
+def start_server(side: str, command: list[str], overrides: dict[str, str], log: Path) -> Server:
+    port = command[command.index("--port") + 1]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=server_environment(overrides),
+            cwd=log.parent,
+            start_new_session=True,  # its own process group: uvicorn and MLflow's children
+        )
+    return Server(
+        side=side,
+        process=process,
+        base=f"http://127.0.0.1:{port}",
+        log=log,
+        command=command,
+        env_overrides=overrides,
+        started_at=time.perf_counter(),
+    )
+
+
+def start_ours(home: Path, workdir: Path) -> Server:
+    command = [
+        sys.executable,
+        "-m",
+        "hokusai.cli.main",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(_free_port()),
+        "--workers",
+        "1",
+    ]
+    overrides = {
+        "HOKUSAI_HOME": str(home),
+        "HOKUSAI_WEBHOOK_BACKGROUND": "false",
+        **RATE_LIMIT_ENV,
+    }
+    return start_server("ours", command, overrides, workdir / "hokusai-server.log")
+
+
+def start_mlflow(home: Path, workdir: Path, *, job_execution: bool) -> Server:
+    executable = Path(sys.executable).with_name("mlflow")
+    prefix = [str(executable)] if executable.exists() else [sys.executable, "-m", "mlflow"]
+    command = [
+        *prefix,
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{home / 'mlflow.db'}",
+        "--default-artifact-root",
+        (home / "artifacts").as_uri(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(_free_port()),
+        "--workers",
+        "1",
+    ]
+    overrides = {} if job_execution else {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return start_server("mlflow", command, overrides, workdir / "mlflow-server.log")
+
+
+def wait_ready(server: Server, path: str) -> None:
+    """Until ``path`` answers 200 (and, for ours, the bootstrap key line is in the log)."""
+    import httpx
+
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            break
+        if server.side == "ours" and not server.auth:
+            match = _KEY_LINE.search(server.log.read_text(errors="replace"))
+            if match:
+                server.auth = f"Bearer {match.group(1)}"
+        try:
+            answered = httpx.get(f"{server.base}{path}", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            answered = False
+        if answered and (server.side != "ours" or server.auth):
+            server.ready_seconds = time.perf_counter() - server.started_at
+            return
+        time.sleep(0.25)
+    tail = server.log.read_text(errors="replace")[-1500:]
+    raise RuntimeError(f"{LABELS[server.side]} did not become ready: {tail}")
+
+
+def stop_server(server: Server, grace: float = 5.0) -> None:
+    """SIGTERM to the process group, SIGKILL after ``grace`` s; then SIGKILL for stragglers."""
+
+    def signal_group(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(server.process.pid, sig)
+
+    if server.process.poll() is None:
+        signal_group(signal.SIGTERM)
+        try:
+            server.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            signal_group(signal.SIGKILL)
+            server.process.wait(5)
+    signal_group(signal.SIGKILL)  # children (uvicorn, job consumers) may outlive the leader
+
+
+# ---- targets and checks --------------------------------------------------------------------
+
+
+def target_path(side: str, uuid: str) -> str:
+    if side == "ours":
+        return f"/api/v1/models/by-uuid/{uuid}"
+    query = quote(f"tags.`{VERSION_TAG}` = '{uuid}'", safe="")
+    return f"/api/2.0/mlflow/model-versions/search?filter={query}"
+
+
+def check_agreement(
+    servers: dict[str, Server], uuids: Sequence[str], rng: random.Random, count: int = 20
+) -> dict[str, Any]:
+    """Both servers find the same single version for ``count`` uuids (real ones included)."""
+    import httpx
+
+    sample = list(dict.fromkeys([*uuids[:4], *rng.sample(list(uuids), count)]))
+    disagreements: list[str] = []
+    with httpx.Client(timeout=30) as client:
+        for uuid in sample:
+            ours = client.get(
+                servers["ours"].base + target_path("ours", uuid), headers=servers["ours"].headers
+            )
+            theirs = client.get(servers["mlflow"].base + target_path("mlflow", uuid))
+            if ours.status_code != 200 or theirs.status_code != 200:
+                disagreements.append(f"{uuid}: HTTP {ours.status_code} / {theirs.status_code}")
+                continue
+            mine = ours.json()
+            versions = theirs.json().get("model_versions", [])
+            found = [(v["name"], str(v["version"])) for v in versions]
+            if mine.get("model_uuid") != uuid or found != [(mine["model_name"], mine["version"])]:
+                disagreements.append(f"{uuid}: ours {mine.get('model_id')}, MLflow {found}")
+    return {"checked": len(sample), "disagreements": disagreements, "ok": not disagreements}
+
+
+# ---- load ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """One load run against one server."""
+
+    planned: int
+    latencies: list[float]
+    elapsed: float
+    errors: int
+    mismatches: int
+    server_cpu_s: float | None = None
+    socket_errors: str | None = None
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def truncated(self) -> bool:
+        """Ended by the time cap before all planned requests were answered."""
+        return self.requests < self.planned
+
+
+@dataclass
+class LoadGenerator:
+    """Runs ``requests`` requests at ``concurrency`` against a server, by wrk or httpx."""
+
+    kind: str
+    workdir: Path
+    targets: dict[str, list[tuple[str, str]]]
+    runs: int = 0
+    _paths: dict[str, Path] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind == "wrk":
+            (self.workdir / "lookup.lua").write_text(WRK_SCRIPT, encoding="utf-8")
+            for side, pairs in self.targets.items():
+                path = self.workdir / f"targets-{side}.txt"
+                path.write_text("".join(f"{u} {p}\n" for u, p in pairs), encoding="utf-8")
+                self._paths[side] = path
+
+    def run(
+        self, server: Server, concurrency: int, requests: int, seed: int, seconds: float
+    ) -> RunResult:
+        """``requests`` requests (rounded up to a multiple of ``concurrency``), or fewer when
+        ``seconds`` run out first."""
+        self.runs += 1
+        per_connection = math.ceil(requests / concurrency)
+        before = server.cpu_seconds()
+        if self.kind == "wrk":
+            result = self._wrk(server, concurrency, per_connection, seed, seconds)
+        else:
+            result = asyncio.run(self._httpx(server, concurrency, per_connection, seed, seconds))
+        if not result.latencies:
+            raise RuntimeError(f"no answer from {LABELS[server.side]} within {seconds:g} s")
+        after = server.cpu_seconds()
+        if before is not None and after is not None:
+            result.server_cpu_s = after - before
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{LABELS[server.side]} exited during the run; see {server.log}")
+        return result
+
+    def _wrk(
+        self, server: Server, concurrency: int, per_connection: int, seed: int, seconds: float
+    ) -> RunResult:
+        out = self.workdir / f"run{self.runs:03d}-{server.side}.txt"
+        env = {
+            **os.environ,
+            "BENCH_PATHS": str(self._paths[server.side]),
+            "BENCH_OUT": str(out),
+            "BENCH_LIMIT": str(per_connection),
+            "BENCH_THREADS": str(concurrency),
+            "BENCH_SEED": str(seed),
+            "BENCH_AUTH": server.auth,
+        }
+        command = ["wrk", "-t", str(concurrency), "-c", str(concurrency)]
+        command += ["-d", f"{math.ceil(seconds)}s", "--timeout", "10s"]
+        command += ["-s", str(self.workdir / "lookup.lua"), server.base]
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=seconds + 60
+        )
+        if not out.exists():
+            raise RuntimeError(
+                f"wrk against {LABELS[server.side]} wrote no results (exit {done.returncode}): "
+                f"{(done.stdout + done.stderr)[-800:]}"
+            )
+        starts: list[float] = []
+        ends: list[float] = []
+        latencies: list[float] = []
+        errors = mismatches = 0
+        for line in out.read_text(encoding="utf-8").splitlines():
+            if not line.startswith("thread "):
+                latencies.append(float(line))
+                continue
+            _, start, end, bad, wrong, count = line.split()
+            if int(count):
+                starts.append(float(start))
+                ends.append(float(end))
+            errors += int(bad)
+            mismatches += int(wrong)
+        for marker in self.workdir.glob(f"{out.name}.*.done"):
+            marker.unlink()
+        out.unlink()
+        socket_errors = _SOCKET_ERRORS.search(done.stdout)
+        return RunResult(
+            planned=per_connection * concurrency,
+            latencies=latencies,
+            elapsed=max(ends) - min(starts) if starts else 0.0,
+            errors=errors,
+            mismatches=mismatches,
+            socket_errors=socket_errors.group(0) if socket_errors else None,
+        )
+
+    async def _httpx(
+        self, server: Server, concurrency: int, per_connection: int, seed: int, seconds: float
+    ) -> RunResult:
+        import httpx
+
+        pairs = self.targets[server.side]
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        latencies: list[float] = []
+        starts: list[float] = []
+        ends: list[float] = []
+        counts = {"errors": 0, "mismatches": 0}
+        deadline = time.perf_counter() + seconds
+        async with httpx.AsyncClient(
+            base_url=server.base, headers=server.headers, limits=limits, timeout=10
+        ) as client:
+
+            async def connection(index: int) -> None:
+                rng = random.Random(seed + 7919 * index)
+                starts.append(time.perf_counter())
+                for _ in range(per_connection):
+                    if time.perf_counter() >= deadline:
+                        break
+                    uuid, path = rng.choice(pairs)
+                    sent = time.perf_counter()
+                    response = await client.get(path)
+                    received = time.perf_counter()
+                    latencies.append(received - sent)
+                    if response.status_code != 200:
+                        counts["errors"] += 1
+                    elif uuid not in response.text:
+                        counts["mismatches"] += 1
+                ends.append(time.perf_counter())
+
+            await asyncio.gather(*(connection(i) for i in range(concurrency)))
+        return RunResult(
+            planned=per_connection * concurrency,
+            latencies=latencies,
+            elapsed=max(ends) - min(starts),
+            errors=counts["errors"],
+            mismatches=counts["mismatches"],
+        )
+
+
+@dataclass
+class Side:
+    """Everything measured for one server at one concurrency."""
+
+    rounds: list[RunResult] = field(default_factory=list)
+    warmup: RunResult | None = None
+
+    @property
+    def latencies(self) -> list[float]:
+        return [value for run in self.rounds for value in run.latencies]
+
+    @property
+    def requests(self) -> int:
+        return sum(run.requests for run in self.rounds)
+
+    @property
+    def elapsed(self) -> float:
+        return sum(run.elapsed for run in self.rounds)
+
+    @property
+    def requests_per_s(self) -> float:
+        return ratio(self.requests, self.elapsed)
+
+    @property
+    def failures(self) -> int:
+        return sum(run.errors + run.mismatches for run in self.rounds)
+
+    @property
+    def truncated_rounds(self) -> int:
+        return sum(run.truncated for run in self.rounds)
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        cpu = [run.server_cpu_s for run in self.rounds]
+        if any(value is None for value in cpu):
+            return None
+        return 1000 * sum(value for value in cpu if value is not None) / self.requests
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "requests_planned": sum(run.planned for run in self.rounds),
+            "rounds_ended_by_time_cap": self.truncated_rounds,
+            "elapsed_s": self.elapsed,
+            "requests_per_s": self.requests_per_s,
+            "latency_stats_s": summarize(self.latencies),
+            "errors_non_200": sum(run.errors for run in self.rounds),
+            "mismatches_uuid_not_in_body": sum(run.mismatches for run in self.rounds),
+            "socket_errors": [run.socket_errors for run in self.rounds if run.socket_errors],
+            "server_cpu_ms_per_request": self.cpu_ms_per_request,
+            "per_round": [
+                {
+                    "requests": run.requests,
+                    "planned": run.planned,
+                    "elapsed_s": run.elapsed,
+                    "requests_per_s": ratio(run.requests, run.elapsed),
+                    "p50_s": summarize(run.latencies)["p50"],
+                    "server_cpu_s": run.server_cpu_s,
+                }
+                for run in self.rounds
+            ],
+            "warmup": None
+            if self.warmup is None
+            else {
+                "requests": self.warmup.requests,
+                "p50_s": summarize(self.warmup.latencies)["p50"],
+                "failures": self.warmup.errors + self.warmup.mismatches,
+            },
+            "timings_s": [round(value, 7) for value in self.latencies],
+        }
+
+
+def measure(
+    load: LoadGenerator,
+    servers: dict[str, Server],
+    concurrencies: Sequence[int],
+    args: argparse.Namespace,
+) -> dict[int, dict[str, Side]]:
+    """Warm-up then ABBA rounds, for each concurrency; the same targets for both servers."""
+    results: dict[int, dict[str, Side]] = {}
+    seconds = args.max_run_seconds
+    warmup_seconds = max(seconds / 4, 3.0)
+    for position, concurrency in enumerate(concurrencies):
+        sides = {side: Side() for side in SIDES}
+        results[concurrency] = sides
+        order = list(SIDES) if position % 2 == 0 else list(reversed(SIDES))
+        if args.warmup:
+            progress(f"concurrency {concurrency}: {args.warmup} warm-up requests per server")
+            for side in order:
+                warm = max(args.warmup, concurrency)
+                sides[side].warmup = load.run(
+                    servers[side], concurrency, warm, args.seed + 1, warmup_seconds
+                )
+        per_round = math.ceil(args.requests / args.rounds)
+        for round_index in range(args.rounds):
+            seed = args.seed + 1000 * concurrency + 10 + round_index
+            for side in order if round_index % 2 == 0 else list(reversed(order)):
+                result = load.run(servers[side], concurrency, per_round, seed, seconds)
+                sides[side].rounds.append(result)
+                cut = f" (time cap {seconds:g} s reached)" if result.truncated else ""
+                progress(
+                    f"concurrency {concurrency}, round {round_index + 1}/{args.rounds}, "
+                    f"{LABELS[side]}: {result.requests} requests{cut}, p50 "
+                    f"{fmt_ms(summarize(result.latencies)['p50'])}, "
+                    f"{ratio(result.requests, result.elapsed):.0f} req/s"
+                )
+    return results
+
+
+# ---- run, results, report ------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.perf_counter()
+    load_at_start = load_average()
+    removed = sorted(name for name in os.environ if name.startswith("HOKUSAI_"))
+    for name in removed:  # the store and servers are configured explicitly, nothing else
+        del os.environ[name]
+    quiet_mlflow(verbose=args.verbose)
+    rng = random.Random(args.seed)
+    with temp_home(NAME, keep=args.keep_store, directory=args.store_dir) as root:
+        home = root / "home"
+        workdir = root / "work"
+        workdir.mkdir()
+        store = build_store(home, args, rng)
+        servers: dict[str, Server] = {}
+        try:
+            progress("starting both servers")
+            servers["ours"] = start_ours(home, workdir)
+            servers["mlflow"] = start_mlflow(home, workdir, job_execution=args.mlflow_job_execution)
+            wait_ready(servers["ours"], "/live")
+            wait_ready(servers["mlflow"], "/health")
+            agreement = check_agreement(servers, store.uuids, rng)
+            if not agreement["ok"]:
+                raise RuntimeError(f"the servers disagree: {agreement['disagreements'][:5]}")
+            load = LoadGenerator(
+                kind=args.loadgen,
+                workdir=workdir,
+                targets={
+                    side: [(uuid, target_path(side, uuid)) for uuid in store.uuids]
+                    for side in SIDES
+                },
+            )
+            results = measure(load, servers, args.concurrency, args)
+        finally:
+            for server in servers.values():
+                stop_server(server)
+        server_info = {
+            side: {
+                "command": [
+                    str(part).replace(str(root), "<tmp>") for part in servers[side].command
+                ],
+                "environment_overrides": {
+                    name: value.replace(str(root), "<tmp>")
+                    for name, value in servers[side].env_overrides.items()
+                },
+                "ready_after_s": servers[side].ready_seconds,
+            }
+            for side in SIDES
+        }
+
+    payload = build_payload(args, store, results, server_info, agreement, removed)
+    payload["environment"]["load_average_at_start"] = load_at_start
+    payload["duration_s"] = time.perf_counter() - started
+    return payload
+
+
+def build_payload(
+    args: argparse.Namespace,
+    store: StoreInfo,
+    results: dict[int, dict[str, Side]],
+    server_info: dict[str, Any],
+    agreement: dict[str, Any],
+    removed_env: list[str],
+) -> dict[str, Any]:
+    latency_c, throughput_c = min(results), max(results)
+    ratios = {
+        str(c): {
+            "requests_per_s_ours_to_mlflow": ratio(
+                sides["ours"].requests_per_s, sides["mlflow"].requests_per_s
+            ),
+            "p50_mlflow_to_ours": ratio(
+                summarize(sides["mlflow"].latencies)["p50"],
+                summarize(sides["ours"].latencies)["p50"],
+            ),
+            "p99_mlflow_to_ours": ratio(
+                summarize(sides["mlflow"].latencies)["p99"],
+                summarize(sides["ours"].latencies)["p99"],
+            ),
+        }
+        for c, sides in results.items()
+    }
+    p50 = summarize(results[latency_c]["ours"].latencies)["p50"]
+    rps_ratio = ratios[str(throughput_c)]["requests_per_s_ours_to_mlflow"]
+    clean = all(side.failures == 0 for sides in results.values() for side in sides.values())
+    goals = {
+        "p50_latency": {
+            "description": f"ours p50 ≤ {GOAL_P50_S * 1000:g} ms at concurrency {latency_c}",
+            "concurrency": latency_c,
+            "value_s": p50,
+            "max_s": GOAL_P50_S,
+            "met": p50 <= GOAL_P50_S,
+        },
+        "throughput_ratio": {
+            "description": (
+                f"ours requests/s ≥ {GOAL_RPS_RATIO:g}× mlflow server's at concurrency "
+                f"{throughput_c}"
+            ),
+            "concurrency": throughput_c,
+            "value": rps_ratio,
+            "min": GOAL_RPS_RATIO,
+            "met": rps_ratio >= GOAL_RPS_RATIO,
+        },
+        "no_failed_requests": {
+            "description": "every timed response is 200 and names the uuid asked for",
+            "met": clean,
+        },
+    }
+    return {
+        "description": (
+            "GET /api/v1/models/by-uuid/{uuid} on the Hokusai API vs mlflow server's "
+            "model-versions/search on the hokusai.model_uuid tag, over HTTP on 127.0.0.1, "
+            f"one worker each, same SQLite store of {args.versions:,} versions; latency "
+            f"(concurrency {latency_c}) and requests/s (concurrency {throughput_c})."
+        ),
+        "environment": environment(),
+        "parameters": {
+            "quick": args.quick,
+            "versions": args.versions,
+            "requests_per_server_per_concurrency": args.requests,
+            "warmup_per_server_per_concurrency": args.warmup,
+            "concurrency": list(results),
+            "rounds": args.rounds,
+            "max_seconds_per_timed_run": args.max_run_seconds,
+            "max_seconds_per_warmup_run": max(args.max_run_seconds / 4, 3.0),
+            "order": "per concurrency: warm-up both, then rounds in ABBA order",
+            "load_generator": args.loadgen,
+            "load_generator_version": _wrk_version() if args.loadgen == "wrk" else _httpx(),
+            "connections": "keep-alive, one per wrk thread (-t C -c C), closed loop",
+            "targets": "uuids drawn at random (seeded) from all registered; same for both",
+            "seed": args.seed,
+            "store_dir": str(args.store_dir) if args.store_dir else None,
+            "store_filesystem": _filesystem(args.store_dir),
+            "real_models": len(store.real),
+            "filler_model_types": list(FILLER_TYPES[: args.filler_types]),
+            "filler_versions_per_run": args.versions_per_run,
+            "fill_sqlite_synchronous_off": not args.durable_fill,
+            "ours_request": "GET /api/v1/models/by-uuid/<uuid>, Authorization: Bearer <key>",
+            "mlflow_request": (
+                "GET /api/2.0/mlflow/model-versions/search?filter="
+                "tags.`hokusai.model_uuid` = '<uuid>' (URL-encoded)"
+            ),
+            "servers": server_info,
+            "server_stack": server_stack(),
+            "rate_limit_note": (
+                "ours' per-key limit raised via HOKUSAI_RATE_LIMIT_*; the limiter still runs"
+            ),
+            "mlflow_job_execution": args.mlflow_job_execution,
+            "hokusai_env_removed_from_bench_process": removed_env,
+        },
+        "store": {
+            "versions": len(store.uuids),
+            "real_models_seconds": store.real_seconds,
+            "fill_seconds": store.fill_seconds,
+            "filler_seconds_per_version": summarize(store.seconds_per_version),
+            "filler_versions_relinked": store.relinked,
+            "equivalence_with_real_registration": store.equivalence,
+        },
+        "agreement_check": agreement,
+        "results": {
+            str(c): {side: sides[side].as_json() for side in SIDES} for c, sides in results.items()
+        },
+        "ratios": ratios,
+        "goals": goals,
+        "goals_evaluated_at_target_size": args.versions == GOAL_VERSIONS,
+        "goals_met": all(goal["met"] for goal in goals.values()),
+    }
+
+
+def server_stack() -> dict[str, Any]:
+    """What both servers run on: uvicorn picks uvloop and httptools when they are installed
+    (``--loop auto --http auto``, the default of both ``hokusai server`` and ``mlflow server``)."""
+    import importlib.metadata
+    import importlib.util
+
+    def version(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "versions": {
+            name: version(name)
+            for name in ("uvicorn", "uvloop", "httptools", "h11", "fastapi", "starlette", "flask")
+        },
+        "uvicorn_loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        "uvicorn_http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+    }
+
+
+def _wrk_version() -> str | None:
+    try:
+        out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout + out.stderr).strip().splitlines()[0] if (out.stdout + out.stderr) else None
+
+
+def _httpx() -> str:
+    import httpx
+
+    return f"httpx {httpx.__version__} AsyncClient"
+
+
+def _filesystem(directory: Path | None) -> str | None:
+    target = str((directory or Path(os.environ.get("TMPDIR", "/tmp"))).resolve())
+    best, kind = "", None
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            parts = line.split()
+            if len(parts) > 2 and target.startswith(parts[1]) and len(parts[1]) > len(best):
+                best, kind = parts[1], parts[2]
+    except OSError:
+        return None
+    return kind
+
+
+def report(payload: dict[str, Any], path: Path) -> None:
+    env = payload["environment"]
+    params = payload["parameters"]
+    print(
+        f"GET by uuid over HTTP, {params['versions']:,} versions, one worker each: Hokusai API vs "
+        "mlflow server's tag search (model-versions/search)"
+    )
+    print(
+        f"python {env['python']}, mlflow {env['mlflow']}, {env['cpu_count']} CPUs; "
+        f"{params['load_generator_version']}; {params['requests_per_server_per_concurrency']:,} "
+        f"requests per server per concurrency after {params['warmup_per_server_per_concurrency']} "
+        f"warm-up, {params['rounds']} rounds ABBA; store on {params['store_filesystem']}"
+        f"{'  [--quick: indicative only]' if params['quick'] else ''}"
+    )
+    print(
+        f"load average (1/5/15 min) at start {env.get('load_average_at_start')}, "
+        f"at end {env.get('load_average_at_end')}"
+    )
+    print()
+    rows = []
+    for concurrency, sides in payload["results"].items():
+        for side in SIDES:
+            doc = sides[side]
+            stats = doc["latency_stats_s"]
+            cpu = doc["server_cpu_ms_per_request"]
+            rows.append(
+                [
+                    concurrency,
+                    LABELS[side],
+                    f"{doc['requests']:,}{'*' if doc['rounds_ended_by_time_cap'] else ''}",
+                    fmt_ms(stats["p50"]),
+                    fmt_ms(stats["p90"]),
+                    fmt_ms(stats["p99"]),
+                    fmt_ms(stats["max"]),
+                    f"{doc['requests_per_s']:.1f}",
+                    "-" if cpu is None else f"{cpu:.1f}",
+                    str(doc["errors_non_200"] + doc["mismatches_uuid_not_in_body"]),
+                ]
+            )
+    print_table(
+        [
+            "concurrency",
+            "server",
+            "requests",
+            "p50",
+            "p90",
+            "p99",
+            "max",
+            "req/s",
+            "server CPU ms/req",
+            "failed",
+        ],
+        rows,
+    )
+    if any(
+        sides[side]["rounds_ended_by_time_cap"]
+        for sides in payload["results"].values()
+        for side in SIDES
+    ):
+        print(f"* some rounds hit the {params['max_seconds_per_timed_run']:g} s time cap")
+    print()
+    for concurrency, doc in payload["ratios"].items():
+        print(
+            f"concurrency {concurrency}: req/s ours/mlflow "
+            f"{fmt_ratio(doc['requests_per_s_ours_to_mlflow'])}, p50 mlflow/ours "
+            f"{fmt_ratio(doc['p50_mlflow_to_ours'])}, p99 mlflow/ours "
+            f"{fmt_ratio(doc['p99_mlflow_to_ours'])}"
+        )
+    for goal in payload["goals"].values():
+        if "value_s" in goal:
+            shown = f": {fmt_ms(goal['value_s'])}"
+        elif "value" in goal:
+            shown = f": {fmt_ratio(goal['value'])}"
+        else:
+            shown = ""
+        print(f"goal: {goal['description']}{shown} → {'met' if goal['met'] else 'NOT met'}")
+    if not payload["goals_evaluated_at_target_size"]:
+        print(f"  (evaluated at {params['versions']:,} versions, not {GOAL_VERSIONS:,})")
+    store = payload["store"]
+    equivalent = all(e["ok"] for e in store["equivalence_with_real_registration"])
+    print(
+        f"store: {store['versions']:,} versions, filled in {store['fill_seconds']:.0f} s (median "
+        f"{fmt_ms(store['filler_seconds_per_version']['median'])} each); filler same shape as a "
+        f"real registration: {'yes' if equivalent else 'NO'}; servers agree on "
+        f"{payload['agreement_check']['checked']} uuids: "
+        f"{'yes' if payload['agreement_check']['ok'] else 'NO'}"
+    )
+    stack = params["server_stack"]
+    print(
+        f"both servers: uvicorn {stack['versions']['uvicorn']} with {stack['uvicorn_loop']} and "
+        f"{stack['uvicorn_http']}, one worker; ours FastAPI {stack['versions']['fastapi']}, "
+        f"MLflow's Flask {stack['versions']['flask']} under FastAPI"
+    )
+    ready = {side: params["servers"][side]["ready_after_s"] for side in SIDES}
+    print(
+        f"servers ready after: hokusai API {ready['ours']:.1f} s, mlflow server "
+        f"{ready['mlflow']:.1f} s"
+    )
+    print(f"all goals met: {'yes' if payload['goals_met'] else 'NO'}")
+    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    payload = run(args)
+    path = write_results(NAME, payload, args.results_dir)
+    report(payload, path)
+    return 1 if args.check and not payload["goals_met"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
