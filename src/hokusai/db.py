@@ -3,24 +3,27 @@
 SQLite under ``HOKUSAI_HOME`` by default, PostgreSQL by URL (``HOKUSAI_DATABASE_URL``). The schema
 is managed by Alembic (``hokusai/migrations``) and brought to head when a database is opened.
 
-On SQLite every transaction starts with ``BEGIN IMMEDIATE``: the write lock is taken up front, so
-"select due rows, then mark them claimed" is atomic across processes, and WAL keeps readers
-unblocked. On PostgreSQL the same claim uses ``FOR UPDATE SKIP LOCKED``.
+On SQLite a write transaction (:func:`write_transaction`) starts with ``BEGIN IMMEDIATE``: the
+write lock is taken up front, so "select due rows, then mark them claimed" is atomic across
+processes. Reads start a deferred ``BEGIN`` and, with WAL, never wait for a writer. On PostgreSQL
+the same claim uses ``FOR UPDATE SKIP LOCKED``.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from hokusai.errors import BackendError, BackendUnavailableError
 
-__all__ = ["open_database"]
+__all__ = ["open_database", "write_transaction"]
 
 _MIGRATED: set[str] = set()
 _MIGRATE_LOCK = threading.Lock()
@@ -54,10 +57,22 @@ def _engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            writing = connection.get_execution_options().get(_WRITE, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+_WRITE = "hokusai_write"
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: on SQLite it holds the write lock from its first
+    statement, so read-then-write sequences in it are atomic across processes."""
+    with engine.connect().execution_options(**{_WRITE: True}) as connection, connection.begin():
+        yield connection
 
 
 def _migrate(engine: Engine) -> None:
@@ -67,7 +82,7 @@ def _migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     try:
-        with engine.begin() as connection:
+        with write_transaction(engine) as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from hokusai.api.tables import api_keys
+from hokusai.db import write_transaction
 from hokusai.errors import (
     ApiKeyNotFoundError,
     BackendError,
@@ -153,7 +154,7 @@ class ApiKeyStore:
             last_used_at=None,
             revoked_at=None,
         )
-        with _database("Creating an API key"), self._engine.begin() as conn:
+        with _database("Creating an API key"), write_transaction(self._engine) as conn:
             conn.execute(
                 api_keys.insert().values(
                     id=key.id,
@@ -186,7 +187,7 @@ class ApiKeyStore:
 
     def revoke(self, key_id: str) -> ApiKey:
         """Revoke a key from now on; revoking it again changes nothing."""
-        with _database("Revoking an API key"), self._engine.begin() as conn:
+        with _database("Revoking an API key"), write_transaction(self._engine) as conn:
             found = conn.execute(sa.select(api_keys.c.id).where(api_keys.c.id == key_id)).first()
             if found is None:
                 raise ApiKeyNotFoundError(f"No API key {key_id!r}.")
@@ -244,7 +245,7 @@ class ApiKeyStore:
             .values(last_used_at=now)
         )
         try:
-            with self._engine.begin() as conn:
+            with write_transaction(self._engine) as conn:
                 conn.execute(statement)
         except SQLAlchemyError as exc:
             # Bookkeeping only: the key was checked, so the request goes on without it.

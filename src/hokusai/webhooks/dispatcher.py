@@ -99,6 +99,8 @@ class Dispatcher:
                     self._reconcile()
                 except Exception:
                     logger.exception("reconciler pass failed; delivery continues")
+            if wake is not None:
+                wake.clear()  # before looking: a notify() from now on is not lost
             try:
                 sent = self.run_once(stop)
             except Exception:
@@ -112,7 +114,6 @@ class Dispatcher:
                 return
             if wake is not None:
                 wake.wait(poll_seconds)
-                wake.clear()
             else:
                 stop.wait(poll_seconds)
 

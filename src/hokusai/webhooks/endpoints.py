@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from hokusai.db import write_transaction
 from hokusai.errors import EndpointNotFoundError, InvalidWebhookUrlError, ValidationError
 from hokusai.webhooks.tables import endpoints
 
@@ -160,14 +161,14 @@ class EndpointStore:
             "created_at": now,
             "updated_at": now,
         }
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             conn.execute(endpoints.insert().values(**row))
         return self.get(new_id)
 
     def sync_env_endpoint(self, url: str, secret: str) -> Endpoint:
         """Make the ``HOKUSAI_WEBHOOK_URL`` endpoint match the environment (id ``env``)."""
         url = validate_url(url, allow_insecure=self._allow_insecure)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             current = conn.execute(
                 sa.select(endpoints).where(endpoints.c.id == ENV_ENDPOINT_ID)
             ).first()
@@ -225,7 +226,7 @@ class EndpointStore:
         from hokusai.webhooks.tables import attempts, deliveries
 
         endpoint = self.get(endpoint_id)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             ids = sa.select(deliveries.c.id).where(deliveries.c.endpoint_id == endpoint.id)
             conn.execute(attempts.delete().where(attempts.c.delivery_id.in_(ids)))
             conn.execute(deliveries.delete().where(deliveries.c.endpoint_id == endpoint.id))
@@ -235,7 +236,7 @@ class EndpointStore:
     def set_enabled(self, endpoint_id: str, enabled: bool, *, reason: str | None = None) -> None:
         """Enable or disable (with a reason) an endpoint."""
         endpoint = self.get(endpoint_id)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             conn.execute(
                 endpoints.update()
                 .where(endpoints.c.id == endpoint.id)

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hokusai.db import write_transaction
 from hokusai.errors import EventNotFoundError
 from hokusai.webhooks.retry import Attempt, Decision, RetryPolicy
 from hokusai.webhooks.tables import attempts, deliveries, endpoints, events
@@ -77,7 +78,7 @@ class Outbox:
         """
         now = self._clock()
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             inserted = conn.execute(
                 self._insert_ignore(events).values(
                     id=event_id,
@@ -159,9 +160,11 @@ class Outbox:
         )
         if event_id is not None:
             due = due.where(deliveries.c.event_id == event_id)
+        if not self._postgres and event_id is None and not self.due_count():
+            return []  # idle: a deferred read, not the SQLite write lock, 20 times a second
         if self._postgres:
             due = due.with_for_update(skip_locked=True, of=deliveries)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             ids = list(conn.execute(due).scalars())
             if not ids:
                 return []
@@ -256,7 +259,7 @@ class Outbox:
             values["delivered_at"] = now
         elif decision.state == "pending":
             values["next_attempt_at"] = now + decision.delay
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             conn.execute(
                 attempts.insert().values(
                     delivery_id=claim.delivery_id,
@@ -289,7 +292,7 @@ class Outbox:
         """Give back claims that were not attempted (shutdown), for others to take at once."""
         if not claims:
             return
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             conn.execute(
                 deliveries.update()
                 .where(
@@ -372,7 +375,7 @@ class Outbox:
 
     def _requeue(self, condition: Any) -> int:
         now = self._clock()
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             result = conn.execute(
                 deliveries.update()
                 .where(condition, deliveries.c.state.in_(("failed", "dead")))

@@ -1,0 +1,1223 @@
+"""Webhook delivery: outbox throughput, write→receipt latency, registration-time cost, MLflow's.
+
+What is measured
+    Everything runs on this machine against a fresh project database (SQLite, WAL) under a
+    temporary ``HOKUSAI_HOME``, one per measurement, with one enabled endpoint (the
+    ``HOKUSAI_WEBHOOK_URL`` one) pointing at a loopback receiver.
+
+    The receiver is a real HTTP server in its **own process** (so it does not take the GIL from
+    the sender): a small raw ASGI app under uvicorn (HTTP/1.1 keep-alive; httptools if
+    installed, else h11; ``TCP_NODELAY`` as uvicorn sets it) that answers ``200 ok`` and
+    verifies every signature with ``standardwebhooks``
+    (``hokusai.webhooks.signing.standard_webhook(secret).verify(body, headers)``, a new
+    verifier per request, as a consumer would). It stamps each request with ``time.time()``
+    once its body has arrived, keyed by the ``webhook-id`` header. MLflow's deliveries are
+    verified the same way (MLflow signs ``{delivery id}.{timestamp}.{body}`` with HMAC-SHA256
+    of the raw secret: the Standard Webhooks scheme under ``X-MLflow-*`` header names) and
+    keyed by the ``name/version`` in their body.
+
+    1. **Throughput** — 1,000 ``model_registered`` events written with
+       ``Webhooks(settings).announce_registration(result)`` (``webhook_background=False``, so
+       nothing is sent while writing), then ONE dispatcher (``webhooks.dispatcher()``, batch
+       50, what ``hokusai webhooks worker`` builds) calling ``run_once()`` until all are
+       delivered. Reported: deliveries/s over that loop (goal ≥ 200/s), where the time goes
+       per delivery (``Outbox.claim``, the HTTP ``post``, ``Outbox.complete``, timed by
+       wrapping those three on the instances), CPU of the sender and of the receiver, and a
+       floor: the same signed POSTs sent serially with the same kind of ``httpx.Client`` and no
+       outbox (half before, half after), i.e. what the receiver and HTTP client allow.
+    2. **Latency** from the outbox write to receipt — 300 events written one at a time at
+       Poisson arrivals of mean rate 20/s (seeded; exponential gaps cannot phase-lock with a
+       fixed poll interval as a fixed schedule would); latency = receipt time − the time
+       ``announce_registration`` was called (its commit is ~1 ms later). Three deliverers,
+       each on a fresh database, after 5 warm-up events:
+
+       * *worker thread* — ``Dispatcher.run(stop, poll_seconds=settings.webhook_poll_seconds)``
+         (0.05 s) in a thread of the writing process;
+       * *worker process* — ``hokusai webhooks worker --reconcile-every 0`` as a subprocess
+         (what a deployment runs, minus the reconciler; it logs every delivery at INFO, to a
+         file here);
+       * *background sender* — ``webhook_background=True``: the in-process
+         ``BackgroundSender`` that ``announce_registration`` wakes.
+
+       Goal: p50 ≤ 50 ms, evaluated on each (and every event must arrive verified).
+    3. **Registration-time cost** — ``announce_registration(result)`` alone (the outbox write
+       done inside every registration), 500 calls after 30 warm-up calls, background sending
+       off so nothing competes. Goal: median ≤ 5 ms (p99 is reported against 5 ms as well).
+       Its cost while the background sender delivers (mode *background sender* above) and
+       during the 1,000 back-to-back writes of (1) is reported too.
+    4. **MLflow's own webhooks**, side by side — MLflow ≥ 3.3 fires webhooks only from the
+       ``mlflow server`` REST handlers, so a local ``mlflow server`` is started (SQLite backend
+       in a temp dir, free loopback port, ``MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https``,
+       ``MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true``, a Fernet key in
+       ``MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY``), the receiver is subscribed to
+       ``model_version.created`` with ``MlflowClient().create_webhook(...)``, and 100 model
+       versions are created through the REST client at the same Poisson 20/s (each with its
+       own logged model as source, created beforehand; 3 warm-up versions first). Reported:
+       delivered count and latency from the ``create_model_version`` call, and from the
+       version's ``creation_timestamp`` (stamped by the server before its database write; ms
+       resolution, same clock). MLflow delivers from an in-memory thread pool with no outbox:
+       nothing is persisted, so a restart loses what is in flight. If the server cannot run,
+       the reason is reported instead of numbers. The server runs in its own process group,
+       which is always terminated (then killed).
+
+    On a 2-core machine anything else running shows in every number; the load averages at
+    start and end are recorded with the results.
+
+Run from the repository root: ``python bench/webhooks.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    add_common_arguments,
+    environment,
+    fmt_ms,
+    load_average,
+    print_table,
+    progress,
+    quiet_mlflow,
+    summarize,
+    temp_home,
+    write_results,
+)
+
+NAME = "webhooks"
+GOAL_THROUGHPUT = 200.0
+GOAL_LATENCY_P50_S = 0.050
+GOAL_ANNOUNCE_S = 0.005
+HOKUSAI_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # a bench-only secret
+MLFLOW_SECRET = "bench-mlflow-webhook-secret"  # MLflow signs with the raw string
+RECEIVER_ENV = "HOKUSAI_BENCH_RECEIVER_SECRETS"
+MLFLOW_KEY_PREFIX = "mlflow:"
+LATENCY_MODES = ("worker_thread", "worker_process", "background_sender")
+MODE_LABELS = {
+    "worker_thread": "worker thread (Dispatcher.run)",
+    "worker_process": "worker process (hokusai webhooks worker)",
+    "background_sender": "background sender (in-process)",
+    "mlflow_server": "MLflow server webhooks",
+}
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    add_common_arguments(parser)
+    parser.add_argument(
+        "--events", type=int, default=None, help="throughput events (default 1000; --quick: 200)"
+    )
+    parser.add_argument(
+        "--latency-events",
+        type=int,
+        default=None,
+        help="events per latency mode (default 300; --quick: 60)",
+    )
+    parser.add_argument("--rate", type=float, default=20.0, help="latency write rate, events/s")
+    parser.add_argument(
+        "--announce-calls",
+        type=int,
+        default=None,
+        help="timed announce_registration calls (default 500; --quick: 100)",
+    )
+    parser.add_argument(
+        "--mlflow-versions",
+        type=int,
+        default=None,
+        help="model versions created through mlflow server (default 100; --quick: 20)",
+    )
+    parser.add_argument(
+        "--skip-mlflow", action="store_true", help="do not start mlflow server (part 4)"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="cProfile the throughput dispatcher loop into this file (slows it down)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (arrival times)")
+    parser.add_argument("--serve-receiver", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.events is None:
+        args.events = 200 if args.quick else 1000
+    if args.latency_events is None:
+        args.latency_events = 60 if args.quick else 300
+    if args.announce_calls is None:
+        args.announce_calls = 100 if args.quick else 500
+    if args.mlflow_versions is None:
+        args.mlflow_versions = 20 if args.quick else 100
+    if min(args.events, args.latency_events, args.announce_calls, args.mlflow_versions) < 2:
+        parser.error("counts must be ≥ 2")
+    if not 0 < args.rate <= 500:
+        parser.error("--rate must be in (0, 500]")
+    return args
+
+
+# ---- realistic registration results --------------------------------------------------------
+
+_SIGNATURE = (
+    "inputs: \n  ['sepal length (cm)': double (required), 'sepal width (cm)': double "
+    "(required), 'petal length (cm)': double (required), 'petal width (cm)': double "
+    "(required)]\noutputs: \n  [Tensor('int64', (-1,))]\nparams: \n  None\n"
+)
+
+
+def realistic_result(n: int) -> dict[str, Any]:
+    """A registration result shaped like ``HokusaiModelRegistry.register_*`` returns it.
+
+    Every fourth is a baseline; the others are improvements with a contributor and deltas.
+    """
+    is_baseline = n % 4 == 0
+    model_type = ("lead_scoring", "churn", "fraud")[n % 3]
+    name = f"hokusai_{model_type}_{'baseline' if is_baseline else 'improved'}"
+    uuid = f"m-{n:032x}"
+    result: dict[str, Any] = {
+        "model_id": f"{name}/{n}",
+        "model_name": name,
+        "version": str(n),
+        "model_type": model_type,
+        "is_baseline": is_baseline,
+        "run_id": f"{n:032x}",
+        "registration_timestamp": "2026-11-22T00:00:00.000000+00:00",
+        "model_uri": f"models:/{uuid}",
+        "model_uuid": uuid,
+        "artifact_path": "model",
+        "mlflow_version": "3.17.2",
+        "flavors": ["python_function", "sklearn"],
+        "signature": _SIGNATURE,
+        "metadata": {"dataset": "leads-2026-11", "owner": {"team": "growth"}, "n": n},
+        "metrics": {"accuracy": 0.91, "auroc": 0.95},
+        "code_paths": [],
+        "git_commit": f"{n:040x}",
+    }
+    if not is_baseline:
+        result.update(
+            baseline_id=f"hokusai_{model_type}_baseline/1",
+            contributor="0x" + f"{n:040x}",
+            delta_metrics={"accuracy": 0.012, "auroc": 0.004},
+        )
+    return result
+
+
+# ---- the receiver (its own process) --------------------------------------------------------
+
+
+def receiver_app(secrets: Mapping[str, str]) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """A raw ASGI app: verify, stamp, answer 200; ``GET /_count`` and ``GET /_receipts``."""
+    from hokusai.webhooks.signing import standard_webhook
+
+    receipts: dict[str, list[Any]] = {}  # key -> [received_at, verified, times_received]
+    counts = {"hokusai": 0, "mlflow": 0, "unverified": 0, "duplicates": 0, "other": 0}
+
+    async def respond(send: Send, status: int, body: bytes, kind: bytes) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        received_at = time.time()
+        body = b"".join(chunks)
+        if scope["method"] == "GET":
+            data = counts if scope["path"] == "/_count" else receipts
+            await respond(send, 200, json.dumps(data).encode(), b"application/json")
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        if "x-mlflow-delivery-id" in headers:
+            kind = "mlflow"
+            standard = {
+                "webhook-id": headers["x-mlflow-delivery-id"],
+                "webhook-timestamp": headers.get("x-mlflow-timestamp", ""),
+                "webhook-signature": headers.get("x-mlflow-signature", ""),
+            }
+            try:
+                data = json.loads(body)["data"]
+                key = f"{MLFLOW_KEY_PREFIX}{data['name']}/{data['version']}"
+            except (ValueError, KeyError, TypeError):
+                key = f"{MLFLOW_KEY_PREFIX}?{headers['x-mlflow-delivery-id']}"
+        elif "webhook-id" in headers:
+            kind, standard, key = "hokusai", headers, headers["webhook-id"]
+        else:
+            counts["other"] += 1
+            await respond(send, 400, b"no webhook headers", b"text/plain")
+            return
+        try:
+            standard_webhook(secrets[kind]).verify(body, standard)
+            verified = True
+        except Exception:
+            verified = False
+        counts[kind] += 1
+        if not verified:
+            counts["unverified"] += 1
+        entry = receipts.get(key)
+        if entry is None:
+            receipts[key] = [received_at, verified, 1]
+        else:
+            counts["duplicates"] += 1
+            entry[1] = entry[1] and verified
+            entry[2] += 1
+        await respond(send, 200, b"ok", b"text/plain")
+
+    return app
+
+
+def serve_receiver() -> int:
+    """Entry point of the receiver process: bind, print the port, serve until SIGTERM."""
+    import uvicorn
+
+    secrets = json.loads(os.environ[RECEIVER_ENV])
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the
+    # listening socket says TCP, and without it every response (start and body are two writes)
+    # waits ~40 ms for the client's delayed ACK (Nagle), as when uvicorn binds the port itself.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    config = uvicorn.Config(
+        receiver_app(secrets),
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        http="auto",  # httptools when installed, else h11
+        loop="asyncio",
+        timeout_keep_alive=60,
+    )
+    print(sock.getsockname()[1], flush=True)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+@dataclass
+class Receiver:
+    """Handle on the receiver process."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    control: Any  # httpx.Client
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the receiver process has used; None where /proc is absent."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = self.control.get(f"{self.base}/_count").json()
+        return counts
+
+    def receipts(self) -> dict[str, tuple[float, bool, int]]:
+        raw = self.control.get(f"{self.base}/_receipts").json()
+        return {key: (float(at), bool(ok), int(times)) for key, (at, ok, times) in raw.items()}
+
+    def wait_for(self, keys: Sequence[str], timeout: float) -> dict[str, tuple[float, bool, int]]:
+        """Receipts of ``keys`` once all have arrived (or whatever arrived by ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        wanted = set(keys)
+        while True:
+            found = self.receipts()
+            if wanted <= found.keys() or time.monotonic() > deadline:
+                return {key: found[key] for key in wanted if key in found}
+            time.sleep(0.1)
+
+
+@contextmanager
+def running_receiver(log: Path) -> Iterator[Receiver]:
+    import httpx
+
+    env = {
+        **os.environ,
+        RECEIVER_ENV: json.dumps({"hokusai": HOKUSAI_SECRET, "mlflow": MLFLOW_SECRET}),
+    }
+    with log.open("wb") as errors:
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve-receiver"],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env=env,
+        )
+        try:
+            port = int(_read_line(process, timeout=60))
+            control = httpx.Client(timeout=10)
+            receiver = Receiver(process, port, control)
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    receiver.counts()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            yield receiver
+            control.close()
+        finally:
+            _stop_process(process, group=False)
+
+
+def _read_line(process: subprocess.Popen[bytes], timeout: float) -> str:
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            raise RuntimeError(f"receiver did not start within {timeout:g} s")
+    line = process.stdout.readline().decode().strip()
+    if not line:
+        raise RuntimeError(f"receiver exited with {process.wait(5)} before printing its port")
+    return line
+
+
+def _stop_process(process: subprocess.Popen[Any], *, group: bool, grace: float = 5.0) -> None:
+    """SIGTERM (to its process group when ``group``), then SIGKILL after ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+
+    def signal_it(sig: int) -> None:
+        try:
+            if group:
+                os.killpg(process.pid, sig)
+            else:
+                process.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+    signal_it(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        signal_it(signal.SIGKILL)
+        process.wait(5)
+    if group:  # children (uvicorn under mlflow server) may outlive the leader
+        signal_it(signal.SIGKILL)
+
+
+# ---- Hokusai side --------------------------------------------------------------------------
+
+
+def settings_env(home: Path, receiver: Receiver) -> dict[str, str]:
+    """The ``HOKUSAI_*`` environment of one measurement (used for settings and the worker)."""
+    return {
+        "HOKUSAI_HOME": str(home),
+        "HOKUSAI_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "HOKUSAI_DATABASE_URL": f"sqlite:///{home / 'hokusai.db'}",
+        "HOKUSAI_WEBHOOK_URL": f"{receiver.base}/hooks",
+        "HOKUSAI_WEBHOOK_SECRET": HOKUSAI_SECRET,
+        "HOKUSAI_WEBHOOK_ALLOW_INSECURE": "true",
+    }
+
+
+def make_webhooks(home: Path, receiver: Receiver, *, background: bool) -> Any:
+    from pydantic import SecretStr
+
+    from hokusai.config import Settings
+    from hokusai.webhooks import Webhooks
+
+    env = settings_env(home, receiver)
+    settings = Settings(
+        home=home,
+        tracking_uri=env["HOKUSAI_TRACKING_URI"],
+        database_url=env["HOKUSAI_DATABASE_URL"],
+        webhook_url=env["HOKUSAI_WEBHOOK_URL"],
+        webhook_secret=SecretStr(HOKUSAI_SECRET),
+        webhook_allow_insecure=True,
+        webhook_background=background,
+    )
+    return Webhooks(settings)
+
+
+@dataclass
+class Throughput:
+    events: int
+    write_seconds: list[float]
+    deliver_seconds: float
+    delivered: int
+    received: int
+    verified: int
+    duplicates: int
+    passes: int
+    stats: dict[str, Any]
+    breakdown_s: dict[str, list[float]]
+    sender_cpu_s: float
+    receiver_cpu_s: float | None
+    floor_seconds: list[float]
+
+    @property
+    def per_second(self) -> float:
+        return self.delivered / self.deliver_seconds if self.deliver_seconds else 0.0
+
+    @property
+    def floor_per_second(self) -> float:
+        return len(self.floor_seconds) / sum(self.floor_seconds) if self.floor_seconds else 0.0
+
+
+def _timed(owner: Any, name: str, bucket: dict[str, list[float]]) -> None:
+    """Wrap ``owner.name`` (an instance attribute) to add each call's duration to ``bucket``."""
+    inner = getattr(owner, name)
+    samples = bucket.setdefault(name, [])
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            samples.append(time.perf_counter() - started)
+
+    setattr(owner, name, wrapper)
+
+
+def raw_posts(receiver: Receiver, count: int, tag: str) -> list[float]:
+    """The floor: ``count`` serial signed POSTs of the same payloads, same client, no outbox."""
+    import httpx
+
+    from hokusai.webhooks.payloads import MODEL_REGISTERED, model_registered_payload
+    from hokusai.webhooks.signing import sign_headers
+
+    samples: list[float] = []
+    with httpx.Client(follow_redirects=False) as client:
+        for n in range(count):
+            started = time.perf_counter()
+            event_id = f"evt_floor_{tag}_{n}"
+            payload = dict(model_registered_payload(realistic_result(n + 1), event_id=event_id))
+            body = json.dumps(payload, separators=(",", ":"), sort_keys=True)
+            headers = sign_headers(
+                secret=HOKUSAI_SECRET, event_id=event_id, event_type=MODEL_REGISTERED, body=body
+            )
+            response = client.post(
+                f"{receiver.base}/hooks", content=body.encode(), headers=headers, timeout=10
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"receiver answered {response.status_code} to a floor POST")
+            samples.append(time.perf_counter() - started)
+    return samples
+
+
+def measure_throughput(
+    home: Path, receiver: Receiver, events: int, profile: Path | None
+) -> Throughput:
+    hooks = make_webhooks(home, receiver, background=False)
+    floor = raw_posts(receiver, events // 2, "before")
+    try:
+        hooks.announce_registration(realistic_result(0))  # warm-up (tables, statements)
+        warm = hooks.dispatcher()
+        while warm.run_once():
+            pass
+        warm.client.close()
+        ids: list[str] = []
+        write_seconds: list[float] = []
+        for n in range(1, events + 1):
+            started = time.perf_counter()
+            event_id = hooks.announce_registration(realistic_result(n))
+            write_seconds.append(time.perf_counter() - started)
+            ids.append(event_id)
+        if hooks.outbox.due_count() != events:
+            raise RuntimeError(
+                f"expected {events} due deliveries, found {hooks.outbox.due_count()}"
+            )
+        dispatcher = hooks.dispatcher()
+        breakdown: dict[str, list[float]] = {}
+        for owner, name in ((hooks.outbox, "claim"), (dispatcher.client, "post")):
+            _timed(owner, name, breakdown)
+        _timed(hooks.outbox, "complete", breakdown)
+        profiler = None
+        if profile is not None:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        passes = 0
+        delivered = 0
+        receiver_cpu = receiver.cpu_seconds()
+        sender_cpu = time.process_time()
+        started = time.perf_counter()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            passes += 1
+            if dispatcher.run_once():
+                continue
+            delivered = hooks.outbox.stats()["delivered"] - 1  # minus the warm-up
+            if delivered >= events:
+                break
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+        sender_cpu = time.process_time() - sender_cpu
+        after = receiver.cpu_seconds()
+        receiver_cpu = (
+            after - receiver_cpu if after is not None and receiver_cpu is not None else None
+        )
+        if profiler is not None and profile is not None:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
+            _print_profile(profile)
+        stats = hooks.outbox.stats()
+        dispatcher.client.close()
+    finally:
+        hooks.close()
+    got = receiver.wait_for(ids, timeout=10)
+    floor += raw_posts(receiver, events - events // 2, "after")
+    return Throughput(
+        events=events,
+        write_seconds=write_seconds,
+        deliver_seconds=elapsed,
+        delivered=delivered,
+        received=len(got),
+        verified=sum(1 for _, ok, _ in got.values() if ok),
+        duplicates=sum(times - 1 for _, _, times in got.values()),
+        passes=passes,
+        stats=stats,
+        breakdown_s=breakdown,
+        sender_cpu_s=sender_cpu,
+        receiver_cpu_s=receiver_cpu,
+        floor_seconds=floor,
+    )
+
+
+def _print_profile(path: Path) -> None:
+    import io
+    import pstats
+
+    out = io.StringIO()
+    stats = pstats.Stats(str(path), stream=out)
+    stats.sort_stats("cumulative").print_stats(30)
+    stats.sort_stats("tottime").print_stats(20)
+    print(out.getvalue(), file=sys.stderr)
+
+
+@dataclass
+class Latency:
+    mode: str
+    written: int
+    received: int = 0
+    verified: int = 0
+    from_call: list[float] = field(default_factory=list)
+    from_return: list[float] = field(default_factory=list)
+    write_seconds: list[float] = field(default_factory=list)
+    achieved_rate: float = 0.0
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "mode": self.mode,
+            "label": MODE_LABELS[self.mode],
+            "written": self.written,
+            "received": self.received,
+            "verified": self.verified,
+            "achieved_write_rate_per_s": self.achieved_rate,
+            "error": self.error,
+        }
+        if self.from_call:
+            doc["latency_from_write_call_s"] = summarize(self.from_call)
+        if self.from_return:
+            doc["latency_from_write_return_s"] = summarize(self.from_return)
+        if self.write_seconds:
+            doc["write_call_s"] = summarize(self.write_seconds)
+        return doc
+
+
+def paced(
+    count: int, rate: float, write: Callable[[int], str], rng: random.Random
+) -> list[tuple[str, float, float]]:
+    """Call ``write(i)`` at Poisson arrivals of mean ``rate``/s: ``(key, called_at, returned_at)``.
+
+    Exponential gaps on a schedule fixed in advance (a late write does not shift the next ones),
+    so arrivals cannot phase-lock with the deliverer's fixed poll interval.
+    """
+    out: list[tuple[str, float, float]] = []
+    due = time.monotonic() + 0.05
+    for i in range(count):
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        called = time.time()
+        key = write(i)
+        out.append((key, called, time.time()))
+        due += rng.expovariate(rate)
+    return out
+
+
+def collate(
+    result: Latency,
+    writes: list[tuple[str, float, float]],
+    receipts: Mapping[str, tuple[float, bool, int]],
+) -> Latency:
+    result.written = len(writes)
+    result.write_seconds = [returned - called for _, called, returned in writes]
+    if len(writes) > 1:
+        result.achieved_rate = (len(writes) - 1) / (writes[-1][1] - writes[0][1])
+    for key, called, returned in writes:
+        if key in receipts:
+            at, ok, _ = receipts[key]
+            result.received += 1
+            result.verified += ok
+            result.from_call.append(at - called)
+            result.from_return.append(at - returned)
+    return result
+
+
+@contextmanager
+def deliverer(mode: str, hooks: Any, env: Mapping[str, str], log: Path) -> Iterator[None]:
+    """Start the deliverer of ``mode`` for ``hooks``'s database; stop it afterwards."""
+    if mode == "background_sender":
+        yield
+        return
+    if mode == "worker_thread":
+        stop = threading.Event()
+        dispatcher = hooks.dispatcher()
+        thread = threading.Thread(
+            target=dispatcher.run,
+            args=(stop,),
+            kwargs={"poll_seconds": hooks.settings.webhook_poll_seconds},
+            name="bench-worker",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(10)
+            dispatcher.client.close()
+        return
+    executable = Path(sys.executable).with_name("hokusai")
+    command = (
+        [str(executable)] if executable.exists() else [sys.executable, "-m", "hokusai.cli.main"]
+    )
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*command, "webhooks", "worker", "--reconcile-every", "0"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while b"delivering from" not in log.read_bytes():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"hokusai webhooks worker did not start: {log.read_text()[-500:]}"
+                    )
+                time.sleep(0.05)
+            yield
+        finally:
+            _stop_process(process, group=False, grace=10)
+
+
+def measure_latency(
+    mode: str, home: Path, receiver: Receiver, count: int, rate: float, seed: int
+) -> Latency:
+    rng = random.Random(seed)
+    hooks = make_webhooks(home, receiver, background=mode == "background_sender")
+    base = 1_000_000
+    try:
+        with deliverer(mode, hooks, settings_env(home, receiver), home / "worker.log"):
+            warm = paced(
+                5, rate, lambda i: hooks.announce_registration(realistic_result(base + i)), rng
+            )
+            if len(receiver.wait_for([k for k, _, _ in warm], timeout=30)) != len(warm):
+                raise RuntimeError(f"{mode}: warm-up events were not delivered within 30 s")
+            writes = paced(
+                count, rate, lambda i: hooks.announce_registration(realistic_result(i + 1)), rng
+            )
+            receipts = receiver.wait_for([k for k, _, _ in writes], timeout=30)
+    finally:
+        hooks.close()
+    return collate(Latency(mode, count), writes, receipts)
+
+
+def measure_announce(home: Path, receiver: Receiver, calls: int) -> list[float]:
+    hooks = make_webhooks(home, receiver, background=False)
+    samples: list[float] = []
+    try:
+        for n in range(1, 31):
+            hooks.announce_registration(realistic_result(-n))
+        for n in range(1, calls + 1):
+            result = realistic_result(n)
+            started = time.perf_counter()
+            hooks.announce_registration(result)
+            samples.append(time.perf_counter() - started)
+    finally:
+        hooks.close()
+    return samples
+
+
+# ---- MLflow's own webhooks -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class MlflowRun:
+    latency: Latency
+    server_start_seconds: float | None = None
+    create_call_s: list[float] = field(default_factory=list)
+    settle_seconds: float = 0.0
+    reason: str | None = None
+    env_names: list[str] = field(default_factory=list)
+    from_server_timestamp: list[float] = field(default_factory=list)
+
+
+def measure_mlflow(
+    folder: Path, receiver: Receiver, count: int, rate: float, settle: float, seed: int
+) -> MlflowRun:
+    """Start ``mlflow server``, subscribe the receiver, create ``count`` versions at ``rate``."""
+    run = MlflowRun(Latency("mlflow_server", count))
+    try:
+        from cryptography.fernet import Fernet
+        from mlflow import MlflowClient
+    except ImportError as exc:  # pragma: no cover - both ship with mlflow
+        run.reason = f"cannot import what mlflow server needs: {exc}"
+        run.latency.error = run.reason
+        return run
+    port = _free_port()
+    extra_env = {
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    run.env_names = sorted(extra_env)
+    env = {**os.environ, **extra_env}
+    for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        env.pop(variable, None)
+    executable = Path(sys.executable).with_name("mlflow")
+    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "mlflow"]
+    log = folder / "mlflow-server.log"
+    folder.mkdir(parents=True, exist_ok=True)
+    uri = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                *command,
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{folder / 'mlflow.db'}",
+                "--default-artifact-root",
+                (folder / "artifacts").as_uri(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=folder,
+            start_new_session=True,  # its own process group: uvicorn runs as a child
+        )
+        try:
+            if not _wait_healthy(process, uri, timeout=90):
+                tail = log.read_text(errors="replace")[-800:]
+                run.reason = f"mlflow server did not become healthy within 90 s: {tail}"
+                run.latency.error = run.reason
+                return run
+            run.server_start_seconds = time.perf_counter() - started
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.create_webhook(
+                name="bench-receiver",
+                url=f"{receiver.base}/mlflow",
+                events=["model_version.created"],
+                secret=MLFLOW_SECRET,
+            )
+            name = "bench_mlflow_webhooks"
+            client.create_registered_model(name)
+            experiment = client.create_experiment("bench-webhooks")
+            model_ids = [
+                client.create_logged_model(experiment_id=experiment, name="model").model_id
+                for _ in range(count + 3)
+            ]
+            for warm in model_ids[count:]:  # warm-up, not counted (first delivery, caches)
+                version = client.create_model_version(name, f"models:/{warm}", model_id=warm)
+            receiver.wait_for([f"{MLFLOW_KEY_PREFIX}{name}/{version.version}"], timeout=15)
+            stamped: dict[str, float] = {}  # key -> the version's creation_timestamp (server)
+
+            def create(i: int) -> str:
+                model_id = model_ids[i]
+                created = client.create_model_version(
+                    name, f"models:/{model_id}", model_id=model_id
+                )
+                key = f"{MLFLOW_KEY_PREFIX}{name}/{created.version}"
+                stamped[key] = created.creation_timestamp / 1000
+                return key
+
+            writes = paced(count, rate, create, random.Random(seed))
+            settle_start = time.monotonic()
+            receipts = receiver.wait_for([k for k, _, _ in writes], timeout=settle)
+            run.settle_seconds = time.monotonic() - settle_start
+            collate(run.latency, writes, receipts)
+            run.create_call_s = run.latency.write_seconds
+            run.latency.from_return = []  # MLflow often delivers before the REST call returns
+            run.from_server_timestamp = [
+                receipts[key][0] - stamped[key] for key in stamped if key in receipts
+            ]
+        except Exception as exc:
+            run.reason = f"{type(exc).__name__}: {exc}"[:800]
+            run.latency.error = run.reason
+        finally:
+            _stop_process(process, group=True, grace=5)
+    return run
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], uri: str, timeout: float) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if httpx.get(f"{uri}/health", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    return False
+
+
+# ---- run, results, report ------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.perf_counter()
+    args.load_at_start = load_average()
+    quiet_mlflow(verbose=args.verbose)
+    with (
+        temp_home(NAME, keep=args.keep_store) as root,
+        running_receiver(root / "receiver.log") as receiver,
+    ):
+        progress(f"throughput: {args.events:,} events written, then one dispatcher")
+        throughput = measure_throughput(root / "throughput", receiver, args.events, args.profile)
+        latencies: list[Latency] = []
+        for index, mode in enumerate(LATENCY_MODES):
+            progress(
+                f"latency, {MODE_LABELS[mode]}: {args.latency_events} events, "
+                f"Poisson arrivals at {args.rate:g}/s"
+            )
+            try:
+                latencies.append(
+                    measure_latency(
+                        mode,
+                        root / f"latency-{mode}",
+                        receiver,
+                        args.latency_events,
+                        args.rate,
+                        seed=args.seed + index,
+                    )
+                )
+            except (RuntimeError, OSError) as exc:
+                latencies.append(Latency(mode, 0, error=f"{type(exc).__name__}: {exc}"))
+        progress(f"announce_registration cost: {args.announce_calls} calls")
+        announce = measure_announce(root / "announce", receiver, args.announce_calls)
+        if args.skip_mlflow:
+            mlflow_run = MlflowRun(Latency("mlflow_server", 0), reason="skipped (--skip-mlflow)")
+        else:
+            progress(
+                f"MLflow: mlflow server + {args.mlflow_versions} model versions, Poisson "
+                f"arrivals at {args.rate:g}/s"
+            )
+            mlflow_run = measure_mlflow(
+                root / "mlflow",
+                receiver,
+                args.mlflow_versions,
+                args.rate,
+                settle=30,
+                seed=args.seed + len(LATENCY_MODES),
+            )
+        receiver_counts = receiver.counts()
+    payload = build_payload(args, throughput, latencies, announce, mlflow_run, receiver_counts)
+    payload["duration_s"] = time.perf_counter() - started
+    return payload
+
+
+def build_payload(
+    args: argparse.Namespace,
+    throughput: Throughput,
+    latencies: list[Latency],
+    announce: list[float],
+    mlflow_run: MlflowRun,
+    receiver_counts: dict[str, int],
+) -> dict[str, Any]:
+    announce_summary = summarize(announce)
+    goals: dict[str, Any] = {
+        "throughput": {
+            "description": f"one dispatcher delivers ≥ {GOAL_THROUGHPUT:g} deliveries/s",
+            "value_per_s": throughput.per_second,
+            "min_per_s": GOAL_THROUGHPUT,
+            "met": throughput.per_second >= GOAL_THROUGHPUT
+            and throughput.received == throughput.events,
+        },
+        "announce": {
+            "description": f"announce_registration median ≤ {GOAL_ANNOUNCE_S * 1000:g} ms",
+            "value_s": announce_summary["median"],
+            "p99_s": announce_summary["p99"],
+            "p99_within_goal": announce_summary["p99"] <= GOAL_ANNOUNCE_S,
+            "max_s": GOAL_ANNOUNCE_S,
+            "met": announce_summary["median"] <= GOAL_ANNOUNCE_S,
+        },
+    }
+    for lat in latencies:
+        p50 = summarize(lat.from_call)["p50"] if lat.from_call else None
+        goals[f"latency_{lat.mode}"] = {
+            "description": (
+                f"{MODE_LABELS[lat.mode]}: write→receipt p50 ≤ {GOAL_LATENCY_P50_S * 1000:g} ms"
+            ),
+            "value_s": p50,
+            "max_s": GOAL_LATENCY_P50_S,
+            "met": p50 is not None
+            and p50 <= GOAL_LATENCY_P50_S
+            and lat.received == lat.written
+            and lat.verified == lat.written,
+        }
+    mlflow_doc: dict[str, Any] = {
+        "ran": mlflow_run.reason is None,
+        "reason_not_run": mlflow_run.reason,
+        "server_env": mlflow_run.env_names,
+        "server_start_s": mlflow_run.server_start_seconds,
+        "versions_created": mlflow_run.latency.written,
+        "delivered": mlflow_run.latency.received,
+        "verified": mlflow_run.latency.verified,
+        "waited_for_deliveries_s": mlflow_run.settle_seconds,
+        **mlflow_run.latency.as_json(),
+    }
+    if mlflow_run.create_call_s:
+        mlflow_doc["create_model_version_call_s"] = summarize(mlflow_run.create_call_s)
+    if mlflow_run.from_server_timestamp:
+        mlflow_doc["latency_from_server_creation_timestamp_s"] = summarize(
+            mlflow_run.from_server_timestamp
+        )
+    mlflow_doc.pop("write_call_s", None)
+    return {
+        "description": (
+            "Webhook outbox: dispatcher throughput to a loopback receiver in its own process "
+            "(uvicorn, standardwebhooks verification), write→receipt latency for the worker "
+            "thread / worker process / background sender, announce_registration cost, and "
+            "MLflow server's own model_version.created webhooks side by side; fresh SQLite "
+            "project database per measurement."
+        ),
+        "environment": environment(),
+        "parameters": {
+            "quick": args.quick,
+            "throughput_events": args.events,
+            "latency_events_per_mode": args.latency_events,
+            "latency_write_rate_per_s": args.rate,
+            "announce_calls": args.announce_calls,
+            "mlflow_versions": args.mlflow_versions,
+            "dispatcher_batch_size": 50,
+            "poll_seconds": 0.05,
+            "receiver": (
+                f"uvicorn ({_http_parser()}, asyncio) raw ASGI app in a subprocess, TCP_NODELAY; "
+                "verifies with standardwebhooks; answers 200 'ok'"
+            ),
+            "arrivals": "Poisson (exponential gaps), seeded",
+            "seed": args.seed,
+            "load_average_at_start": args.load_at_start,
+            "latency_definition": (
+                "receipt time (receiver, time.time() after the body) minus the time the write "
+                "call started (announce_registration / create_model_version)"
+            ),
+            "profiled": args.profile is not None,
+        },
+        "throughput": {
+            "events": throughput.events,
+            "floor_serial_signed_posts_per_s": throughput.floor_per_second,
+            "floor_post_s": summarize(throughput.floor_seconds),
+            "ratio_to_floor": throughput.per_second / throughput.floor_per_second
+            if throughput.floor_per_second
+            else None,
+            "where_the_time_goes_s": {
+                name: {"calls": len(v), "total": sum(v), "mean": sum(v) / len(v)}
+                for name, v in throughput.breakdown_s.items()
+                if v
+            },
+            "sender_process_cpu_s": throughput.sender_cpu_s,
+            "receiver_process_cpu_s": throughput.receiver_cpu_s,
+            "delivered": throughput.delivered,
+            "received": throughput.received,
+            "verified": throughput.verified,
+            "duplicates": throughput.duplicates,
+            "deliver_seconds": throughput.deliver_seconds,
+            "deliveries_per_s": throughput.per_second,
+            "run_once_calls": throughput.passes,
+            "announce_back_to_back_s": summarize(throughput.write_seconds),
+            "writes_per_s": len(throughput.write_seconds) / sum(throughput.write_seconds),
+            "outbox_stats_after": throughput.stats,
+        },
+        "latency": {lat.mode: lat.as_json() for lat in latencies},
+        "announce_registration_s": announce_summary,
+        "mlflow": mlflow_doc,
+        "receiver_counts": receiver_counts,
+        "goals": goals,
+        "goals_met": all(goal["met"] for goal in goals.values()),
+    }
+
+
+def _http_parser() -> str:
+    import importlib.util
+
+    return "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+
+def _p(doc: Mapping[str, Any], key: str, stat: str) -> str:
+    summary = doc.get(key)
+    return fmt_ms(summary[stat]) if summary else "—"
+
+
+def report(payload: dict[str, Any], path: Path) -> None:
+    env = payload["environment"]
+    params = payload["parameters"]
+    print("Webhook delivery: outbox + dispatcher vs MLflow server webhooks, loopback receiver")
+    print(
+        f"python {env['python']}, mlflow {env['mlflow']}, {env['cpu_count']} CPUs; receiver: "
+        f"separate process, verifies every signature; load average at start "
+        f"{params['load_average_at_start']}, at end {env.get('load_average_at_end')}"
+        f"{'  [--quick: indicative only]' if params['quick'] else ''}"
+    )
+    tp = payload["throughput"]
+    print()
+    print(
+        f"throughput: {tp['delivered']:,}/{tp['events']:,} delivered by one dispatcher in "
+        f"{tp['deliver_seconds']:.2f} s = {tp['deliveries_per_s']:,.0f} deliveries/s "
+        f"(received {tp['received']:,}, verified {tp['verified']:,}, duplicates "
+        f"{tp['duplicates']}); writing them: {tp['writes_per_s']:,.0f} events/s"
+    )
+    print(
+        f"  floor, serial signed httpx POSTs to the same receiver without the outbox: "
+        f"{tp['floor_serial_signed_posts_per_s']:,.0f}/s (dispatcher at "
+        f"{tp['ratio_to_floor']:.0%} of it)"
+    )
+    parts = tp["where_the_time_goes_s"]
+    per = {name: part["total"] / max(tp["events"], 1) for name, part in parts.items()}
+    other = tp["deliver_seconds"] / max(tp["events"], 1) - sum(per.values())
+    cpu = tp["receiver_process_cpu_s"]
+    print(
+        "  per delivery: "
+        + ", ".join(f"{name} {fmt_ms(value)}" for name, value in per.items())
+        + f", rest {fmt_ms(other)}; CPU: sender {fmt_ms(tp['sender_process_cpu_s'] / tp['events'])}"
+        + (f", receiver {fmt_ms(cpu / tp['events'])}" if cpu is not None else "")
+    )
+    print()
+    rows = []
+    docs = [*payload["latency"].values()]
+    if payload["mlflow"]["ran"]:
+        docs.append(payload["mlflow"])
+    for doc in docs:
+        rows.append(
+            [
+                doc["label"],
+                f"{doc['received']}/{doc['written']}",
+                f"{doc['verified']}",
+                _p(doc, "latency_from_write_call_s", "p50"),
+                _p(doc, "latency_from_write_call_s", "p90"),
+                _p(doc, "latency_from_write_call_s", "p99"),
+                _p(doc, "latency_from_write_call_s", "max"),
+                _p(doc, "write_call_s", "p50")
+                if "write_call_s" in doc
+                else _p(doc, "create_model_version_call_s", "p50"),
+            ]
+        )
+    print(
+        f"write→receipt latency at {params['latency_write_rate_per_s']:g} writes/s "
+        "Poisson arrivals (from the write call):"
+    )
+    print_table(
+        ["deliverer", "received", "verified", "p50", "p90", "p99", "max", "write call p50"], rows
+    )
+    for doc in payload["latency"].values():
+        if doc["error"]:
+            print(f"  {doc['label']}: ERROR {doc['error']}")
+    mlflow = payload["mlflow"]
+    if not mlflow["ran"]:
+        print(f"  MLflow server webhooks: not measured — {mlflow['reason_not_run']}")
+    else:
+        print(
+            f"  MLflow: {mlflow['delivered']}/{mlflow['versions_created']} delivered "
+            f"(server started in {mlflow['server_start_s']:.1f} s); its write call is "
+            "create_model_version over REST; from the version's creation_timestamp (set by the "
+            f"server before its DB write, ms): p50 "
+            f"{_p(mlflow, 'latency_from_server_creation_timestamp_s', 'p50')}, p99 "
+            f"{_p(mlflow, 'latency_from_server_creation_timestamp_s', 'p99')}"
+        )
+    a = payload["announce_registration_s"]
+    print()
+    print(
+        f"announce_registration (outbox write, {a['n']} calls, nothing sending): median "
+        f"{fmt_ms(a['median'])}, p90 {fmt_ms(a['p90'])}, p99 {fmt_ms(a['p99'])}, max "
+        f"{fmt_ms(a['max'])}"
+    )
+    bg = payload["latency"].get("background_sender", {})
+    if bg.get("write_call_s"):
+        print(
+            f"  while the background sender delivers: median {_p(bg, 'write_call_s', 'median')}"
+            f", p99 {_p(bg, 'write_call_s', 'p99')}"
+        )
+    print(
+        f"  {tp['events']:,} back-to-back writes (throughput part): median "
+        f"{_p(tp, 'announce_back_to_back_s', 'median')}, p99 "
+        f"{_p(tp, 'announce_back_to_back_s', 'p99')}"
+    )
+    print()
+    for goal in payload["goals"].values():
+        if "value_per_s" in goal:
+            shown = f"{goal['value_per_s']:,.0f}/s"
+        elif goal["value_s"] is None:
+            shown = "no data"
+        else:
+            shown = fmt_ms(goal["value_s"])
+        print(f"goal: {goal['description']}: {shown} → {'met' if goal['met'] else 'NOT met'}")
+    print(f"all goals met: {'yes' if payload['goals_met'] else 'NO'}")
+    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve_receiver:
+        return serve_receiver()
+    payload = run(args)
+    path = write_results(NAME, payload, args.results_dir)
+    report(payload, path)
+    return 1 if args.check and not payload["goals_met"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
