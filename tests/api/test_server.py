@@ -78,9 +78,11 @@ def test_real_server_end_to_end(tmp_path: Path):
             capture_output=True,
             text=True,
             timeout=180,
+            cwd=tmp_path,
         )
         assert quickstart.returncode == 0, quickstart.stdout + quickstart.stderr
         assert "hokusai_quickstart_cancer_improved/1" in quickstart.stdout
+        assert not (tmp_path / "mlruns").exists()  # artifacts went under HOKUSAI_HOME
 
         headers = {"Authorization": f"Bearer {key}"}
         listed = httpx.get(f"{url}/api/v1/models", headers=headers, timeout=10).json()

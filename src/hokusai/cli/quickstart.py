@@ -132,11 +132,26 @@ def _through_server(
     key = api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
     if not key:
         raise UnauthenticatedError("--server needs an API key: --api-key or HOKUSAI_API_KEY.")
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-    experiment = mlflow.set_experiment(f"{settings.experiment_name}-quickstart")
+    from hokusai.registry.backend import mlflow_scope
+
+    tracking_uri = settings.resolved_tracking_uri
+    mlflow_client = mlflow.MlflowClient(tracking_uri)
+    name = f"{settings.experiment_name}-quickstart"
+    found = mlflow_client.get_experiment_by_name(name)
+    experiment_id = (
+        found.experiment_id
+        if found is not None
+        # artifacts under HOKUSAI_HOME (embedded) or the server's root, never ./mlruns
+        else mlflow_client.create_experiment(
+            name, artifact_location=settings.resolved_artifact_location
+        )
+    )
     uris = []
     for model, _metrics in (baseline, improved):
-        with mlflow.start_run(experiment_id=experiment.experiment_id):
+        with (
+            mlflow_scope(tracking_uri, tracking_uri),
+            mlflow.start_run(experiment_id=experiment_id),
+        ):
             info = mlflow.sklearn.log_model(
                 model,
                 name="model",
