@@ -14,8 +14,8 @@ so an unreachable tracking server costs seconds, not MLflow's minutes of retries
 
 from __future__ import annotations
 
-import concurrent.futures
 import re
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,7 +78,6 @@ class SourceChain:
         self.experiment_name = experiment_name
         self.fallback_path = fallback_path
         self.timeout = timeout
-        self._pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="resolve")
 
     def candidates(self) -> list[tuple[SourceKind, Callable[[], Resolved]]]:
         """The configured sources, in priority order, as deferred resolutions."""
@@ -104,12 +103,29 @@ class SourceChain:
         return skips
 
     def bounded(self, call: Callable[[], T]) -> T:
-        """Run ``call`` with the chain's timeout."""
-        future = self._pool.submit(call)
-        try:
-            return future.result(timeout=self.timeout)
-        except concurrent.futures.TimeoutError as exc:
-            raise SourceUnavailable(f"no answer from MLflow within {self.timeout:g}s") from exc
+        """Run ``call`` with the chain's timeout.
+
+        The call runs in a daemon thread: one stuck in MLflow's HTTP retries is abandoned, and
+        can never hold up the process at exit (a thread pool's workers would be joined).
+        """
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome["value"] = call()
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="hokusai-resolve", daemon=True).start()
+        if not done.wait(self.timeout):
+            raise SourceUnavailable(f"no answer from MLflow within {self.timeout:g}s")
+        if "error" in outcome:
+            raise outcome["error"]
+        value: T = outcome["value"]
+        return value
 
     # ---- each source ---------------------------------------------------------------------
 
