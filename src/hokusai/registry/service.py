@@ -288,6 +288,11 @@ class HokusaiModelRegistry:
         clean_metadata = normalize_metadata(metadata)
         clean_metrics = normalize_metrics(metrics)
         improved = baseline_id is not None or contributor is not None or delta_metrics is not None
+        attribution: dict[str, Any] = {
+            "baseline_id": None,
+            "contributor": None,
+            "delta_metrics": None,
+        }
         if improved:
             if baseline_id is None or contributor is None or delta_metrics is None:
                 raise ValidationError(
@@ -301,6 +306,11 @@ class HokusaiModelRegistry:
                     f"model_type {model_type!r} differs from the baseline's "
                     f"{parent.model_type!r}; an improvement keeps its baseline's type."
                 )
+            attribution = {
+                "baseline_id": parent.model_id,
+                "contributor": checksum,
+                "delta_metrics": deltas,
+            }
         logged = self._queries.resolve_logged_model(model_uri)
 
         def log(run_id: str) -> LoggedInfo:
@@ -323,28 +333,14 @@ class HokusaiModelRegistry:
                 extra_tags=extra,
             )
 
-        if not improved:
-            return self._record_registration(
-                log=log,
-                model_type=model_type,
-                model_name=baseline_model_name(model_type),
-                is_baseline=True,
-                metadata=clean_metadata,
-                metrics=clean_metrics,
-                baseline_id=None,
-                contributor=None,
-                delta_metrics=None,
-            )
         return self._record_registration(
             log=log,
             model_type=model_type,
-            model_name=improved_model_name(model_type),
-            is_baseline=False,
+            model_name=(improved_model_name if improved else baseline_model_name)(model_type),
+            is_baseline=not improved,
             metadata=clean_metadata,
             metrics=clean_metrics,
-            baseline_id=parent.model_id,
-            contributor=checksum,
-            delta_metrics=deltas,
+            **attribution,
         )
 
     def _check_improvement(

@@ -60,6 +60,11 @@ def check_example(example: Any, signature: Any) -> None:
                 f"Input example has column {column!r}, which the signature does not declare.",
                 column=column,
             )
+    try:
+        _enforce_schema(frame, schema)  # one pass; per column only to name the offender
+        return
+    except MlflowException as exc:
+        whole_error = exc
     for spec in schema.inputs:
         if spec.name not in present:
             continue
@@ -71,6 +76,9 @@ def check_example(example: Any, signature: Any) -> None:
                 f"({spec.type}): {exc.message}",
                 column=spec.name,
             ) from exc
+    raise SignatureMismatchError(
+        f"Input example does not match the signature: {whole_error.message}"
+    ) from whole_error
 
 
 def _predict(predict: Callable[[Any], Any], example: Any) -> Any:
