@@ -7,6 +7,7 @@ Every prediction response names the model that produced it (``X-Model-*`` header
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import threading
@@ -22,8 +23,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from hokusai import __version__, errors
 from hokusai.api import handlers
+from hokusai.api.keys import ApiKeyStore, scope_allows
 from hokusai.api.middleware import BodyLimit
 from hokusai.config import ServingSettings, Settings, bound_mlflow_client, get_settings
+from hokusai.db import open_database
 from hokusai.serving.inputs import parse_invocation, parse_records
 from hokusai.serving.predictor import LoadedModel
 from hokusai.serving.sources import SourceChain
@@ -117,6 +120,11 @@ def create_app(
         chain, tracking_uri=tracking_uri, batch_wait=serving.batch_wait_ms / 1000
     )
     metrics = ServingMetrics(manager)
+
+    @functools.cache
+    def admin_keys() -> ApiKeyStore:
+        """The project's API keys, opened once on first use (not on every reload)."""
+        return ApiKeyStore(open_database(settings.resolved_database_url))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -247,7 +255,7 @@ def create_app(
     @app.post("/admin/reload")
     async def reload(request: Request) -> dict[str, Any]:
         """Resolve the sources again now; swap if the winner changed (admin key if configured)."""
-        _check_admin(request, settings)
+        _check_admin(request, admin_keys())
         outcome = await asyncio.to_thread(manager.refresh, force=True)
         return outcome.as_dict()
 
@@ -264,12 +272,8 @@ def _model_headers(model: LoadedModel) -> dict[str, str]:
     return headers
 
 
-def _check_admin(request: Request, settings: Settings) -> None:
+def _check_admin(request: Request, store: ApiKeyStore) -> None:
     """When the project database has API keys, reload needs an admin one."""
-    from hokusai.api.keys import ApiKeyStore, scope_allows
-    from hokusai.db import open_database
-
-    store = ApiKeyStore(open_database(settings.resolved_database_url))
     if not store.count_active():
         return
     kind, _, token = request.headers.get("authorization", "").partition(" ")

@@ -180,7 +180,11 @@ class Webhooks:
 
             raise ConflictError(f"Endpoint {endpoint.id} was disabled; enable it first.")
         claim = claims[0]
-        attempt = send(dispatcher.client, claim, timeout=self.settings.webhook_timeout_seconds)
+        try:
+            attempt = send(dispatcher.client, claim, timeout=self.settings.webhook_timeout_seconds)
+        finally:
+            if client is None:
+                dispatcher.client.close()  # the one-off client made for this ping
         self.outbox.complete(claim, attempt, owner=dispatcher.owner, policy=RetryPolicy([]))
         return attempt
 
