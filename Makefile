@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	@set -e; for script in bench/registration.py bench/lookup.py bench/webhooks.py bench/serving.py bench/api.py; do \

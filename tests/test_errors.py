@@ -50,3 +50,19 @@ def test_signature_mismatch_carries_the_column():
     error = errors.SignatureMismatchError("bad", column="age")
     assert error.column == "age"
     assert error.code == "signature_mismatch"
+
+
+def test_every_error_is_exported_and_drawn_in_the_tree_with_its_code_and_status():
+    tree = errors.__doc__ or ""
+    for cls in _all_error_classes():
+        assert cls.__name__ in errors.__all__, cls
+        line = next((row for row in tree.splitlines() if f" {cls.__name__} " in row), None)
+        assert line is not None, f"{cls.__name__} missing from the tree in errors.__doc__"
+        assert line.split()[-2:] == [cls.code, str(cls.status)], line
+
+
+def test_a_subclass_inherits_its_family_status():
+    class TeapotError(errors.ConflictError):
+        code = "teapot"
+
+    assert errors.http_status_for(TeapotError("x")) == 409

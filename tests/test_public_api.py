@@ -19,18 +19,27 @@ def test_package_all_is_exactly_the_public_api():
             "__version__",
             "errors",
             "get_settings",
+            "open_registry",
         ]
     )
     for name in hokusai.__all__:
         assert getattr(hokusai, name) is not None
 
 
-def test_documented_import_path_is_the_registry_class():
-    from hokusai.registry.service import HokusaiModelRegistry as Implementation
-    from hokusai.services.model_registry import HokusaiModelRegistry
+def test_documented_import_path_is_the_assembled_registry():
+    from hokusai.registry import ModelRegistry
+    from hokusai.services.model_registry import HokusaiModelRegistry, open_registry
 
-    assert HokusaiModelRegistry is Implementation
-    assert hokusai.HokusaiModelRegistry is Implementation
+    assert hokusai.HokusaiModelRegistry is HokusaiModelRegistry
+    assert hokusai.open_registry is open_registry
+    assert issubclass(HokusaiModelRegistry, ModelRegistry)
+
+
+def test_registry_package_exports_its_public_names():
+    import hokusai.registry
+
+    for name in hokusai.registry.__all__:
+        assert getattr(hokusai.registry, name) is not None
 
 
 def test_errors_all_lists_every_exception_class():

@@ -13,7 +13,7 @@ from hokusai.config import Settings, get_settings
 from hokusai.errors import HokusaiError, ValidationError
 
 if TYPE_CHECKING:
-    from hokusai.registry.service import HokusaiModelRegistry
+    from hokusai.services.model_registry import HokusaiModelRegistry, open_registry
 
 __version__ = "0.2.0"
 
@@ -25,12 +25,13 @@ __all__ = [
     "__version__",
     "errors",
     "get_settings",
+    "open_registry",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "HokusaiModelRegistry":
-        from hokusai.registry.service import HokusaiModelRegistry
+    if name in ("HokusaiModelRegistry", "open_registry"):
+        from hokusai.services import model_registry
 
-        return HokusaiModelRegistry
+        return getattr(model_registry, name)
     raise AttributeError(f"module 'hokusai' has no attribute {name!r}")

@@ -35,13 +35,17 @@
     └── BackendError                     backend_error           502
         └── BackendUnavailableError      backend_unavailable     503
 
-Validation errors subclass :class:`ValueError` so callers written against the pre-upgrade
-registry (which raised ``ValueError``) keep working. Lower-level exceptions (MLflow, SQLAlchemy)
-are translated at the boundary with ``raise ... from exc``; nothing foreign leaks out.
+Each class carries its code and its HTTP status; a subclass inherits its family's status, so
+adding an error is one class. Validation errors subclass :class:`ValueError` so callers written
+against the pre-upgrade registry (which raised ``ValueError``) keep working. Lower-level
+exceptions (MLflow, SQLAlchemy) are translated at the boundary with ``raise ... from exc``;
+nothing foreign leaks out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import ClassVar
 
 __all__ = [
@@ -86,6 +90,7 @@ class HokusaiError(Exception):
     """Base of every error this project raises on purpose."""
 
     code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -100,6 +105,7 @@ class ValidationError(HokusaiError, ValueError):
     """The caller's input is invalid; nothing was written."""
 
     code = "validation_error"
+    status = 422
 
 
 class InvalidModelTypeError(ValidationError):
@@ -182,12 +188,14 @@ class ApiKeyInQueryError(ValidationError):
     """An API key was sent in the query string, where it would be logged; use the header."""
 
     code = "api_key_in_query"
+    status = 400
 
 
 class InvalidJsonError(ValidationError):
     """The request body is not valid JSON."""
 
     code = "invalid_json"
+    status = 400
 
 
 class InvalidInputError(ValidationError):
@@ -204,6 +212,7 @@ class NotFoundError(HokusaiError, LookupError):
     """The requested object does not exist."""
 
     code = "not_found"
+    status = 404
 
 
 class ModelNotFoundError(NotFoundError, ValueError):
@@ -234,6 +243,7 @@ class UnauthenticatedError(HokusaiError):
     """The request carries no credentials where they are required."""
 
     code = "unauthenticated"
+    status = 401
 
 
 class InvalidApiKeyError(UnauthenticatedError):
@@ -246,24 +256,28 @@ class ForbiddenError(HokusaiError):
     """The API key is valid but its scope does not allow the operation."""
 
     code = "forbidden"
+    status = 403
 
 
 class ConflictError(HokusaiError):
     """The request conflicts with the current state (for example a duplicate)."""
 
     code = "conflict"
+    status = 409
 
 
 class PayloadTooLargeError(HokusaiError):
     """The request body is larger than ``HOKUSAI_API_MAX_BODY_BYTES``."""
 
     code = "payload_too_large"
+    status = 413
 
 
 class RateLimitedError(HokusaiError):
     """The API key made too many requests; ``retry_after`` says how many seconds to wait."""
 
     code = "rate_limited"
+    status = 429
 
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
@@ -280,57 +294,31 @@ class ModelNotLoadedError(HokusaiError):
     """The prediction server has no model loaded yet (or none could be loaded)."""
 
     code = "model_not_loaded"
+    status = 503
 
 
 class BackendError(HokusaiError):
     """MLflow or the project database answered with an error."""
 
     code = "backend_error"
+    status = 502
 
 
 class BackendUnavailableError(BackendError):
     """MLflow or the project database could not be reached."""
 
     code = "backend_unavailable"
+    status = 503
 
 
-HTTP_STATUS: dict[str, int] = {
-    HokusaiError.code: 500,
-    ValidationError.code: 422,
-    InvalidModelTypeError.code: 422,
-    InvalidContributorError.code: 422,
-    InvalidMetadataError.code: 422,
-    InvalidMetricsError.code: 422,
-    InvalidModelIdError.code: 422,
-    UnsupportedModelError.code: 422,
-    SignatureMismatchError.code: 422,
-    ModelPredictionError.code: 422,
-    BaselineNotFoundError.code: 422,
-    InvalidWebhookUrlError.code: 422,
-    InvalidApiKeyNameError.code: 422,
-    InvalidScopeError.code: 422,
-    ApiKeyInQueryError.code: 400,
-    InvalidJsonError.code: 400,
-    InvalidInputError.code: 422,
-    ModelNotLoadedError.code: 503,
-    NotFoundError.code: 404,
-    ModelNotFoundError.code: 404,
-    EndpointNotFoundError.code: 404,
-    EventNotFoundError.code: 404,
-    ApiKeyNotFoundError.code: 404,
-    UnauthenticatedError.code: 401,
-    InvalidApiKeyError.code: 401,
-    ForbiddenError.code: 403,
-    ConflictError.code: 409,
-    PayloadTooLargeError.code: 413,
-    RateLimitedError.code: 429,
-    RegistrationError.code: 500,
-    BackendError.code: 502,
-    BackendUnavailableError.code: 503,
-}
-"""The one table from error code to HTTP status, used by every HTTP layer."""
+def _family(cls: type[HokusaiError]) -> list[type[HokusaiError]]:
+    return [cls, *(c for sub in cls.__subclasses__() for c in _family(sub))]
+
+
+HTTP_STATUS: Mapping[str, int] = MappingProxyType({c.code: c.status for c in _family(HokusaiError)})
+"""Every error code with its HTTP status, derived from the classes (documentation and tests)."""
 
 
 def http_status_for(error: HokusaiError) -> int:
-    """HTTP status for an error, by its code (500 for an unknown code)."""
-    return HTTP_STATUS.get(error.code, 500)
+    """HTTP status for an error: its class's ``status`` (a subclass inherits its family's)."""
+    return error.status

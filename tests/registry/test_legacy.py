@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hokusai.registry.service import HokusaiModelRegistry
+from hokusai.services.model_registry import HokusaiModelRegistry
 from tests.conftest import CONTRIBUTOR
 from tests.legacy_code import (
     legacy_register_baseline,

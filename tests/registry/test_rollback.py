@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from hokusai.errors import RegistrationError
-from hokusai.registry.service import HokusaiModelRegistry
+from hokusai.services.model_registry import HokusaiModelRegistry
 
 
 class OutboxDown(Exception):

@@ -119,7 +119,7 @@ def test_a_broken_version_never_replaces_the_serving_one(store, models, data, tm
 def test_admin_reload_needs_an_admin_key_once_keys_exist(store, models, data):
     from fastapi.testclient import TestClient
 
-    from hokusai.api.keys import ApiKeyStore
+    from hokusai.auth.keys import ApiKeyStore
     from hokusai.db import open_database
     from hokusai.serving.app import create_app
 

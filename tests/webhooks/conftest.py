@@ -33,7 +33,7 @@ def hook_settings(tmp_path: Path, receiver: Receiver) -> Settings:
 
 @pytest.fixture
 def webhooks(hook_settings: Settings) -> Iterator[Any]:
-    from hokusai.webhooks.service import Webhooks
+    from hokusai.webhooks.hub import Webhooks
 
     hooks = Webhooks(hook_settings)
     yield hooks
@@ -44,4 +44,4 @@ def webhooks(hook_settings: Settings) -> Iterator[Any]:
 def hooked_registry(hook_settings: Settings, webhooks: Any) -> Any:
     from hokusai.services.model_registry import HokusaiModelRegistry
 
-    return HokusaiModelRegistry(settings=hook_settings, webhooks=webhooks)
+    return HokusaiModelRegistry(settings=hook_settings, announcer=webhooks)

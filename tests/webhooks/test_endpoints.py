@@ -12,7 +12,7 @@ from hokusai.cli.main import app
 from hokusai.config import Settings
 from hokusai.errors import EndpointNotFoundError, InvalidWebhookUrlError, ValidationError
 from hokusai.webhooks.endpoints import validate_url
-from hokusai.webhooks.service import Webhooks
+from hokusai.webhooks.hub import Webhooks
 from tests.webhooks.conftest import SECRET
 from tests.webhooks.helpers import fake_result
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hokusai.config import Settings
-from hokusai.webhooks.service import Webhooks
+from hokusai.webhooks.hub import Webhooks
 from tests.webhooks.conftest import SECRET
 
 SCRIPT = textwrap.dedent(

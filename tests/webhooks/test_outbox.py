@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from hokusai.config import Settings
 from hokusai.errors import RegistrationError
-from hokusai.registry.service import HokusaiModelRegistry
-from hokusai.webhooks.service import Webhooks
+from hokusai.services.model_registry import HokusaiModelRegistry
+from hokusai.webhooks.hub import Webhooks
 from hokusai.webhooks.tables import events
 from tests.legacy_code import legacy_register_baseline
 from tests.webhooks.helpers import fake_result
@@ -30,7 +30,7 @@ def _event_keys(hooks: Webhooks) -> list[str]:
 
 def test_every_registration_writes_its_event_before_returning(quiet, forest):
     hooks = Webhooks(quiet)
-    registry = HokusaiModelRegistry(settings=quiet, webhooks=hooks)
+    registry = HokusaiModelRegistry(settings=quiet, announcer=hooks)
     result = registry.register_baseline(forest, "classification", {})
     assert _event_keys(hooks) == [f"model_registered:{result['model_id']}"]
     hooks.close()
@@ -41,7 +41,7 @@ def test_a_failed_registration_writes_no_event(quiet, forest):
         raise RuntimeError("boom")
 
     hooks = Webhooks(quiet)
-    registry = HokusaiModelRegistry(settings=quiet, webhooks=hooks, hooks=[explode])
+    registry = HokusaiModelRegistry(settings=quiet, announcer=hooks, hooks=[explode])
     with pytest.raises(RegistrationError):
         registry.register_baseline(forest, "classification", {})
     assert _event_keys(hooks) == []
@@ -50,7 +50,7 @@ def test_a_failed_registration_writes_no_event(quiet, forest):
 
 def test_an_outbox_failure_fails_the_registration_and_rolls_it_back(quiet, forest, tmp_path):
     hooks = Webhooks(quiet)
-    registry = HokusaiModelRegistry(settings=quiet, webhooks=hooks)
+    registry = HokusaiModelRegistry(settings=quiet, announcer=hooks)
     with hooks.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE webhook_deliveries")
         conn.exec_driver_sql("DROP TABLE webhook_attempts")
@@ -71,17 +71,17 @@ def test_one_event_per_version_whatever_happens(quiet):
 
 def test_reconciler_records_missing_events_once_and_skips_backfilled(quiet, forest):
     hooks = Webhooks(quiet)
-    silent = HokusaiModelRegistry(settings=quiet, webhooks=hooks, announce=False)
+    silent = HokusaiModelRegistry(settings=quiet, announcer=None)
     first = silent.register_baseline(forest, "classification", {"k": 1})
     second = silent.register_baseline(forest, "classification", {})
     legacy_register_baseline(silent.tracking_uri, quiet.home_path, "ranking", {})
     silent.backfill()
     assert _event_keys(hooks) == []
 
-    assert silent.reconcile_webhook_events(min_age_seconds=30) == []  # too young: still theirs
-    created = silent.reconcile_webhook_events(min_age_seconds=0)
+    assert hooks.reconcile(silent.queries, min_age_seconds=30) == []  # too young: still theirs
+    created = hooks.reconcile(silent.queries, min_age_seconds=0)
     assert sorted(created) == sorted([first["model_id"], second["model_id"]])
-    assert silent.reconcile_webhook_events(min_age_seconds=0) == []
+    assert hooks.reconcile(silent.queries, min_age_seconds=0) == []
 
     with hooks.engine.connect() as conn:
         payload = conn.execute(
@@ -102,11 +102,11 @@ def test_reconciler_records_missing_events_once_and_skips_backfilled(quiet, fore
 
 def test_reconciler_cost_is_bounded_by_its_limit(quiet, forest):
     hooks = Webhooks(quiet)
-    silent = HokusaiModelRegistry(settings=quiet, webhooks=hooks, announce=False)
+    silent = HokusaiModelRegistry(settings=quiet, announcer=None)
     for _ in range(3):
         silent.register_baseline(forest, "classification", {})
-    assert len(silent.reconcile_webhook_events(limit=2, min_age_seconds=0)) == 2
-    assert len(silent.reconcile_webhook_events(limit=3, min_age_seconds=0)) == 1
+    assert len(hooks.reconcile(silent.queries, limit=2, min_age_seconds=0)) == 2
+    assert len(hooks.reconcile(silent.queries, limit=3, min_age_seconds=0)) == 1
     hooks.close()
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from hokusai.config import Settings
-from hokusai.webhooks.service import Webhooks
+from hokusai.webhooks.hub import Webhooks
 from tests.webhooks.conftest import SECRET
 from tests.webhooks.helpers import fake_result
 

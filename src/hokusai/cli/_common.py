@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from rich.table import Table
 from hokusai.config import Settings, get_settings
 
 if TYPE_CHECKING:
-    from hokusai.registry.service import HokusaiModelRegistry
+    from hokusai.services.model_registry import HokusaiModelRegistry
 
 console = Console()
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
@@ -41,7 +42,7 @@ def registry(ctx: typer.Context) -> HokusaiModelRegistry:
     """The registry configured from the environment and the global options."""
     import mlflow  # noqa: F401 - configures MLflow's loggers on import; adjusted below
 
-    from hokusai.registry.service import HokusaiModelRegistry
+    from hokusai.services.model_registry import HokusaiModelRegistry
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     # MLflow configures its logger at INFO when imported (schema migrations and the like);
@@ -55,7 +56,7 @@ def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
-def key_value_table(title: str, values: dict[str, Any], keys: list[str]) -> Table:
+def key_value_table(title: str, values: Mapping[str, Any], keys: list[str]) -> Table:
     """A two-column table of the chosen keys."""
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("field", style="bold cyan")

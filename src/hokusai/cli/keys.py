@@ -11,13 +11,13 @@ from rich.table import Table
 from hokusai.cli._common import CliState, JsonOption, console, print_json, short_time
 
 if TYPE_CHECKING:
-    from hokusai.api.keys import ApiKeyStore
+    from hokusai.auth.keys import ApiKeyStore
 
 app = typer.Typer(help="API keys of the REST service.", no_args_is_help=True)
 
 
 def _store(ctx: typer.Context) -> ApiKeyStore:
-    from hokusai.api.keys import ApiKeyStore
+    from hokusai.auth.keys import ApiKeyStore
     from hokusai.db import open_database
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()

@@ -42,7 +42,7 @@ def server(
     typer.echo("       -H 'content-type: application/json' \\")
     typer.echo('       -d \'{"model_uri": "models:/m-...", "model_type": "classification"}\'')
     uvicorn.run(
-        "hokusai.api.app:create_app",
+        "hokusai.rest.app:create_app",
         factory=True,
         host=host,
         port=port,
@@ -54,7 +54,7 @@ def server(
 
 def _bootstrap_admin_key(settings: object) -> None:
     """First start of the embedded server with no key: create an admin key, print it once."""
-    from hokusai.api.keys import ApiKeyStore
+    from hokusai.auth.keys import ApiKeyStore
     from hokusai.config import Settings
     from hokusai.db import open_database
 

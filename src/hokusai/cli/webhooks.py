@@ -21,7 +21,7 @@ STATES = ["pending", "delivering", "delivered", "failed", "dead"]
 
 
 def _webhooks(ctx: typer.Context) -> Any:
-    from hokusai.webhooks.service import Webhooks
+    from hokusai.webhooks.hub import Webhooks
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     return Webhooks(state.settings())

@@ -1,5 +1,30 @@
-"""The registry library: registration, lookups, lineage and backfill on MLflow 3."""
+"""The registry library: registration, lookups, lineage and backfill on MLflow 3.
 
-from hokusai.registry.service import HokusaiModelRegistry, RegistrationHook
+It announces through an :class:`Announcer` it is handed and imports nothing above it; the
+documented :class:`hokusai.HokusaiModelRegistry` is :class:`ModelRegistry` with the webhook
+layer wired in.
+"""
 
-__all__ = ["HokusaiModelRegistry", "RegistrationHook"]
+from hokusai.registry.announcer import Announcer
+from hokusai.registry.model_registry import ModelRegistry
+from hokusai.registry.registration import RegistrationHook
+from hokusai.registry.results import (
+    AliasChange,
+    AliasRemoval,
+    LineageEntry,
+    ModelSummary,
+    ModelVersionInfo,
+    RegistrationResult,
+)
+
+__all__ = [
+    "AliasChange",
+    "AliasRemoval",
+    "Announcer",
+    "LineageEntry",
+    "ModelRegistry",
+    "ModelSummary",
+    "ModelVersionInfo",
+    "RegistrationHook",
+    "RegistrationResult",
+]

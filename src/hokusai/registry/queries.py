@@ -37,6 +37,7 @@ from hokusai.registry.records import (
     legacy_metadata,
     split_run_metrics,
 )
+from hokusai.registry.results import LineageEntry, ModelSummary, ModelVersionInfo
 from hokusai.registry.validation import MODEL_NAME_RE, normalize_contributor, parse_model_id
 
 __all__ = ["RegistryQueries"]
@@ -81,7 +82,7 @@ class RegistryQueries:
                 return None
             raise translate_mlflow_error(exc, f"reading run {run_id}") from exc
 
-    def by_uuid(self, model_uuid: str) -> dict[str, Any] | None:
+    def by_uuid(self, model_uuid: str) -> ModelVersionInfo | None:
         """The version registered from logged model ``model_uuid``, described; or None."""
         if not isinstance(model_uuid, str) or not _UUID_RE.match(model_uuid):
             return None
@@ -112,7 +113,7 @@ class RegistryQueries:
         *,
         logged_model: Any | None = None,
         run: Any | None = None,
-    ) -> dict[str, Any]:
+    ) -> ModelVersionInfo:
         """Everything known about one version, as the lookup APIs return it."""
         logged_id = record.logged_model_id
         if logged_model is None and logged_id is not None:
@@ -231,7 +232,7 @@ class RegistryQueries:
         kind: str | None = None,
         max_results: int = 100,
         page_token: str | None = None,
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[ModelSummary], str | None]:
         """Hokusai versions, newest first, optionally of one type and kind; one page."""
         pattern = f"hokusai_{model_type or '%'}_{kind or '%'}"
         try:
@@ -258,7 +259,7 @@ class RegistryQueries:
             summaries.append(self.summary(record))
         return summaries, page.token or None
 
-    def summary(self, record: VersionRecord) -> dict[str, Any]:
+    def summary(self, record: VersionRecord) -> ModelSummary:
         """The short description of a version used in listings (no artifact reads)."""
         return {
             "model_id": record.model_id,
@@ -320,7 +321,7 @@ class RegistryQueries:
             raise ModelNotFoundError(f"Model {model_id} not found.")
         return [record]
 
-    def lineage(self, model_id: str) -> list[dict[str, Any]]:
+    def lineage(self, model_id: str) -> list[LineageEntry]:
         """The baseline of ``model_id``'s family and every version built on it, tree order.
 
         A bare registered model name (what pre-upgrade callers passed) means every family that
@@ -329,7 +330,7 @@ class RegistryQueries:
         records = [r for r in self._resolve_all(model_id) if r.is_hokusai]
         if not records:
             raise ModelNotFoundError(f"Model {model_id} is not a Hokusai model version.")
-        entries: list[dict[str, Any]] = []
+        entries: list[LineageEntry] = []
         children_by_type: dict[str, dict[str, list[VersionRecord]]] = {}
         done: set[str] = set()
         for record in records:
@@ -357,9 +358,9 @@ class RegistryQueries:
 
     def _family(
         self, root: VersionRecord, children: dict[str, list[VersionRecord]]
-    ) -> list[dict[str, Any]]:
+    ) -> list[LineageEntry]:
         """``root`` and everything built on it, breadth first by registration time."""
-        entries: list[dict[str, Any]] = []
+        entries: list[LineageEntry] = []
         queue: deque[tuple[VersionRecord, int, dict[str, float]]] = deque([(root, 0, {})])
         seen: set[str] = set()
         while queue:
@@ -369,7 +370,7 @@ class RegistryQueries:
             seen.add(node.model_id)
             run = self._run(node.run_id) if node.run_id else None
             node = node.with_run(run)
-            entry = self.describe(node, run=run)
+            description = self.describe(node, run=run)
             metrics, logged_deltas = split_run_metrics(dict(run.data.metrics) if run else {})
             if node.pre_upgrade and not node.is_baseline:
                 metrics = {}  # legacy improved runs logged only their deltas as metrics
@@ -377,14 +378,16 @@ class RegistryQueries:
             cumulative = dict(inherited)
             for name, delta in deltas.items():
                 cumulative[name] = cumulative.get(name, 0.0) + delta
-            entry.update(
-                metrics=metrics,
-                delta_metrics=deltas,
-                depth=depth,
-                parent_id=None if node.model_id == root.model_id else node.baseline_id,
-                cumulative_improvement={**cumulative, "total_improvements": depth},
+            entries.append(
+                {
+                    **description,
+                    "metrics": metrics,
+                    "delta_metrics": deltas,
+                    "depth": depth,
+                    "parent_id": None if node.model_id == root.model_id else node.baseline_id,
+                    "cumulative_improvement": {**cumulative, "total_improvements": depth},
+                }
             )
-            entries.append(entry)
             for child in sorted(children.get(node.model_id, []), key=lambda r: r.created_at):
                 queue.append((child, depth + 1, cumulative))
         return entries
@@ -405,7 +408,7 @@ class RegistryQueries:
 
     # ---- contributors ----------------------------------------------------------------
 
-    def contributor_models(self, address: str) -> list[dict[str, Any]]:
+    def contributor_models(self, address: str) -> list[ModelSummary]:
         """Every version attributed to ``address`` (any case), oldest first."""
         checksum = normalize_contributor(address)
         found: dict[str, VersionRecord] = {}
@@ -416,7 +419,7 @@ class RegistryQueries:
             record = self.record_of(mv)
             if record.is_hokusai:
                 found.setdefault(record.model_id, record)
-        result = []
+        result: list[ModelSummary] = []
         for record in sorted(found.values(), key=lambda r: r.created_at):
             result.append({**self.summary(record), "contributor": checksum})
         return result

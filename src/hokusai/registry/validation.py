@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from numbers import Real
+from pathlib import Path
 from typing import Any
 
 from hokusai.errors import (
@@ -24,6 +25,7 @@ __all__ = [
     "normalize_metrics",
     "parse_model_id",
     "validate_alias",
+    "validate_code_paths",
     "validate_model_type",
 ]
 
@@ -141,3 +143,15 @@ def parse_model_id(model_id: object) -> tuple[str, str]:
             "positive integer version."
         )
     return name, str(int(version))
+
+
+def validate_code_paths(code_paths: Sequence[str | Path] | None) -> list[str] | None:
+    """``code_paths`` as a list of strings, each of which must exist."""
+    if code_paths is None:
+        return None
+    if isinstance(code_paths, str | Path):
+        code_paths = [code_paths]
+    missing = [str(p) for p in code_paths if not Path(p).exists()]
+    if missing:
+        raise ValidationError(f"code_paths entry {missing[0]!r} does not exist.")
+    return [str(p) for p in code_paths]

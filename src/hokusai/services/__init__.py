@@ -1,1 +1,2 @@
-"""Documented import paths kept for existing callers."""
+"""The assembled library: the registry with the webhook layer wired in (the documented
+``hokusai.services.model_registry`` import path)."""

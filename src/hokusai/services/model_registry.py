@@ -1,8 +1,113 @@
-"""The documented import path, kept for existing callers.
+"""The assembled registry: the library with the webhook layer wired in.
 
-``from hokusai.services.model_registry import HokusaiModelRegistry``
+``from hokusai.services.model_registry import HokusaiModelRegistry`` (or ``from hokusai import
+HokusaiModelRegistry``) is the documented entry point. With no arguments it announces every
+registration and alias move through the webhook layer of the project database under
+``HOKUSAI_HOME`` (opened on the first registration, not at construction). The bare library,
+which knows nothing of webhooks, is :class:`hokusai.registry.ModelRegistry`.
 """
 
-from hokusai.registry.service import HokusaiModelRegistry
+from __future__ import annotations
 
-__all__ = ["HokusaiModelRegistry"]
+from collections.abc import Sequence
+from typing import Final
+
+from hokusai.config import Settings, get_settings
+from hokusai.registry import Announcer, ModelRegistry, RegistrationHook
+from hokusai.registry.results import ModelVersionInfo, RegistrationResult
+from hokusai.webhooks import Webhooks
+
+__all__ = ["HokusaiModelRegistry", "open_registry"]
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Final = _Default()
+
+
+class _WebhooksOnDemand:
+    """The webhook layer of ``settings``, opened when the first event is about to be written
+    (so building a registry to read never touches the project database)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._webhooks: Webhooks | None = None
+
+    @property
+    def webhooks(self) -> Webhooks:
+        if self._webhooks is None:
+            self._webhooks = Webhooks(self._settings)
+        return self._webhooks
+
+    def prepare(self) -> None:
+        self.webhooks.prepare()
+
+    def announce_registration(self, result: RegistrationResult) -> str | None:
+        return self.webhooks.announce_registration(result)
+
+    def announce_promotion(
+        self, version: ModelVersionInfo, *, alias: str, previous_version: str | None
+    ) -> str | None:
+        return self.webhooks.announce_promotion(
+            version, alias=alias, previous_version=previous_version
+        )
+
+
+class HokusaiModelRegistry(ModelRegistry):
+    """:class:`~hokusai.registry.ModelRegistry` announcing through the webhook layer.
+
+    Args:
+        announcer: Default: the webhook layer of ``settings``' project database. Pass a
+            :class:`~hokusai.webhooks.Webhooks` to share one, any other
+            :class:`~hokusai.registry.Announcer`, or ``None`` to announce nothing.
+
+    The other arguments are :class:`~hokusai.registry.ModelRegistry`'s.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        *,
+        registry_uri: str | None = None,
+        settings: Settings | None = None,
+        hooks: Sequence[RegistrationHook] = (),
+        announcer: Announcer | _Default | None = DEFAULT,
+    ) -> None:
+        settings = settings or get_settings()
+        if isinstance(announcer, _Default):
+            announcer = _WebhooksOnDemand(settings)
+        super().__init__(
+            tracking_uri,
+            registry_uri=registry_uri,
+            settings=settings,
+            hooks=hooks,
+            announcer=announcer,
+        )
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """The webhook layer this registry announces through (opened on first use)."""
+        announcer = self.announcer
+        if isinstance(announcer, _WebhooksOnDemand):
+            return announcer.webhooks
+        if isinstance(announcer, Webhooks):
+            return announcer
+        raise TypeError("This registry does not announce through the webhook layer.")
+
+    def reconcile_webhook_events(
+        self, *, limit: int = 500, min_age_seconds: float = 30.0
+    ) -> list[str]:
+        """Record the missing ``model_registered`` event of any of the newest ``limit`` Hokusai
+        versions (see :mod:`hokusai.webhooks.reconciler`); returns their model ids."""
+        return self.webhooks.reconcile(self.queries, limit=limit, min_age_seconds=min_age_seconds)
+
+
+def open_registry(
+    settings: Settings | None = None, *, hooks: Sequence[RegistrationHook] = ()
+) -> HokusaiModelRegistry:
+    """The registry of ``settings`` (default: the environment) with webhooks wired in: the one
+    place an application is assembled."""
+    return HokusaiModelRegistry(settings=settings, hooks=hooks)

@@ -376,6 +376,7 @@ def _log_run(
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
+    from hokusai.registry.experiments import ensure_experiment
     from hokusai.registry.flavors import plan_flavor
 
     plan = plan_flavor(model)
@@ -393,7 +394,7 @@ def _log_run(
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
     action = f"Logging run {run_name_for(model_type)!r} to {tracking_uri}"
     try:
-        experiment_id = _ensure_experiment(client, experiment_name, artifact_location)
+        experiment_id = ensure_experiment(client, experiment_name, artifact_location)
         with (
             mlflow_scope(tracking_uri, registry_uri),
             mlflow.start_run(
@@ -440,20 +441,6 @@ def _prepare_sqlite_folder(tracking_uri: str) -> None:
         database = tracking_uri[len(prefix) :].split("?", 1)[0]
         if database and database != ":memory:":
             _prepare_folder(Path(database).parent, "the MLflow database")
-
-
-def _ensure_experiment(client: Any, name: str, artifact_location: str | None) -> str:
-    """The experiment's id, creating it (with the artifact root) when it does not exist."""
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    try:
-        return str(client.create_experiment(name, artifact_location=artifact_location))
-    except Exception:
-        experiment = client.get_experiment_by_name(name)  # created meanwhile by another process
-        if experiment is None:
-            raise
-        return str(experiment.experiment_id)
 
 
 def _write_pickle(model: Any, path: Path) -> None:

@@ -1,5 +1,5 @@
 """Durable, signed webhooks: outbox, delivery with retries, delivery log, redelivery."""
 
-from hokusai.webhooks.service import Webhooks
+from hokusai.webhooks.hub import Webhooks
 
 __all__ = ["Webhooks"]

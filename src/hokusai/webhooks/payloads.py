@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import resources
 from typing import Any, TypedDict
@@ -51,7 +52,7 @@ def new_event_id() -> str:
     return f"evt_{uuid.uuid4().hex}"
 
 
-def model_registered_payload(result: dict[str, Any], *, event_id: str) -> ModelRegisteredPayload:
+def model_registered_payload(result: Mapping[str, Any], *, event_id: str) -> ModelRegisteredPayload:
     """The payload for a registration result (or a lookup dict of the same shape)."""
     return {
         "event_type": MODEL_REGISTERED,
@@ -75,7 +76,7 @@ def model_registered_payload(result: dict[str, Any], *, event_id: str) -> ModelR
 
 
 def model_promoted_payload(
-    version: dict[str, Any], *, event_id: str, alias: str, previous_version: str | None
+    version: Mapping[str, Any], *, event_id: str, alias: str, previous_version: str | None
 ) -> dict[str, Any]:
     """The body of a ``model_promoted`` webhook: ``alias`` now points at ``version``."""
     return {

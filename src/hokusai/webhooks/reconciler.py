@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.records import TAG_BACKFILLED, VersionRecord
@@ -29,8 +28,8 @@ def registered_key(model_name: str, version: str) -> str:
 
 
 def reconcile(
-    queries: RegistryQueries,
     outbox: Outbox,
+    queries: RegistryQueries,
     *,
     limit: int = 500,
     min_age_seconds: float = 30.0,
@@ -55,7 +54,7 @@ def reconcile(
     for record in candidates:
         if registered_key(record.model_name, record.version) in known:
             continue
-        description: dict[str, Any] = queries.describe(record)
+        description = queries.describe(record)
         event_id = new_event_id()
         recorded = outbox.record(
             event_id=event_id,

@@ -1,12 +1,13 @@
 """``create_app``: the registry REST service.
 
-``uvicorn --factory hokusai.api.app:create_app`` or ``hokusai server``. Routes live in
+``uvicorn --factory hokusai.rest.app:create_app`` or ``hokusai server``. Routes live in
 ``routes/<resource>.py`` and stay thin; the library does the work; every error goes through
-the one handler in ``handlers.py``.
+the one error handler in ``hokusai.http.errors``.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import threading
@@ -17,18 +18,19 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, FastAPI
 
 from hokusai import __version__
-from hokusai.api import handlers
-from hokusai.api.deps import Services
-from hokusai.api.keys import ApiKeyStore
-from hokusai.api.metrics import ApiMetrics
-from hokusai.api.middleware import BodyLimit, RequestMetrics
-from hokusai.api.ratelimit import RateLimiter, build_rate_limiter
-from hokusai.api.routes import contributors, health, models, webhooks
+from hokusai.auth import ApiKeyStore
 from hokusai.config import Settings, bound_mlflow_client, get_settings
+from hokusai.http import errors as http_errors
+from hokusai.http.limits import BodyLimit
+from hokusai.rest.deps import Components
+from hokusai.rest.metrics import ApiMetrics
+from hokusai.rest.middleware import RequestMetrics
+from hokusai.rest.ratelimit import RateLimiter, build_rate_limiter
+from hokusai.rest.routes import contributors, health, models, webhooks
 
 if TYPE_CHECKING:
-    from hokusai.registry.service import HokusaiModelRegistry
-    from hokusai.webhooks.service import Webhooks
+    from hokusai.registry import ModelRegistry
+    from hokusai.webhooks import Webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ Authenticate with `Authorization: Bearer <key>` (`hokusai keys create`). Scopes:
 def create_app(
     settings: Settings | None = None,
     *,
-    registry: HokusaiModelRegistry | None = None,
+    registry: ModelRegistry | None = None,
     webhooks_layer: Webhooks | None = None,
     limiter: RateLimiter | None = None,
     deliver_webhooks: bool | None = None,
@@ -57,13 +59,15 @@ def create_app(
     """
     settings = settings or get_settings()
     bound_mlflow_client()
-    from hokusai.registry.service import HokusaiModelRegistry
-    from hokusai.webhooks.service import Webhooks
+    from hokusai.registry import ModelRegistry
+    from hokusai.webhooks import Webhooks
 
+    # The REST service assembles its own application: the registry announces through the
+    # same webhook layer the routes manage.
     webhooks_layer = webhooks_layer or Webhooks(settings)
-    registry = registry or HokusaiModelRegistry(settings=settings, webhooks=webhooks_layer)
+    registry = registry or ModelRegistry(settings=settings, announcer=webhooks_layer)
     metrics = ApiMetrics(webhooks_layer.outbox.stats)
-    services = Services(
+    components = Components(
         settings=settings,
         registry=registry,
         webhooks=webhooks_layer,
@@ -83,7 +87,8 @@ def create_app(
         worker = None
         if deliver:
             dispatcher = webhooks_layer.dispatcher(
-                owner_kind="api", reconcile=registry.reconcile_webhook_events
+                owner_kind="api",
+                reconcile=functools.partial(webhooks_layer.reconcile, registry.queries),
             )
             worker = threading.Thread(
                 target=dispatcher.run,
@@ -99,7 +104,7 @@ def create_app(
             stop.set()
             if worker is not None:
                 worker.join(timeout=settings.webhook_timeout_seconds + 1)
-            close = getattr(services.limiter, "close", None)
+            close = getattr(components.limiter, "close", None)
             if callable(close):
                 close()
 
@@ -109,8 +114,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.state.services = services
-    handlers.install(app)
+    app.state.components = components
+    http_errors.install(app)
     api = APIRouter(prefix="/api/v1")
     api.include_router(models.router)
     api.include_router(contributors.router)

@@ -29,7 +29,7 @@ from typing import Any, Final, Literal, cast
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from hokusai.api.tables import api_keys
+from hokusai.auth.tables import api_keys
 from hokusai.db import write_transaction
 from hokusai.errors import (
     ApiKeyNotFoundError,

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from hokusai.api.keys import ApiKey, ApiKeyStore, scope_allows
-from hokusai.api.tables import api_keys
+from hokusai.auth.keys import ApiKey, ApiKeyStore, scope_allows
+from hokusai.auth.tables import api_keys
 from hokusai.cli.main import app
 from hokusai.config import get_settings
 from hokusai.db import open_database

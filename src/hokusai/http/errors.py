@@ -1,5 +1,6 @@
 """The one error handler: every failure is ``{"error": {"code", "message"}}`` with the status
-from :data:`hokusai.errors.HTTP_STATUS`; nothing else ever reaches a client."""
+of the error's class; nothing else ever reaches a client. Shared by the REST service and the
+prediction server."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """``Webhooks``: the webhook layer over one project database, built from settings.
 
 It owns the endpoint store, the outbox, the retry policy and the in-process background sender,
-and gives the registry its registration hook (:meth:`Webhooks.announce_registration`).
+and is the registry's :class:`~hokusai.registry.Announcer`: every registration and alias move
+becomes an outbox event in the same step.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import httpx
 
 from hokusai.config import Settings, get_settings
 from hokusai.db import open_database
+from hokusai.registry.queries import RegistryQueries
+from hokusai.registry.results import ModelVersionInfo, RegistrationResult
 from hokusai.webhooks.dispatcher import BackgroundSender, Dispatcher
 from hokusai.webhooks.endpoints import Endpoint, EndpointStore
 from hokusai.webhooks.outbox import Outbox
@@ -27,7 +30,7 @@ from hokusai.webhooks.payloads import (
     new_event_id,
     ping_payload,
 )
-from hokusai.webhooks.reconciler import registered_key
+from hokusai.webhooks.reconciler import reconcile, registered_key
 from hokusai.webhooks.retry import Attempt, RetryPolicy
 from hokusai.webhooks.sender import send
 from hokusai.webhooks.signing import generate_secret
@@ -62,9 +65,12 @@ class Webhooks:
                 )
             self.endpoints.sync_env_endpoint(self.settings.webhook_url, secret.get_secret_value())
 
-    # ---- registration ------------------------------------------------------------------
+    # ---- the registry's announcer ---------------------------------------------------------
 
-    def announce_registration(self, result: dict[str, Any]) -> str | None:
+    def prepare(self) -> None:
+        """Nothing to do: the database was opened and the configuration checked at start."""
+
+    def announce_registration(self, result: RegistrationResult) -> str | None:
         """Record ``model_registered`` for a registration; returns the event id (None if the
         version already had one). Deliveries start at once in a background thread."""
         event_id = new_event_id()
@@ -83,7 +89,7 @@ class Webhooks:
         return event_id
 
     def announce_promotion(
-        self, version: dict[str, Any], *, alias: str, previous_version: str | None
+        self, version: ModelVersionInfo, *, alias: str, previous_version: str | None
     ) -> str:
         """Record ``model_promoted`` (an alias now points at ``version``); returns the event id."""
         event_id = new_event_id()
@@ -100,6 +106,13 @@ class Webhooks:
         if created and self.settings.webhook_background:
             self.background_sender().notify()
         return event_id
+
+    def reconcile(
+        self, queries: RegistryQueries, *, limit: int = 500, min_age_seconds: float = 30.0
+    ) -> list[str]:
+        """Record the missing ``model_registered`` events of registered versions (see
+        :mod:`hokusai.webhooks.reconciler`); returns their model ids."""
+        return reconcile(self.outbox, queries, limit=limit, min_age_seconds=min_age_seconds)
 
     def background_sender(self) -> BackgroundSender:
         """The process-wide background sender for this database (created on first use)."""

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from hokusai.config import Settings
-from tests.api.conftest import bearer
+from tests.rest.conftest import bearer
 from tests.conftest import CONTRIBUTOR
 
 CHECKS = [
@@ -55,7 +55,7 @@ schema = schemathesis.pytest.from_fixture("fuzz_schema")
 @pytest.fixture
 def seeded_app(tmp_path: Path, forest: Any) -> tuple[Any, dict[str, str]]:
     """The app on a fresh store, seeded; returns it and the seeded values by parameter name."""
-    from hokusai.api.app import create_app
+    from hokusai.rest.app import create_app
 
     # Rate limits far above what the run sends: a 429 is documented, so a low limit would pass
     # the checks while hiding every later answer. The test ping only ever reaches a refused
@@ -69,11 +69,11 @@ def seeded_app(tmp_path: Path, forest: Any) -> tuple[Any, dict[str, str]]:
             rate_limit_burst=1_000_000,
         )
     )
-    services = app.state.services
-    webhooks = services.webhooks
+    components = app.state.components
+    webhooks = components.webhooks
     endpoint, _ = webhooks.add_endpoint("http://127.0.0.1:9/hook", description="fuzz")
     disposable, _ = webhooks.add_endpoint("http://127.0.0.1:9/gone", description="deleted")
-    registry = services.registry
+    registry = components.registry
     base = registry.register_baseline(forest, "fuzz", {"dataset": "iris", "rows": 150})
     improved = registry.register_improved_model(
         forest, base["model_id"], {"accuracy": 0.01}, CONTRIBUTOR, metadata={"k": [1, 2]}
@@ -144,7 +144,7 @@ def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def admin_headers(seeded_app: tuple[Any, dict[str, str]]) -> dict[str, str]:
     app, _seeded = seeded_app
-    return bearer(app.state.services.keys.create(name="fuzz", scope="admin")[1])
+    return bearer(app.state.components.keys.create(name="fuzz", scope="admin")[1])
 
 
 def _error(response: Any) -> dict[str, Any]:

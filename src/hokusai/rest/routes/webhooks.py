@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from hokusai.api.deps import AdminKey, ServicesDep
-from hokusai.api.routes.models import ERRORS
-from hokusai.api.schemas import (
+from hokusai.rest.deps import AdminKey, ComponentsDep
+from hokusai.rest.routes.models import ERRORS
+from hokusai.rest.schemas import (
     AttemptsPublic,
     DeliveriesPublic,
     RedeliveryPublic,
@@ -24,42 +24,44 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 @router.get("/deliveries", response_model=DeliveriesPublic, responses=ERRORS)
 def list_deliveries(
-    services: ServicesDep,
+    components: ComponentsDep,
     _key: AdminKey,
     state: str | None = Query(default=None, pattern="^(pending|delivering|delivered|failed|dead)$"),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """Deliveries with their model id and state, newest first."""
-    data = services.webhooks.outbox.deliveries(state=state, limit=limit)
+    data = components.webhooks.outbox.deliveries(state=state, limit=limit)
     return {"data": data, "count": len(data)}
 
 
 @router.get("/deliveries/{delivery_id}/attempts", response_model=AttemptsPublic, responses=ERRORS)
-def list_attempts(delivery_id: str, services: ServicesDep, _key: AdminKey) -> dict[str, Any]:
+def list_attempts(delivery_id: str, components: ComponentsDep, _key: AdminKey) -> dict[str, Any]:
     """Every attempt of one delivery: time, status, latency, error, response snippet."""
-    data = services.webhooks.outbox.attempts(delivery_id)
+    data = components.webhooks.outbox.attempts(delivery_id)
     return {"data": data, "count": len(data)}
 
 
 @router.post("/deliveries/{event_id}/redeliver", response_model=RedeliveryPublic, responses=ERRORS)
-def redeliver(event_id: str, services: ServicesDep, _key: AdminKey) -> dict[str, Any]:
+def redeliver(event_id: str, components: ComponentsDep, _key: AdminKey) -> dict[str, Any]:
     """Re-queue an event's failed or dead deliveries (same webhook-id)."""
-    return {"requeued": services.webhooks.outbox.redeliver(event_id)}
+    return {"requeued": components.webhooks.outbox.redeliver(event_id)}
 
 
 @router.get("", response_model=WebhooksPublic, responses=ERRORS)
-def list_endpoints(services: ServicesDep, _key: AdminKey) -> dict[str, Any]:
+def list_endpoints(components: ComponentsDep, _key: AdminKey) -> dict[str, Any]:
     """Endpoints (secrets are never returned after creation)."""
-    data = [e.public() for e in services.webhooks.endpoints.list()]
+    data = [e.public() for e in components.webhooks.endpoints.list()]
     return {"data": data, "count": len(data)}
 
 
 @router.post(
     "", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated, responses=ERRORS
 )
-def create_endpoint(body: WebhookCreate, services: ServicesDep, _key: AdminKey) -> dict[str, Any]:
+def create_endpoint(
+    body: WebhookCreate, components: ComponentsDep, _key: AdminKey
+) -> dict[str, Any]:
     """Subscribe a URL; the response carries its secret, once."""
-    endpoint, secret = services.webhooks.add_endpoint(
+    endpoint, secret = components.webhooks.add_endpoint(
         body.url,
         events=list(body.events),
         secret=body.secret,
@@ -70,22 +72,22 @@ def create_endpoint(body: WebhookCreate, services: ServicesDep, _key: AdminKey) 
 
 
 @router.get("/{endpoint_id}", response_model=WebhookPublic, responses=ERRORS)
-def get_endpoint(endpoint_id: str, services: ServicesDep, _key: AdminKey) -> dict[str, Any]:
+def get_endpoint(endpoint_id: str, components: ComponentsDep, _key: AdminKey) -> dict[str, Any]:
     """One endpoint."""
-    return services.webhooks.endpoints.get(endpoint_id).public()
+    return components.webhooks.endpoints.get(endpoint_id).public()
 
 
 @router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
-def delete_endpoint(endpoint_id: str, services: ServicesDep, _key: AdminKey) -> Response:
+def delete_endpoint(endpoint_id: str, components: ComponentsDep, _key: AdminKey) -> Response:
     """Remove an endpoint and its deliveries (events stay in the outbox)."""
-    services.webhooks.endpoints.remove(endpoint_id)
+    components.webhooks.endpoints.remove(endpoint_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{endpoint_id}/test", response_model=TestResultPublic, responses=ERRORS)
-def ping_endpoint(endpoint_id: str, services: ServicesDep, _key: AdminKey) -> dict[str, Any]:
+def ping_endpoint(endpoint_id: str, components: ComponentsDep, _key: AdminKey) -> dict[str, Any]:
     """Send a signed ping now and return the receiver's answer."""
-    attempt = services.webhooks.test_endpoint(endpoint_id)
+    attempt = components.webhooks.test_endpoint(endpoint_id)
     return {
         "status_code": attempt.status_code,
         "latency_ms": attempt.latency_ms,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from hokusai.webhooks.signing import standard_webhook
-from tests.api.conftest import bearer
+from tests.rest.conftest import bearer
 from tests.webhooks.helpers import fake_result
 from tests.webhooks.receiver import running_receiver
 
@@ -36,7 +36,7 @@ def test_webhook_endpoints_deliveries_and_redelivery(client: TestClient, keys, a
         standard_webhook(secret).verify(receiver.received[0].body, receiver.received[0].headers)
 
         receiver.always((400, {}, 0, "nope"))
-        hooks = app.state.services.webhooks
+        hooks = app.state.components.webhooks
         event_id = hooks.announce_registration(fake_result(1))
         hooks.dispatcher().run_once()
         failed = client.get("/api/v1/webhooks/deliveries?state=failed", headers=admin).json()

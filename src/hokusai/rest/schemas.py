@@ -1,5 +1,7 @@
 """Request and response schemas: ``XCreate`` / ``XUpdate`` in, ``XPublic`` / ``XsPublic`` out.
 
+Model versions are answered in the library's own shapes (:mod:`hokusai.registry.results`).
+
 Requests are strict (unknown fields are a 422); responses allow fields to be added, never
 renamed or removed.
 """
@@ -9,6 +11,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from hokusai.registry.results import LineageEntry, ModelSummary
 
 CONTRIBUTOR_EXAMPLE = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 UUID_EXAMPLE = "m-2918a46aa65c4593bba43789c864a46f"
@@ -65,55 +69,18 @@ class ModelCreate(Strict):
     metrics: dict[str, float] | None = None
 
 
-class ModelPublic(Open):
-    """A registered version (the library's result / lookup dict)."""
-
-    model_id: str = Field(examples=["hokusai_lead_scoring_baseline/1"])
-    model_name: str
-    version: str
-    model_type: str | None = None
-    is_baseline: bool
-    model_uuid: str | None = Field(default=None, examples=[UUID_EXAMPLE])
-    model_uri: str | None = None
-    run_id: str | None = None
-    registration_timestamp: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    signature: str | None = None
-    flavors: list[str] = Field(default_factory=list)
-    baseline_id: str | None = None
-    contributor: str | None = None
-    delta_metrics: dict[str, float] | None = None
-
-
-class ModelSummaryPublic(Open):
-    model_id: str
-    model_name: str
-    version: str
-    model_uuid: str | None = None
-    model_type: str | None = None
-    is_baseline: bool
-    baseline_id: str | None = None
-    contributor: str | None = None
-    delta_metrics: dict[str, float] = Field(default_factory=dict)
-    aliases: list[str] = Field(default_factory=list)
-    registration_timestamp: str | None = None
+# The library's result shapes are the response schemas (one declaration, in
+# hokusai.registry.results); only the envelopes around them are declared here.
 
 
 class ModelsPublic(Open):
-    data: list[ModelSummaryPublic]
+    data: list[ModelSummary]
     count: int
     next_page_token: str | None = None
 
 
-class LineageEntryPublic(ModelPublic):
-    depth: int
-    parent_id: str | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
-    cumulative_improvement: dict[str, float] = Field(default_factory=dict)
-
-
 class LineagePublic(Open):
-    data: list[LineageEntryPublic]
+    data: list[LineageEntry]
     count: int
 
 
@@ -121,14 +88,6 @@ class AliasUpdate(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": "3"}]})
 
     version: str = Field(pattern=r"^[0-9]{1,9}$")
-
-
-class AliasPublic(Open):
-    model_name: str
-    alias: str
-    version: str | None = None
-    previous_version: str | None = None
-    event_id: str | None = None
 
 
 EventType = Literal["model_registered", "model_promoted", "*"]

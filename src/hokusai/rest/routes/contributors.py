@@ -6,15 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from hokusai.api.deps import ReadKey, ServicesDep
-from hokusai.api.routes.models import ERRORS
-from hokusai.api.schemas import ModelsPublic
+from hokusai.rest.deps import ComponentsDep, ReadKey
+from hokusai.rest.routes.models import ERRORS
+from hokusai.rest.schemas import ModelsPublic
 
 router = APIRouter(prefix="/contributors", tags=["contributors"])
 
 
 @router.get("/{address}/models", response_model=ModelsPublic, responses=ERRORS)
-def contributor_models(address: str, services: ServicesDep, _key: ReadKey) -> dict[str, Any]:
+def contributor_models(address: str, components: ComponentsDep, _key: ReadKey) -> dict[str, Any]:
     """Every version attributed to ``address`` (any letter case), oldest first."""
-    data = services.registry.get_contributor_models(address)
+    data = components.registry.get_contributor_models(address)
     return {"data": data, "count": len(data), "next_page_token": None}

@@ -17,7 +17,7 @@ def api_settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app(api_settings: Settings) -> Any:
-    from hokusai.api.app import create_app
+    from hokusai.rest.app import create_app
 
     return create_app(api_settings)
 
@@ -30,7 +30,7 @@ def client(app: Any) -> Iterator[TestClient]:
 
 @pytest.fixture
 def keys(app: Any) -> dict[str, str]:
-    store = app.state.services.keys
+    store = app.state.components.keys
     return {
         scope: store.create(name=f"test-{scope}", scope=scope)[1]
         for scope in ("read", "write", "admin")
@@ -47,7 +47,7 @@ def logged_uris(app: Any, forest: Any, api_settings: Settings) -> list[str]:
     import mlflow
     import mlflow.sklearn
 
-    registry = app.state.services.registry
+    registry = app.state.components.registry
     mlflow.set_tracking_uri(registry.tracking_uri)
     uris = []
     try:

@@ -7,17 +7,16 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from hokusai.api.deps import ReadKey, ServicesDep, WriteKey
-from hokusai.api.schemas import (
-    AliasPublic,
+from hokusai.errors import ModelNotFoundError
+from hokusai.registry.results import AliasChange, ModelVersionInfo, RegistrationResult
+from hokusai.rest.deps import ComponentsDep, ReadKey, WriteKey
+from hokusai.rest.schemas import (
     AliasUpdate,
     ErrorPublic,
     LineagePublic,
     ModelCreate,
-    ModelPublic,
     ModelsPublic,
 )
-from hokusai.errors import ModelNotFoundError
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -26,10 +25,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ModelPublic, responses=ERRORS)
-def register_model(body: ModelCreate, services: ServicesDep, _key: WriteKey) -> dict[str, Any]:
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=RegistrationResult, responses=ERRORS
+)
+def register_model(
+    body: ModelCreate, components: ComponentsDep, _key: WriteKey
+) -> RegistrationResult:
     """Register an already-logged MLflow model as a baseline or an improved version."""
-    result = services.registry.register_from_uri(
+    result = components.registry.register_from_uri(
         body.model_uri,
         body.model_type,
         body.metadata,
@@ -38,13 +41,15 @@ def register_model(body: ModelCreate, services: ServicesDep, _key: WriteKey) -> 
         delta_metrics=body.delta_metrics,
         metrics=body.metrics,
     )
-    services.metrics.registrations.labels("baseline" if result["is_baseline"] else "improved").inc()
+    components.metrics.registrations.labels(
+        "baseline" if result["is_baseline"] else "improved"
+    ).inc()
     return result
 
 
 @router.get("", response_model=ModelsPublic, responses=ERRORS)
 def list_models(
-    services: ServicesDep,
+    components: ComponentsDep,
     _key: ReadKey,
     model_type: str | None = Query(default=None, max_length=64),
     kind: str | None = Query(default=None, pattern="^(baseline|improved)$"),
@@ -52,56 +57,58 @@ def list_models(
     page_token: str | None = Query(default=None, max_length=2048),
 ) -> dict[str, Any]:
     """Hokusai versions, newest first, paged."""
-    data, token = services.registry.list_models(
+    data, token = components.registry.list_models(
         model_type=model_type, kind=kind, max_results=max_results, page_token=page_token
     )
     return {"data": data, "count": len(data), "next_page_token": token}
 
 
-@router.get("/by-uuid/{model_uuid}", response_model=ModelPublic, responses=ERRORS)
-def get_by_uuid(model_uuid: str, services: ServicesDep, _key: ReadKey) -> dict[str, Any]:
+@router.get("/by-uuid/{model_uuid}", response_model=ModelVersionInfo, responses=ERRORS)
+def get_by_uuid(model_uuid: str, components: ComponentsDep, _key: ReadKey) -> ModelVersionInfo:
     """The version registered from the logged model ``model_uuid`` (``m-…``)."""
     started = time.perf_counter()
-    found = services.registry.get_model_by_uuid(model_uuid)
-    services.metrics.lookup.observe(time.perf_counter() - started)
+    found = components.registry.get_model_by_uuid(model_uuid)
+    components.metrics.lookup.observe(time.perf_counter() - started)
     if found is None:
         raise ModelNotFoundError(f"No registered model has uuid {model_uuid!r}.")
     return found
 
 
-@router.get("/{name}/versions/{version}", response_model=ModelPublic, responses=ERRORS)
-def get_version(name: str, version: str, services: ServicesDep, _key: ReadKey) -> dict[str, Any]:
+@router.get("/{name}/versions/{version}", response_model=ModelVersionInfo, responses=ERRORS)
+def get_version(
+    name: str, version: str, components: ComponentsDep, _key: ReadKey
+) -> ModelVersionInfo:
     """One version by name and number."""
-    return services.registry.get_model(f"{name}/{version}")
+    return components.registry.get_model(f"{name}/{version}")
 
 
 @router.get("/{name}/versions/{version}/lineage", response_model=LineagePublic, responses=ERRORS)
 def get_version_lineage(
-    name: str, version: str, services: ServicesDep, _key: ReadKey
+    name: str, version: str, components: ComponentsDep, _key: ReadKey
 ) -> dict[str, Any]:
     """The family of one version: its baseline and every improvement built on it."""
-    entries = services.registry.get_model_lineage(f"{name}/{version}")
+    entries = components.registry.get_model_lineage(f"{name}/{version}")
     return {"data": entries, "count": len(entries)}
 
 
 @router.get("/{model_id:path}/lineage", response_model=LineagePublic, responses=ERRORS)
-def get_lineage(model_id: str, services: ServicesDep, _key: ReadKey) -> dict[str, Any]:
+def get_lineage(model_id: str, components: ComponentsDep, _key: ReadKey) -> dict[str, Any]:
     """Lineage by model id (``name/version``, the ``/`` may be encoded) or by model name."""
-    entries = services.registry.get_model_lineage(model_id)
+    entries = components.registry.get_model_lineage(model_id)
     return {"data": entries, "count": len(entries)}
 
 
-@router.put("/{name}/aliases/{alias}", response_model=AliasPublic, responses=ERRORS)
+@router.put("/{name}/aliases/{alias}", response_model=AliasChange, responses=ERRORS)
 def set_alias(
-    name: str, alias: str, body: AliasUpdate, services: ServicesDep, _key: WriteKey
-) -> dict[str, Any]:
+    name: str, alias: str, body: AliasUpdate, components: ComponentsDep, _key: WriteKey
+) -> AliasChange:
     """Point an alias at a version: promote, or roll back by pointing it at an older one.
     Announces ``model_promoted``."""
-    return services.registry.set_alias(name, alias, body.version)
+    return components.registry.set_alias(name, alias, body.version)
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
-def delete_alias(name: str, alias: str, services: ServicesDep, _key: WriteKey) -> Response:
+def delete_alias(name: str, alias: str, components: ComponentsDep, _key: WriteKey) -> Response:
     """Remove an alias."""
-    services.registry.delete_alias(name, alias)
+    components.registry.delete_alias(name, alias)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

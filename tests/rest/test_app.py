@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hokusai.config import Settings
-from tests.api.conftest import bearer
+from tests.rest.conftest import bearer
 from tests.conftest import CONTRIBUTOR
 
 
@@ -135,7 +135,7 @@ def test_auth_matrix(client, keys, method, path, scope):
 
 def test_revoked_keys_and_keys_in_the_query_string_are_refused(client, keys, app):
     _error(client.get(f"/api/v1/models?api_key={keys['admin']}"), 400, "api_key_in_query")
-    store = app.state.services.keys
+    store = app.state.components.keys
     (key,) = [k for k in store.list() if k.name == "test-read"]
     store.revoke(key.id)
     _error(client.get("/api/v1/models", headers=bearer(keys["read"])), 401, "invalid_api_key")
@@ -237,11 +237,11 @@ def test_malformed_json_unknown_routes_and_methods(client, keys):
 
 
 def test_body_size_limit(tmp_path, forest):
-    from hokusai.api.app import create_app
+    from hokusai.rest.app import create_app
 
     app = create_app(Settings(home=tmp_path, webhook_background=False, api_max_body_bytes=2048))
     with TestClient(app) as client:
-        key = app.state.services.keys.create(name="w", scope="write")[1]
+        key = app.state.components.keys.create(name="w", scope="write")[1]
         big = {"model_uri": "x", "model_type": "x", "metadata": {"blob": "x" * 5000}}
         _error(
             client.post("/api/v1/models", json=big, headers=bearer(key)), 413, "payload_too_large"
@@ -249,7 +249,7 @@ def test_body_size_limit(tmp_path, forest):
 
 
 def test_rate_limit_is_per_key_with_retry_after(tmp_path):
-    from hokusai.api.app import create_app
+    from hokusai.rest.app import create_app
 
     app = create_app(
         Settings(
@@ -257,8 +257,8 @@ def test_rate_limit_is_per_key_with_retry_after(tmp_path):
         )
     )
     with TestClient(app) as client:
-        first = app.state.services.keys.create(name="a", scope="read")[1]
-        second = app.state.services.keys.create(name="b", scope="read")[1]
+        first = app.state.components.keys.create(name="a", scope="read")[1]
+        second = app.state.components.keys.create(name="b", scope="read")[1]
         codes = [client.get("/api/v1/models", headers=bearer(first)).status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
         limited = client.get("/api/v1/models", headers=bearer(first))
@@ -292,7 +292,7 @@ def test_health_live_ready_and_metrics(client, keys):
 def test_health_with_mlflow_down_is_503_naming_it_quickly(tmp_path):
     import time
 
-    from hokusai.api.app import create_app
+    from hokusai.rest.app import create_app
 
     settings = Settings(home=tmp_path, tracking_uri="http://127.0.0.1:9", webhook_background=False)
     with TestClient(create_app(settings)) as client:
@@ -309,12 +309,12 @@ def test_health_with_mlflow_down_is_503_naming_it_quickly(tmp_path):
 
 
 def test_redis_down_is_degraded_not_fatal(tmp_path):
-    from hokusai.api.app import create_app
+    from hokusai.rest.app import create_app
 
     settings = Settings(home=tmp_path, redis_url="redis://127.0.0.1:9/0", webhook_background=False)
     app = create_app(settings)
     with TestClient(app) as client:
-        key = app.state.services.keys.create(name="r", scope="read")[1]
+        key = app.state.components.keys.create(name="r", scope="read")[1]
         assert client.get("/api/v1/models", headers=bearer(key)).status_code == 200
         health = client.get("/health")
         assert health.status_code == 200

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from hokusai import __version__
-from hokusai.api.deps import Services, ServicesDep
-from hokusai.api.schemas import HealthPublic
+from hokusai.rest.deps import Components, ComponentsDep
+from hokusai.rest.schemas import HealthPublic
 
 router = APIRouter(tags=["health"])
 
@@ -24,27 +24,27 @@ CHECK_TIMEOUT = 3.0
 REQUIRED = ("mlflow", "database")
 
 
-def _mlflow(services: Services) -> dict[str, Any]:
-    services.registry.client.search_registered_models(max_results=1)
-    return {"status": "ok", "detail": services.registry.tracking_uri.split("@")[-1]}
+def _mlflow(components: Components) -> dict[str, Any]:
+    components.registry.client.search_registered_models(max_results=1)
+    return {"status": "ok", "detail": components.registry.tracking_uri.split("@")[-1]}
 
 
-def _database(services: Services) -> dict[str, Any]:
-    with services.webhooks.engine.connect() as conn:
+def _database(components: Components) -> dict[str, Any]:
+    with components.webhooks.engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
-    return {"status": "ok", "detail": services.webhooks.engine.dialect.name}
+    return {"status": "ok", "detail": components.webhooks.engine.dialect.name}
 
 
-def _webhooks(services: Services) -> dict[str, Any]:
-    stats = services.webhooks.outbox.stats()
+def _webhooks(components: Components) -> dict[str, Any]:
+    stats = components.webhooks.outbox.stats()
     state = "degraded" if stats["dead"] else "ok"
     detail = f"{stats['pending']} pending, {stats['dead']} dead, {stats['failed']} failed"
     return {"status": state, "detail": detail, "pending": stats["pending"], "dead": stats["dead"]}
 
 
-def _rate_limiter(services: Services) -> dict[str, Any]:
-    healthy = services.limiter.healthy()
-    kind = "redis" if services.settings.redis_url else "memory"
+def _rate_limiter(components: Components) -> dict[str, Any]:
+    healthy = components.limiter.healthy()
+    kind = "redis" if components.settings.redis_url else "memory"
     if healthy:
         return {"status": "ok", "detail": kind}
     return {"status": "degraded", "detail": f"{kind} unreachable; limiting per replica"}
@@ -58,11 +58,11 @@ _CHECKS = {
 }
 
 
-async def _check(name: str, services: Services) -> dict[str, Any]:
+async def _check(name: str, components: Components) -> dict[str, Any]:
     down = "down" if name in REQUIRED else "degraded"
     try:
         return await asyncio.wait_for(
-            asyncio.to_thread(_CHECKS[name], services), timeout=CHECK_TIMEOUT
+            asyncio.to_thread(_CHECKS[name], components), timeout=CHECK_TIMEOUT
         )
     except TimeoutError:
         return {"status": down, "detail": f"no answer within {CHECK_TIMEOUT:g}s"}
@@ -70,8 +70,8 @@ async def _check(name: str, services: Services) -> dict[str, Any]:
         return {"status": down, "detail": f"{type(exc).__name__}: {str(exc)[:300]}"}
 
 
-async def _report(services: Services, names: tuple[str, ...]) -> tuple[int, dict[str, Any]]:
-    results = await asyncio.gather(*(_check(name, services) for name in names))
+async def _report(components: Components, names: tuple[str, ...]) -> tuple[int, dict[str, Any]]:
+    results = await asyncio.gather(*(_check(name, components) for name in names))
     report = dict(zip(names, results, strict=True))
     if any(report[name]["status"] == "down" for name in REQUIRED if name in report):
         overall = "down"
@@ -87,9 +87,9 @@ async def _report(services: Services, names: tuple[str, ...]) -> tuple[int, dict
 
 
 @router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
-async def health(services: ServicesDep) -> JSONResponse:
+async def health(components: ComponentsDep) -> JSONResponse:
     """Every service's state; 503 when MLflow or the database is down."""
-    status, body = await _report(services, tuple(_CHECKS))
+    status, body = await _report(components, tuple(_CHECKS))
     return JSONResponse(body, status_code=status)
 
 
@@ -100,13 +100,13 @@ async def live() -> dict[str, str]:
 
 
 @router.get("/ready", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
-async def ready(services: ServicesDep) -> JSONResponse:
+async def ready(components: ComponentsDep) -> JSONResponse:
     """Ready to serve: MLflow and the database answer."""
-    status, body = await _report(services, REQUIRED)
+    status, body = await _report(components, REQUIRED)
     return JSONResponse(body, status_code=status)
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(services: ServicesDep) -> Response:
+def metrics(components: ComponentsDep) -> Response:
     """Prometheus metrics."""
-    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
+    return Response(components.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -103,7 +103,7 @@ def test_real_server_end_to_end(tmp_path: Path):
 
 
 def test_bootstrap_key_is_printed_only_on_first_start(tmp_path: Path):
-    from hokusai.api.keys import ApiKeyStore
+    from hokusai.auth.keys import ApiKeyStore
     from hokusai.cli.server import _bootstrap_admin_key
     from hokusai.config import Settings
     from hokusai.db import open_database

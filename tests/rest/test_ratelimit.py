@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from hokusai.api import ratelimit
-from hokusai.api.ratelimit import (
+from hokusai.config import Settings
+from hokusai.rest import ratelimit
+from hokusai.rest.ratelimit import (
     MemoryRateLimiter,
     RateDecision,
     RateLimiter,
     RedisRateLimiter,
     build_rate_limiter,
 )
-from hokusai.config import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -300,7 +300,7 @@ def test_redis_reloads_the_script_after_a_flush(make_limiter, redis_client):
 
 
 def test_redis_down_falls_back_to_memory_quickly(make_limiter, caplog):
-    caplog.set_level(logging.WARNING, logger="hokusai.api.ratelimit")
+    caplog.set_level(logging.WARNING, logger="hokusai.rest.ratelimit")
     limiter = make_limiter(
         f"redis://127.0.0.1:{_free_port()}/0", rate_per_minute=60, burst=3, socket_timeout=0.25
     )
@@ -402,7 +402,7 @@ def _proxy_to_redis() -> Iterator[_Proxy]:
 
 
 def test_healthy_again_when_redis_answers_again(make_limiter, redis_client, caplog):
-    caplog.set_level(logging.INFO, logger="hokusai.api.ratelimit")
+    caplog.set_level(logging.INFO, logger="hokusai.rest.ratelimit")
     with _proxy_to_redis() as proxy:
         limiter = make_limiter(f"redis://127.0.0.1:{proxy.port}/15", rate_per_minute=1, burst=3)
         assert limiter.hit("k").allowed

@@ -213,11 +213,11 @@ def test_a_ping_is_not_lost_to_the_background_sender(
 ):
     """Found replaying the walkthrough on the default server (14 of 20 pings were 409 there).
     The sender thread winning the race is made deterministic: it claims just before the route."""
-    from tests.api.conftest import bearer
+    from tests.rest.conftest import bearer
 
     admin = bearer(keys["admin"])
     created = client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/h"}, headers=admin)
-    outbox = app.state.services.webhooks.outbox
+    outbox = app.state.components.webhooks.outbox
     record = outbox.record
     competing: list[Any] = []
 

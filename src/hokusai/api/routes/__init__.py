@@ -1,1 +1,0 @@
-"""One router per resource, joined in :mod:`hokusai.api.app`."""

@@ -1,0 +1,3 @@
+"""HTTP pieces shared by the registry REST service and the prediction server: the one error
+envelope and its handlers (:mod:`hokusai.http.errors`) and body limits
+(:mod:`hokusai.http.limits`)."""

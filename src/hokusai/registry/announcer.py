@@ -1,0 +1,34 @@
+"""How the registry tells the world about registrations and promotions, without knowing who
+listens.
+
+The registry owns this interface; the webhook layer implements it
+(:class:`hokusai.webhooks.Webhooks`) and whoever assembles the application hands it in
+(:func:`hokusai.open_registry`, the REST service, the CLI). The registry never imports the
+webhook layer.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from hokusai.registry.results import ModelVersionInfo, RegistrationResult
+
+__all__ = ["Announcer"]
+
+
+@runtime_checkable
+class Announcer(Protocol):
+    """Records the events of registrations and alias moves (durably, before they return)."""
+
+    def prepare(self) -> None:
+        """Make ready before a registration writes anything: a configuration error raised here
+        (a webhook URL without a secret, an unreachable database) costs no rollback."""
+
+    def announce_registration(self, result: RegistrationResult) -> str | None:
+        """Record ``model_registered`` for a registration; the event id, or None if the version
+        already had one. Runs as the registration's last step: raising rolls it back."""
+
+    def announce_promotion(
+        self, version: ModelVersionInfo, *, alias: str, previous_version: str | None
+    ) -> str | None:
+        """Record ``model_promoted`` (``alias`` now points at ``version``); the event id."""

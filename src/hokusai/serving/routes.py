@@ -1,0 +1,174 @@
+"""The prediction server's routes: predictions, health, metrics and the admin reload.
+
+Routes read the server's parts from ``request.app.state.serving_parts`` (a :class:`ServingParts`
+built once by :func:`hokusai.serving.app.create_app`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from hokusai import __version__, errors
+from hokusai.auth import ApiKeyStore, authenticate
+from hokusai.config import ServingSettings
+from hokusai.serving.inputs import parse_invocation, parse_records
+from hokusai.serving.metrics import ServingMetrics
+from hokusai.serving.predictor import LoadedModel
+from hokusai.serving.swap import ModelManager, describe_source
+
+__all__ = ["ServingParts", "router"]
+
+
+@dataclass
+class ServingParts:
+    """Everything a serving route uses, built once per app."""
+
+    serving: ServingSettings
+    manager: ModelManager
+    metrics: ServingMetrics
+    admin_keys: Callable[[], ApiKeyStore]
+    """The project's API keys, opened on first use (not on every reload)."""
+
+
+def _parts(request: Request) -> ServingParts:
+    parts: ServingParts = request.app.state.serving_parts
+    return parts
+
+
+PartsDep = Annotated[ServingParts, Depends(_parts)]
+Parse = Callable[..., Any]
+
+router = APIRouter()
+
+
+def _serving_model(manager: ModelManager) -> LoadedModel:
+    model = manager.current
+    if model is None:
+        raise errors.ModelNotLoadedError(
+            "No model is loaded: " + "; ".join(f"{s.source}: {s.reason}" for s in manager.skipped)
+        )
+    return model
+
+
+async def _predict(request: Request, parts: ServingParts, route: str, parse: Parse) -> Response:
+    metrics = parts.metrics
+    started = time.perf_counter()
+    status = 200
+    try:
+        model = _serving_model(parts.manager)
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise errors.InvalidJsonError(f"The body is not valid JSON: {exc}") from exc
+        matrix = parse(body, model.columns, max_rows=parts.serving.max_batch_rows)
+        assert model.batcher is not None
+        try:
+            predictions = await model.batcher.submit(matrix)
+        except Exception as exc:
+            metrics.errors.labels("model").inc()
+            raise errors.HokusaiError(
+                f"The model failed to predict: {type(exc).__name__}: {exc}"
+            ) from exc
+        metrics.rows.inc(len(matrix))
+        return Response(
+            orjson.dumps({"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY),
+            media_type="application/json",
+            headers=_model_headers(model),
+        )
+    except errors.HokusaiError as exc:
+        status = errors.http_status_for(exc)
+        if status < 500:
+            metrics.errors.labels(exc.code).inc()
+        raise
+    except Exception:
+        status = 500
+        metrics.errors.labels("internal").inc()
+        raise
+    finally:
+        metrics.requests.labels(route, str(status)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+@router.post("/invocations")
+async def invocations(request: Request, parts: PartsDep) -> Response:
+    """MLflow scoring formats: dataframe_split, dataframe_records, instances, inputs."""
+    return await _predict(request, parts, "/invocations", parse_invocation)
+
+
+@router.post("/predict")
+async def predict_records(request: Request, parts: PartsDep) -> Response:
+    """``{"records": [{column: value}, …]}`` or a bare list of records."""
+    return await _predict(request, parts, "/predict", parse_records)
+
+
+@router.get("/health")
+async def health(parts: PartsDep) -> JSONResponse:
+    """The model serving, where it came from, and every source skipped with its reason."""
+    manager = parts.manager
+    model = manager.current
+    body = {
+        "status": "ok" if model is not None else "down",
+        "version": __version__,
+        "model": model.describe() if model is not None else None,
+        "skipped": [s.as_dict() for s in manager.skipped],
+        "last_refresh": manager.last_refresh.as_dict() if manager.last_refresh else None,
+        "last_error": manager.last_error,
+        "swaps": manager.swaps,
+        "refresh_seconds": parts.serving.model_refresh_seconds,
+    }
+    return JSONResponse(body, status_code=200 if model is not None else 503)
+
+
+@router.get("/live")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(parts: PartsDep) -> JSONResponse:
+    model = parts.manager.current
+    return JSONResponse(
+        {
+            "status": "ok" if model else "down",
+            "model": describe_source(model.source) if model else None,
+        },
+        status_code=200 if model else 503,
+    )
+
+
+@router.get("/model")
+async def model_info(parts: PartsDep) -> dict[str, Any]:
+    return _serving_model(parts.manager).describe()
+
+
+@router.get("/metrics")
+async def prometheus(parts: PartsDep) -> Response:
+    return Response(parts.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+@router.post("/admin/reload")
+async def reload(request: Request, parts: PartsDep) -> dict[str, Any]:
+    """Resolve the sources again now; swap if the winner changed (admin key if configured)."""
+    store = parts.admin_keys()
+    if store.count_active():
+        authenticate(store, request.headers.get("authorization", ""), scope="admin")
+    outcome = await asyncio.to_thread(parts.manager.refresh, force=True)
+    return outcome.as_dict()
+
+
+def _model_headers(model: LoadedModel) -> dict[str, str]:
+    source = model.source
+    headers = {"X-Model-Source": source.kind, "X-Model-Name": source.name or ""}
+    if source.version:
+        headers["X-Model-Version"] = source.version
+    if source.run_id:
+        headers["X-Model-Run-Id"] = source.run_id
+    return headers
