@@ -204,7 +204,7 @@ class ProjectConfig(BaseModel):
 
 
 class ServingSettings(BaseSettings):
-    """The prediction server's settings (★ names from the product spec, no prefix)."""
+    """The prediction server's settings (names fixed by the product spec, no prefix)."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 

@@ -1,4 +1,4 @@
-"""★ The model_registered contract, field by field, over a real signed delivery."""
+"""The model_registered contract, field by field, over a real signed delivery."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""★ The model source chain; the first source that resolves (and later loads) wins.
+"""The model source chain (a contract with deployments): the first source that resolves (and
+later loads) wins.
 
 1. ``MODEL_VARIANT`` — ``models:/name/Stage``, ``models:/name/<version>``, ``models:/name@alias``
 2. ``MODEL_RUN_ID`` — that run's model

@@ -1,4 +1,4 @@
-"""Event payloads. ★ ``model_registered`` is a contract with the marketplace: fields may be added,
+"""Event payloads. ``model_registered`` is a contract with the marketplace: fields may be added,
 never renamed or removed. ``schemas/model_registered.v1.json`` is its JSON Schema, shipped in
 the package and checked against every payload in the tests."""
 
