@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hokusai.config import Settings
-from tests.rest.conftest import bearer
 from tests.conftest import CONTRIBUTOR
+from tests.rest.conftest import bearer
 
 
 def _register(client: TestClient, key: str, uri: str, **extra: Any) -> dict[str, Any]:

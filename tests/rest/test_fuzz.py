@@ -35,8 +35,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from hokusai.config import Settings
-from tests.rest.conftest import bearer
 from tests.conftest import CONTRIBUTOR
+from tests.rest.conftest import bearer
 
 CHECKS = [
     not_a_server_error,

@@ -1,4 +1,4 @@
-"""The source chain (a contract): each source, each skip reason, and MLflow down → the pickle, fast."""
+"""The source chain (a contract): each source, each skip reason, MLflow down → the pickle, fast."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """``/health``, ``/live``, ``/ready``, ``/metrics`` — no API key needed.
 
-``/health`` is (a contract with monitors) ``{"status", "version", "services": {"mlflow", "database", "webhooks", …}}``:
+``/health`` is ``{"status", "version", "services": {"mlflow", "database", "webhooks", …}}`` (a
+contract with monitors):
 200 when every required service answers (optional ones may be "degraded"), 503 naming the
 failing service otherwise. Each check is bounded in time, so a hung MLflow cannot hang it.
 """
