@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         ge=0,
         description="At exit, how long the background sender may finish first attempts.",
     )
+    webhook_reconcile_min_age_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="The reconciler leaves versions younger than this to their own registration.",
+    )
 
     api_host: str = Field(default="127.0.0.1", description="Address `hokusai server` binds.")
     api_port: int = Field(default=8000, ge=0, le=65535, description="Port `hokusai server` binds.")

@@ -31,6 +31,7 @@
     ├── PayloadTooLargeError             payload_too_large       413
     ├── RateLimitedError                 rate_limited            429
     ├── RegistrationError                registration_failed     500
+    │   └── RollbackIncompleteError      rollback_incomplete     500
     ├── ModelNotLoadedError              model_not_loaded        503
     └── BackendError                     backend_error           502
         └── BackendUnavailableError      backend_unavailable     503
@@ -78,6 +79,7 @@ __all__ = [
     "PayloadTooLargeError",
     "RateLimitedError",
     "RegistrationError",
+    "RollbackIncompleteError",
     "SignatureMismatchError",
     "UnauthenticatedError",
     "UnsupportedModelError",
@@ -288,6 +290,12 @@ class RegistrationError(HokusaiError):
     """Registration failed part-way; whatever it had created was rolled back."""
 
     code = "registration_failed"
+
+
+class RollbackIncompleteError(RegistrationError):
+    """Registration failed and its rollback left something behind; the message names it."""
+
+    code = "rollback_incomplete"
 
 
 class ModelNotLoadedError(HokusaiError):

@@ -23,6 +23,7 @@ from hokusai.errors import (
     BaselineNotFoundError,
     InvalidMetricsError,
     ModelNotFoundError,
+    RollbackIncompleteError,
     ValidationError,
 )
 from hokusai.registry.announcer import Announcer
@@ -81,6 +82,8 @@ class ModelRegistry:
         hooks: Callables run with each registration's result before it is final.
         announcer: Records the events of registrations and alias moves (the webhook layer in
             an assembled application); ``None`` announces nothing.
+        client: The ``MlflowClient`` to read and roll back with (default: one bound to the
+            URIs above); tests hand in fault-injecting wrappers of a real client.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class ModelRegistry:
         settings: Settings | None = None,
         hooks: Sequence[RegistrationHook] = (),
         announcer: Announcer | None = None,
+        client: Any = None,
     ) -> None:
         from mlflow import MlflowClient
 
@@ -104,7 +108,9 @@ class ModelRegistry:
         self.registry_uri = settings.resolved_registry_uri
         if settings.is_embedded:
             settings.home_path.mkdir(parents=True, exist_ok=True)
-        self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+        self._client = client or MlflowClient(
+            tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
+        )
         self._queries = RegistryQueries(self._client, tracking_uri=self.tracking_uri)
         self._hooks: list[RegistrationHook] = list(hooks)
         self._announcer = announcer
@@ -423,15 +429,24 @@ class ModelRegistry:
         if record is None or not record.is_hokusai:
             raise ModelNotFoundError(f"Model {name}/{version} not found.")
         previous = self._alias_target(name, alias)
+        # Described before the move: a failure here must not leave the alias moved.
+        description = self._queries.describe(record) if self._announcer is not None else None
+        if self._announcer is not None:
+            self._announcer.prepare()
         try:
             self._client.set_registered_model_alias(name, alias, version)
         except Exception as exc:
             raise translate_mlflow_error(exc, f"setting alias {name}@{alias}") from exc
         event_id = None
-        if self._announcer is not None:
-            event_id = self._announcer.announce_promotion(
-                self._queries.describe(record), alias=alias, previous_version=previous
-            )
+        if self._announcer is not None and description is not None:
+            try:
+                event_id = self._announcer.announce_promotion(
+                    description, alias=alias, previous_version=previous
+                )
+            except BaseException as exc:
+                # No event, so no move: put the alias back where it was.
+                self._restore_alias(name, alias, previous, cause=exc)
+                raise
         logger.info("alias %s@%s -> %s (was %s)", name, alias, version, previous)
         return {
             "model_name": name,
@@ -442,6 +457,21 @@ class ModelRegistry:
             "model_uuid": record.model_uuid,
             "event_id": event_id,
         }
+
+    def _restore_alias(
+        self, name: str, alias: str, previous: str | None, *, cause: BaseException
+    ) -> None:
+        try:
+            if previous is None:
+                self._client.delete_registered_model_alias(name, alias)
+            else:
+                self._client.set_registered_model_alias(name, alias, previous)
+        except Exception as exc:  # noqa: BLE001 - reported, with the alias's true state
+            raise RollbackIncompleteError(
+                f"Recording model_promoted for {name}@{alias} failed ({cause}) and putting the "
+                f"alias back on {previous or 'nothing'} failed too ({exc}): the alias has moved "
+                "without an event."
+            ) from cause
 
     def delete_alias(self, model_name: str, alias: str) -> AliasRemoval:
         """Remove ``alias`` from a model; ModelNotFoundError when it is not set."""

@@ -95,8 +95,10 @@ class RegistryQueries:
                 record = self.record(name, version)
                 if record is not None and record.is_hokusai:
                     return self.describe(record, logged_model=logged)
-        for mv in self.search(f"tags.`{TAG_MODEL_UUID}` = '{model_uuid}'", limit=1):
-            return self.describe(self.record_of(mv), logged_model=logged)
+        for mv in self.search(f"tags.`{TAG_MODEL_UUID}` = '{model_uuid}'"):
+            record = self.record_of(mv)
+            if record.is_hokusai:
+                return self.describe(record, logged_model=logged)
         return None
 
     def _logged_model(self, model_id: str) -> Any | None:
@@ -352,7 +354,7 @@ class RegistryQueries:
         if model_type is not None:
             for mv in self.search(f"name = '{improved_model_name(model_type)}'"):
                 child = VersionRecord.from_version(mv)
-                if child.baseline_id:
+                if child.baseline_id and child.is_hokusai:
                     children.setdefault(child.baseline_id, []).append(child)
         return children
 
@@ -414,7 +416,8 @@ class RegistryQueries:
         found: dict[str, VersionRecord] = {}
         for mv in self.search(f"tags.`{TAG_CONTRIBUTOR}` = '{checksum}'"):
             record = VersionRecord.from_version(mv)
-            found[record.model_id] = record
+            if record.is_hokusai:
+                found[record.model_id] = record
         for mv in self.search(f"tags.`{LEGACY_TAG_CONTRIBUTOR}` ILIKE '{checksum}'"):
             record = self.record_of(mv)
             if record.is_hokusai:
@@ -425,6 +428,21 @@ class RegistryQueries:
         return result
 
     # ---- paging ----------------------------------------------------------------------
+
+    def registered_models(self, pattern: str) -> Iterator[Any]:
+        """Registered models whose name is ``LIKE pattern``, across all pages."""
+        token = None
+        while True:
+            try:
+                page = self._client.search_registered_models(
+                    f"name LIKE '{pattern}'", max_results=_PAGE, page_token=token
+                )
+            except Exception as exc:
+                raise translate_mlflow_error(exc, "searching registered models") from exc
+            yield from page
+            token = page.token
+            if not token:
+                return
 
     def search(
         self, filter_string: str, *, order_by: list[str] | None = None, limit: int | None = None

@@ -37,6 +37,8 @@ __all__ = [
     "TAG_METADATA_ARTIFACT",
     "TAG_MODEL_TYPE",
     "TAG_MODEL_UUID",
+    "TAG_REGISTRATION_RUN",
+    "TAG_REGISTRATION_STATE",
     "VersionRecord",
     "baseline_model_name",
     "improved_model_name",
@@ -51,6 +53,14 @@ TAG_CONTRIBUTOR = "hokusai.contributor"
 TAG_DELTA_METRICS = "hokusai.delta_metrics"
 TAG_BACKFILLED = "hokusai.backfilled"
 TAG_METADATA_ARTIFACT = "hokusai.metadata_artifact"
+TAG_REGISTRATION_RUN = "hokusai.registration_run_id"
+"""The run of the registration that created the version: what rolls it back and keys its event."""
+TAG_REGISTRATION_STATE = "hokusai.registration_state"
+"""``registering`` from creation until the registration's last MLflow write sets ``complete``.
+A version still ``registering`` is not a registered version: no read returns it and nothing
+announces it. Versions registered before this tag existed have none and are complete."""
+REGISTERING = "registering"
+COMPLETE = "complete"
 
 LEGACY_TAG_BASELINE_ID = "baseline_model_id"
 LEGACY_TAG_CONTRIBUTOR = "contributor"
@@ -140,9 +150,19 @@ class VersionRecord:
         return None
 
     @property
+    def complete(self) -> bool:
+        """False while its registration is still running, or after it failed part-way."""
+        return self.tags.get(TAG_REGISTRATION_STATE) != REGISTERING
+
+    @property
+    def registration_run_id(self) -> str | None:
+        """The registration's run (None for versions registered before it was recorded)."""
+        return self.tags.get(TAG_REGISTRATION_RUN)
+
+    @property
     def is_hokusai(self) -> bool:
-        """True when the version carries Hokusai attribution in either layout."""
-        return self.model_type is not None
+        """True for a completely registered version with Hokusai attribution (either layout)."""
+        return self.model_type is not None and self.complete
 
     @classmethod
     def from_version(cls, mv: Any, run: Any | None = None) -> VersionRecord:

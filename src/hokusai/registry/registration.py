@@ -16,18 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hokusai.errors import HokusaiError, RegistrationError
+from hokusai.errors import HokusaiError, RegistrationError, RollbackIncompleteError
 from hokusai.registry.announcer import Announcer
-from hokusai.registry.backend import mlflow_scope, translate_mlflow_error
+from hokusai.registry.backend import is_not_found, mlflow_scope, translate_mlflow_error
 from hokusai.registry.records import (
+    COMPLETE,
     DELTA_METRIC_PREFIX,
     MLFLOW_GIT_COMMIT,
+    REGISTERING,
     TAG_BASELINE_ID,
     TAG_CONTRIBUTOR,
     TAG_DELTA_METRICS,
     TAG_IS_BASELINE,
     TAG_MODEL_TYPE,
     TAG_MODEL_UUID,
+    TAG_REGISTRATION_RUN,
+    TAG_REGISTRATION_STATE,
     iso_timestamp,
 )
 from hokusai.registry.results import RegistrationResult
@@ -141,7 +145,8 @@ class RegistrationWriter:
         self._announcer = announcer
 
     def write(self, log: LogModel, attribution: Attribution) -> RegistrationResult:
-        """One run, one logged model (``log``), one version, hooks, the event; or nothing."""
+        """One run, one logged model (``log``), one version, hooks, the completion mark, then
+        the event; or, when anything before the mark fails, none of them."""
         import mlflow
 
         model_name = attribution.model_name
@@ -162,33 +167,41 @@ class RegistrationWriter:
             except Exception as exc:
                 raise translate_mlflow_error(exc, "starting the registration run") from exc
             run_id = run.info.run_id
+            created: list[tuple[str, str]] = []
             try:
                 _log_batch(self._client, run_id, attribution.params(), attribution.run_metrics())
                 info = log(run_id)
                 version = mlflow.register_model(
                     info.model_uri,
                     model_name,
-                    tags={**tags, **info.extra_tags, TAG_MODEL_UUID: info.model_uuid},
+                    tags={
+                        **tags,
+                        **info.extra_tags,
+                        TAG_MODEL_UUID: info.model_uuid,
+                        TAG_REGISTRATION_RUN: run_id,
+                        TAG_REGISTRATION_STATE: REGISTERING,
+                    },
                 )
+                created.append((str(version.name), str(version.version)))
                 result = build_result(
-                    info, version, attribution, git_commit=run.data.tags.get(MLFLOW_GIT_COMMIT)
+                    info,
+                    version,
+                    attribution,
+                    git_commit=run.data.tags.get(MLFLOW_GIT_COMMIT),
+                    registration_run_id=run_id,
                 )
                 for hook in self._hooks:
                     hook(result)
-                if self._announcer is not None:
-                    # Last step, same registration: the event exists iff the version does.
-                    self._announcer.announce_registration(result)
+                # The commit point: from this write on, the version is registered. Until it,
+                # no read returns the version and nothing announces it.
+                self._client.set_model_version_tag(
+                    version.name, version.version, TAG_REGISTRATION_STATE, COMPLETE
+                )
             except BaseException as exc:
-                self._roll_back(run_id, experiment_id)
-                if isinstance(exc, HokusaiError | KeyboardInterrupt | SystemExit):
-                    raise
-                if isinstance(exc, Exception):
-                    error = translate_mlflow_error(exc, f"Registering {model_name} failed")
-                    raise RegistrationError(
-                        f"{error.message} (rolled back: no version was created)"
-                    ) from exc
-                raise
-            mlflow.end_run("FINISHED")
+                self._fail(exc, run_id, experiment_id, created, model_name)
+                raise  # _fail raises; this line only tells type checkers so
+            _end_run("FINISHED", run_id)
+        self._announce(result)
         logger.info(
             "registered %s model_uuid=%s run_id=%s",
             result["model_id"],
@@ -197,25 +210,87 @@ class RegistrationWriter:
         )
         return result
 
-    def _roll_back(self, run_id: str, experiment_id: str) -> None:
-        """Undo a failed registration: delete its versions and logged models, fail the run."""
-        import mlflow
+    def _announce(self, result: RegistrationResult) -> None:
+        """Record the event of a complete registration. A failure here does not undo the
+        registration (it succeeded): the reconciler records the missing event later."""
+        if self._announcer is None:
+            return
+        try:
+            self._announcer.announce_registration(result)
+        except Exception:
+            logger.exception(
+                "%s is registered but its model_registered event could not be recorded now; "
+                "the reconciler will record it",
+                result["model_id"],
+            )
 
+    def _fail(
+        self,
+        exc: BaseException,
+        run_id: str,
+        experiment_id: str,
+        created: list[tuple[str, str]],
+        model_name: str,
+    ) -> None:
+        """Roll back, then raise what the caller must know: the original error, or the truth
+        that the rollback left something behind."""
+        remaining = self._roll_back(run_id, experiment_id, created)
+        if remaining:
+            what = "; ".join(remaining)
+            raise RollbackIncompleteError(
+                f"Registering {model_name} failed ({_describe(exc)}) and the rollback is "
+                f"incomplete: {what}. A version left behind stays marked "
+                f"'{REGISTERING}': no read returns it and it is never announced."
+            ) from exc
+        if isinstance(exc, HokusaiError) or not isinstance(exc, Exception):
+            raise exc
+        error = translate_mlflow_error(exc, f"Registering {model_name} failed")
+        raise RegistrationError(f"{error.message} (rolled back: no version was created)") from exc
+
+    def _roll_back(
+        self, run_id: str, experiment_id: str, created: list[tuple[str, str]]
+    ) -> list[str]:
+        """Undo a failed registration: delete exactly the versions it created (and a registered
+        model it created empty), the logged models its run logged, and fail the run. Returns
+        what could not be undone."""
         client = self._client
+        remaining: list[str] = []
+        versions = set(created)
+        try:
+            # Also what a lost MLflow response may have created without telling us.
+            for mv in client.search_model_versions(f"tags.`{TAG_REGISTRATION_RUN}` = '{run_id}'"):
+                versions.add((str(mv.name), str(mv.version)))
+        except Exception as exc:  # noqa: BLE001 - a rollback tries every step
+            if not versions:
+                remaining.append(f"versions of run {run_id} could not be searched ({exc})")
         try:
             run_started = client.get_run(run_id).info.start_time or 0
-            for mv in client.search_model_versions(f"run_id = '{run_id}'"):
-                client.delete_model_version(mv.name, mv.version)
-                logger.warning("rolled back %s/%s (run %s)", mv.name, mv.version, run_id)
-                self._drop_if_created_empty(mv.name, since=run_started)
+        except Exception:  # noqa: BLE001 - a rollback tries every step
+            run_started = int(time.time() * 1000) - 3_600_000
+        for name, version in sorted(versions):
+            try:
+                client.delete_model_version(name, version)
+                logger.warning("rolled back %s/%s (run %s)", name, version, run_id)
+            except Exception as exc:  # noqa: BLE001 - a rollback tries every step
+                if not is_not_found(exc):
+                    remaining.append(f"version {name}/{version} could not be deleted ({exc})")
+                    continue
+            try:
+                self._drop_if_created_empty(name, since=run_started)
+            except Exception as exc:  # noqa: BLE001 - a rollback tries every step
+                logger.warning("could not drop empty registered model %s: %s", name, exc)
+        try:
             for logged in client.search_logged_models(
                 experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'"
             ):
                 client.delete_logged_model(logged.model_id)
-        except Exception:
-            logger.exception("rolling back run %s was incomplete", run_id)
-        finally:
-            mlflow.end_run("FAILED")
+        except Exception as exc:  # noqa: BLE001 - a rollback tries every step
+            # Not a version: nothing reads or announces a logged model without one.
+            logger.warning("logged models of run %s were not deleted: %s", run_id, exc)
+        _end_run("FAILED", run_id)
+        for item in remaining:
+            logger.error("rollback of run %s incomplete: %s", run_id, item)
+        return remaining
 
     def _drop_if_created_empty(self, name: str, *, since: int) -> None:
         """Delete a registered model this registration created and left without versions."""
@@ -224,6 +299,20 @@ class RegistrationWriter:
             return
         if not list(self._client.search_model_versions(f"name = '{name}'", max_results=1)):
             self._client.delete_registered_model(name)
+
+
+def _end_run(status: str, run_id: str) -> None:
+    """End the registration run; its status is bookkeeping, so a failure is only logged."""
+    import mlflow
+
+    try:
+        mlflow.end_run(status)
+    except Exception as exc:  # noqa: BLE001 - a rollback tries every step
+        logger.warning("could not mark run %s %s: %s", run_id, status, exc)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _log_batch(client: Any, run_id: str, params: dict[str, Any], metrics: dict[str, float]) -> None:
@@ -239,7 +328,12 @@ def _log_batch(client: Any, run_id: str, params: dict[str, Any], metrics: dict[s
 
 
 def build_result(
-    info: LoggedInfo, version: Any, attribution: Attribution, *, git_commit: str | None
+    info: LoggedInfo,
+    version: Any,
+    attribution: Attribution,
+    *,
+    git_commit: str | None,
+    registration_run_id: str,
 ) -> RegistrationResult:
     """``ModelInfo`` + ``ModelVersion`` → the registration result."""
     result: RegistrationResult = {
@@ -260,6 +354,7 @@ def build_result(
         "metrics": attribution.metrics,
         "code_paths": info.code_paths,
         "git_commit": git_commit,
+        "registration_run_id": registration_run_id,
     }
     if not attribution.is_baseline:
         result["baseline_id"] = attribution.baseline_id

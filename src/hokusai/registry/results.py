@@ -48,6 +48,9 @@ class RegistrationResult(TypedDict):
     metrics: dict[str, float]
     code_paths: list[str]
     git_commit: str | None
+    registration_run_id: str
+    """The MLflow run of this registration (for a registered URI, ``run_id`` is the run that
+    logged the model)."""
     baseline_id: NotRequired[str | None]
     """Improved models only, like ``contributor`` (EIP-55) and ``delta_metrics``."""
     contributor: NotRequired[str | None]

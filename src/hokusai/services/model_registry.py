@@ -10,10 +10,11 @@ which knows nothing of webhooks, is :class:`hokusai.registry.ModelRegistry`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 from hokusai.config import Settings, get_settings
 from hokusai.registry import Announcer, ModelRegistry, RegistrationHook
+from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.results import ModelVersionInfo, RegistrationResult
 from hokusai.webhooks import Webhooks
 
@@ -35,11 +36,14 @@ class _WebhooksOnDemand:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._webhooks: Webhooks | None = None
+        self.queries: RegistryQueries | None = None
 
     @property
     def webhooks(self) -> Webhooks:
         if self._webhooks is None:
             self._webhooks = Webhooks(self._settings)
+            if self.queries is not None:
+                self._webhooks.attach_registry(self.queries)
         return self._webhooks
 
     def prepare(self) -> None:
@@ -75,6 +79,7 @@ class HokusaiModelRegistry(ModelRegistry):
         settings: Settings | None = None,
         hooks: Sequence[RegistrationHook] = (),
         announcer: Announcer | _Default | None = DEFAULT,
+        client: Any = None,
     ) -> None:
         settings = settings or get_settings()
         if isinstance(announcer, _Default):
@@ -85,7 +90,10 @@ class HokusaiModelRegistry(ModelRegistry):
             settings=settings,
             hooks=hooks,
             announcer=announcer,
+            client=client,
         )
+        if isinstance(announcer, _WebhooksOnDemand):
+            announcer.queries = self.queries
 
     @property
     def webhooks(self) -> Webhooks:
@@ -98,10 +106,12 @@ class HokusaiModelRegistry(ModelRegistry):
         raise TypeError("This registry does not announce through the webhook layer.")
 
     def reconcile_webhook_events(
-        self, *, limit: int = 500, min_age_seconds: float = 30.0
+        self, *, limit: int = 500, min_age_seconds: float | None = None
     ) -> list[str]:
-        """Record the missing ``model_registered`` event of any of the newest ``limit`` Hokusai
-        versions (see :mod:`hokusai.webhooks.reconciler`); returns their model ids."""
+        """One bounded reconciler pass (at most ``limit`` versions read, resuming where the last
+        pass stopped): records the ``model_registered`` event of every completely registered
+        version that has none (see :mod:`hokusai.webhooks.reconciler`); returns their model
+        ids. ``min_age_seconds`` defaults to ``HOKUSAI_WEBHOOK_RECONCILE_MIN_AGE_SECONDS``."""
         return self.webhooks.reconcile(self.queries, limit=limit, min_age_seconds=min_age_seconds)
 
 

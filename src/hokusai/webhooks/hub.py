@@ -8,6 +8,7 @@ becomes an outbox event in the same step.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import threading
 from typing import Any
@@ -30,7 +31,7 @@ from hokusai.webhooks.payloads import (
     new_event_id,
     ping_payload,
 )
-from hokusai.webhooks.reconciler import reconcile, registered_key
+from hokusai.webhooks.reconciler import reconcile, registered_key_of
 from hokusai.webhooks.retry import Attempt, RetryPolicy
 from hokusai.webhooks.sender import send
 from hokusai.webhooks.signing import generate_secret
@@ -54,6 +55,7 @@ class Webhooks:
             self.engine, allow_insecure=self.settings.resolved_webhook_allow_insecure
         )
         self.policy = RetryPolicy(self.settings.retry_schedule)
+        self._queries: RegistryQueries | None = None
         if self.settings.webhook_url:
             secret = self.settings.webhook_secret
             if secret is None or not secret.get_secret_value():
@@ -74,18 +76,17 @@ class Webhooks:
         """Record ``model_registered`` for a registration; returns the event id (None if the
         version already had one). Deliveries start at once in a background thread."""
         event_id = new_event_id()
-        created = self.outbox.record(
+        created = self._record(
             event_id=event_id,
             event_type=MODEL_REGISTERED,
-            dedupe_key=registered_key(result["model_name"], str(result["version"])),
+            dedupe_key=registered_key_of(result),
             payload=dict(model_registered_payload(result, event_id=event_id)),
             model_name=result["model_name"],
             model_version=str(result["version"]),
         )
         if created is None:
             return None
-        if created and self.settings.webhook_background:
-            self.background_sender().notify()
+        self._wake_sender(created)
         return event_id
 
     def announce_promotion(
@@ -93,7 +94,7 @@ class Webhooks:
     ) -> str:
         """Record ``model_promoted`` (an alias now points at ``version``); returns the event id."""
         event_id = new_event_id()
-        created = self.outbox.record(
+        created = self._record(
             event_id=event_id,
             event_type=MODEL_PROMOTED,
             dedupe_key=f"{MODEL_PROMOTED}:{version['model_name']}@{alias}:{event_id}",
@@ -103,16 +104,57 @@ class Webhooks:
             model_name=version["model_name"],
             model_version=str(version["version"]),
         )
-        if created and self.settings.webhook_background:
-            self.background_sender().notify()
+        self._wake_sender(created)
         return event_id
 
+    def _record(self, *, event_id: str, **event: Any) -> int | None:
+        """``outbox.record``, telling a lost commit acknowledgement from a failed write: when
+        the write raised but the event is there, it was recorded."""
+        try:
+            return self.outbox.record(event_id=event_id, **event)
+        except Exception as write_error:  # noqa: BLE001 - re-raised unless the event is there
+            try:
+                self.outbox.event(event_id)
+            except Exception:  # noqa: BLE001 - not there, or unknowable: the write failed
+                raise write_error from None
+            logger.warning("event %s was recorded although its write reported an error", event_id)
+            return 1
+
+    def _wake_sender(self, deliveries: int | None) -> None:
+        """Start delivering at once; the event is already durable, so a failure to start the
+        thread is only logged (a worker or the next sender delivers it)."""
+        if not deliveries or not self.settings.webhook_background:
+            return
+        try:
+            self.background_sender().notify()
+        except Exception:
+            logger.exception("could not start the background webhook sender")
+
     def reconcile(
-        self, queries: RegistryQueries, *, limit: int = 500, min_age_seconds: float = 30.0
+        self, queries: RegistryQueries, *, limit: int = 500, min_age_seconds: float | None = None
     ) -> list[str]:
         """Record the missing ``model_registered`` events of registered versions (see
         :mod:`hokusai.webhooks.reconciler`); returns their model ids."""
+        if min_age_seconds is None:
+            min_age_seconds = self.settings.webhook_reconcile_min_age_seconds
         return reconcile(self.outbox, queries, limit=limit, min_age_seconds=min_age_seconds)
+
+    def attach_registry(self, queries: RegistryQueries) -> None:
+        """Keep the events of this registry complete from this process too: one reconciler
+        pass now (in a background thread), and one a minute while the background sender runs.
+        This is what repairs the gaps of library-only users, who run no worker."""
+        self._queries = queries
+        threading.Thread(
+            target=self._reconcile_quietly, name="hokusai-reconcile", daemon=True
+        ).start()
+
+    def _reconcile_quietly(self) -> None:
+        if self._queries is None:
+            return
+        try:
+            self.reconcile(self._queries)
+        except Exception:
+            logger.exception("reconciler pass failed; the next one retries")
 
     def background_sender(self) -> BackgroundSender:
         """The process-wide background sender for this database (created on first use)."""
@@ -120,7 +162,12 @@ class Webhooks:
         with _SENDERS_LOCK:
             sender = _SENDERS.get(url)
             if sender is None:
-                dispatcher = self.dispatcher(owner_kind="inproc")
+                reconcile = (
+                    functools.partial(self.reconcile, self._queries)
+                    if self._queries is not None
+                    else None
+                )
+                dispatcher = self.dispatcher(owner_kind="inproc", reconcile=reconcile)
                 sender = BackgroundSender(
                     dispatcher,
                     poll_seconds=self.settings.webhook_poll_seconds,

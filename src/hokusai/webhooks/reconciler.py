@@ -1,30 +1,69 @@
-"""Reconciler: every registered Hokusai version gets its ``model_registered`` event.
+"""Reconciler: every completely registered Hokusai version gets its ``model_registered`` event,
+eventually, and no other version ever does.
 
-A crash between registration and the outbox write, or a version registered by another tool
-with Hokusai tags, leaves a version without an event. Each pass looks at the newest ``limit``
-Hokusai versions (bounded cost), finds those whose event is missing, and records it. Versions
-tagged by the backfill are not announced: they predate the outbox and were announced, if at
-all, by the pre-upgrade publisher.
+A registration records its event right after its version is marked complete; a crash or an
+unreachable database in between leaves a complete version without an event, and a version
+registered by another tool with Hokusai tags has none either. Each pass repairs such gaps with
+bounded work, resuming where the last pass stopped:
+
+- a **cursor** per registered model (the next version number to look at, reset when the model
+  was deleted and created again, since MLflow then numbers from 1), so every version is looked at
+  once, however old, and a pass reads only what is new;
+- versions still ``registering`` when the cursor passed them are kept in a **pending** list and
+  looked at again on later passes, until they complete (event recorded), disappear (rolled
+  back) or are abandoned (``abandon_after_seconds``, logged);
+- the cursor never passes a version younger than ``min_age_seconds``: its own registration may
+  be about to record its event.
+
+Versions registered by the pre-upgrade code (and those tagged by the backfill) are never
+announced: they predate the outbox.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
+import sqlalchemy as sa
+
+from hokusai.db import write_transaction
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.records import TAG_BACKFILLED, VersionRecord
+from hokusai.registry.results import RegistrationResult
 from hokusai.webhooks.outbox import Outbox
 from hokusai.webhooks.payloads import MODEL_REGISTERED, model_registered_payload, new_event_id
+from hokusai.webhooks.tables import reconciler_cursors, reconciler_pending
 
-__all__ = ["reconcile", "registered_key"]
+__all__ = ["reconcile", "registered_key", "registered_key_of"]
 
 logger = logging.getLogger(__name__)
 
+ABANDON_AFTER_SECONDS = 24 * 3600.0
 
-def registered_key(model_name: str, version: str) -> str:
-    """The outbox dedupe key of a version's ``model_registered`` event."""
+
+def registered_key(model_name: str, version: str, registration_run_id: str | None) -> str:
+    """The outbox dedupe key of a version's ``model_registered`` event.
+
+    Keyed on the registration's run, which never repeats (a registered model deleted and
+    registered again restarts its version numbers at 1). Versions registered before the run
+    was recorded keep the key they were announced under.
+    """
+    if registration_run_id:
+        return f"{MODEL_REGISTERED}:run:{registration_run_id}"
     return f"{MODEL_REGISTERED}:{model_name}/{version}"
+
+
+def registered_key_of(result: RegistrationResult) -> str:
+    """The dedupe key of a registration result's event."""
+    return registered_key(
+        result["model_name"], str(result["version"]), result.get("registration_run_id")
+    )
+
+
+def _key_of(record: VersionRecord) -> str:
+    return registered_key(record.model_name, record.version, record.registration_run_id)
 
 
 def reconcile(
@@ -33,38 +72,132 @@ def reconcile(
     *,
     limit: int = 500,
     min_age_seconds: float = 30.0,
+    abandon_after_seconds: float = ABANDON_AFTER_SECONDS,
+    clock: Callable[[], float] = time.time,
 ) -> list[str]:
-    """Record the missing events of the newest ``limit`` versions; returns their model ids.
-
-    Versions younger than ``min_age_seconds`` are left to their own registration, which may
-    still be writing its event — or rolling back.
-    """
-    newest_allowed_ms = (time.time() - min_age_seconds) * 1000
-    candidates: list[VersionRecord] = []
-    for mv in queries.search(
-        "name LIKE 'hokusai_%'", order_by=["creation_timestamp DESC"], limit=limit
-    ):
-        record = VersionRecord.from_version(mv)
-        if record.created_at > newest_allowed_ms:
-            continue
-        if not record.legacy and record.tags.get(TAG_BACKFILLED) != "true":
-            candidates.append(record)
-    known = outbox.existing_keys([registered_key(r.model_name, r.version) for r in candidates])
+    """One bounded pass (at most ``limit`` versions read); returns the model ids it recorded
+    events for."""
+    now = clock()
     created: list[str] = []
-    for record in candidates:
-        if registered_key(record.model_name, record.version) in known:
-            continue
-        description = queries.describe(record)
-        event_id = new_event_id()
-        recorded = outbox.record(
-            event_id=event_id,
-            event_type=MODEL_REGISTERED,
-            dedupe_key=registered_key(record.model_name, record.version),
-            payload=dict(model_registered_payload(description, event_id=event_id)),
-            model_name=record.model_name,
-            model_version=record.version,
-        )
-        if recorded is not None:
-            created.append(record.model_id)
-            logger.warning("reconciler recorded the missing event of %s", record.model_id)
+    budget = limit
+    engine = outbox.engine
+
+    # 1. Versions that were still registering when the cursor passed them.
+    with engine.connect() as conn:
+        pending = conn.execute(
+            sa.select(reconciler_pending).order_by(reconciler_pending.c.first_seen_at).limit(budget)
+        ).all()
+    for row in pending:
+        budget -= 1
+        record = queries.record(row.model_name, row.version)
+        if record is None or record.complete or now - row.first_seen_at > abandon_after_seconds:
+            if record is not None and record.is_hokusai:
+                _ensure_event(outbox, queries, record, created)
+            elif record is not None:
+                logger.warning(
+                    "reconciler: %s has been registering for %.0f s; abandoned, never announced",
+                    record.model_id,
+                    now - row.first_seen_at,
+                )
+            with write_transaction(engine) as conn:
+                conn.execute(
+                    reconciler_pending.delete().where(
+                        reconciler_pending.c.model_name == row.model_name,
+                        reconciler_pending.c.version == row.version,
+                    )
+                )
+
+    # 2. New versions of every Hokusai registered model, from each model's cursor.
+    newest_allowed_ms = (now - min_age_seconds) * 1000
+    for model in queries.registered_models("hokusai_%"):
+        if budget <= 0:
+            break
+        name = str(model.name)
+        model_created = int(model.creation_timestamp or 0)
+        next_version = _cursor(engine, name, model_created)
+        scanned = 0
+        last_done = next_version - 1
+        for mv in queries.search(
+            f"name = '{name}' AND version_number >= {next_version}",
+            order_by=["version_number ASC"],
+            limit=budget,
+        ):
+            scanned += 1
+            record = VersionRecord.from_version(mv)
+            if record.created_at > newest_allowed_ms:
+                break  # its own registration may still be recording its event
+            if not record.complete:
+                _add_pending(engine, record, now)
+            elif (
+                record.is_hokusai
+                and not record.legacy
+                and record.tags.get(TAG_BACKFILLED) != "true"
+            ):
+                _ensure_event(outbox, queries, record, created)
+            last_done = int(record.version)
+        budget -= scanned
+        if last_done >= next_version:
+            _save_cursor(engine, name, model_created, last_done + 1, now)
     return created
+
+
+def _ensure_event(
+    outbox: Outbox, queries: RegistryQueries, record: VersionRecord, created: list[str]
+) -> None:
+    key = _key_of(record)
+    if outbox.existing_keys([key]):
+        return
+    event_id = new_event_id()
+    description: dict[str, Any] = dict(queries.describe(record))
+    recorded = outbox.record(
+        event_id=event_id,
+        event_type=MODEL_REGISTERED,
+        dedupe_key=key,
+        payload=dict(model_registered_payload(description, event_id=event_id)),
+        model_name=record.model_name,
+        model_version=record.version,
+    )
+    if recorded is not None:
+        created.append(record.model_id)
+        logger.warning("reconciler recorded the missing event of %s", record.model_id)
+
+
+def _cursor(engine: sa.Engine, name: str, model_created: int) -> int:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(reconciler_cursors).where(reconciler_cursors.c.model_name == name)
+        ).first()
+    if row is None or row.model_created_at != model_created:
+        return 1  # new, or deleted and registered again: MLflow numbers from 1 again
+    return int(row.next_version)
+
+
+def _save_cursor(
+    engine: sa.Engine, name: str, model_created: int, next_version: int, now: float
+) -> None:
+    with write_transaction(engine) as conn:
+        conn.execute(reconciler_cursors.delete().where(reconciler_cursors.c.model_name == name))
+        conn.execute(
+            reconciler_cursors.insert().values(
+                model_name=name,
+                model_created_at=model_created,
+                next_version=next_version,
+                updated_at=now,
+            )
+        )
+
+
+def _add_pending(engine: sa.Engine, record: VersionRecord, now: float) -> None:
+    with write_transaction(engine) as conn:
+        exists = conn.execute(
+            sa.select(reconciler_pending.c.version).where(
+                reconciler_pending.c.model_name == record.model_name,
+                reconciler_pending.c.version == record.version,
+            )
+        ).first()
+        if exists is None:
+            conn.execute(
+                reconciler_pending.insert().values(
+                    model_name=record.model_name, version=record.version, first_seen_at=now
+                )
+            )

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["attempts", "deliveries", "endpoints", "events", "metadata"]
+__all__ = [
+    "attempts",
+    "deliveries",
+    "endpoints",
+    "events",
+    "metadata",
+    "reconciler_cursors",
+    "reconciler_pending",
+]
 
 metadata = sa.MetaData()
 
@@ -64,4 +72,21 @@ attempts = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("response_snippet", sa.Text),
     sa.Column("worker", sa.String(64), nullable=False),
+)
+
+reconciler_cursors = sa.Table(
+    "reconciler_cursors",
+    metadata,
+    sa.Column("model_name", sa.String(256), primary_key=True),
+    sa.Column("model_created_at", sa.BigInteger, nullable=False),
+    sa.Column("next_version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+reconciler_pending = sa.Table(
+    "reconciler_pending",
+    metadata,
+    sa.Column("model_name", sa.String(256), primary_key=True),
+    sa.Column("version", sa.String(32), primary_key=True),
+    sa.Column("first_seen_at", sa.Float, nullable=False),
 )
