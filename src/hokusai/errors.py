@@ -33,7 +33,8 @@
     ├── RegistrationError                registration_failed     500
     ├── ModelNotLoadedError              model_not_loaded        503
     └── BackendError                     backend_error           502
-        └── BackendUnavailableError      backend_unavailable     503
+        ├── BackendUnavailableError      backend_unavailable     503
+        └── DatabaseNotMigratedError     database_not_migrated   503
 
 Validation errors subclass :class:`ValueError` so callers written against the pre-upgrade
 registry (which raised ``ValueError``) keep working. Lower-level exceptions (MLflow, SQLAlchemy)
@@ -52,6 +53,7 @@ __all__ = [
     "BackendUnavailableError",
     "BaselineNotFoundError",
     "ConflictError",
+    "DatabaseNotMigratedError",
     "EndpointNotFoundError",
     "EventNotFoundError",
     "ForbiddenError",
@@ -294,6 +296,13 @@ class BackendUnavailableError(BackendError):
     code = "backend_unavailable"
 
 
+class DatabaseNotMigratedError(BackendError):
+    """The project database's schema is behind and this process may not migrate it
+    (``HOKUSAI_DATABASE_AUTO_MIGRATE`` is off): run ``hokusai db upgrade``."""
+
+    code = "database_not_migrated"
+
+
 HTTP_STATUS: dict[str, int] = {
     HokusaiError.code: 500,
     ValidationError.code: 422,
@@ -327,6 +336,7 @@ HTTP_STATUS: dict[str, int] = {
     RegistrationError.code: 500,
     BackendError.code: 502,
     BackendUnavailableError.code: 503,
+    DatabaseNotMigratedError.code: 503,
 }
 """The one table from error code to HTTP status, used by every HTTP layer."""
 
