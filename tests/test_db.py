@@ -33,13 +33,13 @@ from hokusai.errors import BackendError, DatabaseNotMigratedError
 from tests.db_race import Racers, racers
 from tests.webhooks import pg
 
-HEAD = "0002"
+HEAD = "0003"
 SCHEMA = {
     "api_keys",
     "webhook_attempts",
     "webhook_deliveries",
     "webhook_endpoints",
-    "webhook_events",
+    "hokusai_webhook_events",
     VERSION_TABLE,
 }
 BACKENDS = ["sqlite", "postgresql"]
@@ -209,7 +209,9 @@ def test_with_auto_migrate_off_a_behind_schema_is_a_typed_error(
     assert _tables(url) == set()  # not even the version table
 
     _alembic(url, "0001")
-    with pytest.raises(DatabaseNotMigratedError, match="at revision 0001, this Hokusai needs 0002"):
+    with pytest.raises(
+        DatabaseNotMigratedError, match=f"at revision 0001, this Hokusai needs {HEAD}"
+    ):
         open_database(url)
 
     upgrade_database(database_engine(url))  # the deployment step: `hokusai db upgrade`
@@ -257,7 +259,7 @@ def test_an_alembic_version_with_other_revisions_is_left_alone(
     with caplog.at_level(logging.WARNING, logger="hokusai.db"):
         open_database(url).dispose()
     assert _rows(url, VERSION_TABLE) == [HEAD]
-    assert sorted(_rows(url, "alembic_version")) == ["0002", "1a0cddfcaa16"]
+    assert sorted(_rows(url, "alembic_version")) == [HEAD, "1a0cddfcaa16"]
     assert "left as it is" in caplog.text
 
 
@@ -272,6 +274,80 @@ def test_an_alembic_version_of_someone_else_is_never_touched(url: str):
     open_database(url).dispose()
     assert _rows(url, "alembic_version") == ["1a0cddfcaa16"]
     assert _rows(url, VERSION_TABLE) == [HEAD]
+
+
+def test_a_database_made_by_the_earlier_code_keeps_its_data(url: str):
+    """Hokusai's revision in ``alembic_version`` and its events table named ``webhook_events``
+    (the name MLflow 3 uses too), as the code before both renames left them."""
+    _alembic(url, "0002", version_table="alembic_version")
+    _execute(
+        url,
+        "ALTER TABLE hokusai_webhook_events RENAME TO webhook_events",
+        "INSERT INTO webhook_endpoints VALUES ('ep', 'https://x', 's', '[]', NULL, TRUE, NULL, "
+        "'api', 1, 1)",
+        "INSERT INTO webhook_events VALUES ('ev', 'model_registered', 'k', 'm', '1', '{}', 1)",
+        "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, state, attempts, "
+        "next_attempt_at, created_at, updated_at) VALUES ('d', 'ev', 'ep', 'pending', 0, 1, 1, 1)",
+    )
+    open_database(url).dispose()
+    assert _tables(url) == SCHEMA
+    assert _rows(url, VERSION_TABLE) == [HEAD]
+    engine = sa.create_engine(url)
+    try:
+        (foreign_key,) = [
+            fk
+            for fk in sa.inspect(engine).get_foreign_keys("webhook_deliveries")
+            if fk["constrained_columns"] == ["event_id"]
+        ]
+        assert foreign_key["referred_table"] == "hokusai_webhook_events"
+        with engine.connect() as conn:
+            joined = conn.exec_driver_sql(
+                "SELECT e.dedupe_key FROM webhook_deliveries d "
+                "JOIN hokusai_webhook_events e ON e.id = d.event_id"
+            ).scalar_one()
+        assert joined == "k"
+    finally:
+        engine.dispose()
+
+
+# Sharing one database with MLflow ----------------------------------------------------------------
+
+
+def _mlflow(url: str, artifacts: Path) -> str:
+    """Open ``url`` as MLflow's tracking store (creating its tables or checking its schema
+    revision), write to it, and return MLflow's head revision."""
+    from mlflow.store.db.utils import _get_latest_schema_revision
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    try:
+        store = SqlAlchemyStore(url, artifacts.as_uri())
+        store.create_experiment(f"shared-{time.monotonic_ns()}")
+    finally:
+        engine = SqlAlchemyStore._engine_map.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+    return str(_get_latest_schema_revision())
+
+
+@pytest.mark.parametrize("mlflow_first", [True, False], ids=["mlflow-first", "hokusai-first"])
+def test_hokusai_and_mlflow_share_one_database(
+    url: str, mlflow_first: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from hokusai.api.keys import ApiKeyStore
+
+    if mlflow_first:
+        mlflow_head = _mlflow(url, tmp_path / "artifacts")
+    engine = open_database(url)
+    ApiKeyStore(engine).create(name="shared", scope="read")
+    engine.dispose()
+    mlflow_head = _mlflow(url, tmp_path / "artifacts")  # creates, or re-checks its revision
+
+    assert _rows(url, "alembic_version") == [mlflow_head]  # MLflow's history, untouched
+    assert _rows(url, VERSION_TABLE) == [HEAD]
+    assert SCHEMA | {"alembic_version", "experiments", "webhook_events"} <= _tables(url)
+    with statements() as seen:
+        _reopen(monkeypatch, url).dispose()
+    assert _ddl(seen) == [] and _locks(seen) == []
 
 
 # Processes starting together ---------------------------------------------------------------------

@@ -11,7 +11,8 @@ Migrations
 ----------
 The schema is managed by Alembic (``hokusai/migrations``) with its own version table,
 ``hokusai_alembic_version``, apart from MLflow's Alembic history in the default
-``alembic_version``. :func:`open_database` brings the schema to head the first time a process
+``alembic_version``: the project database may be MLflow's database too (no table name is shared
+either). :func:`open_database` brings the schema to head the first time a process
 opens a URL, unless ``HOKUSAI_DATABASE_AUTO_MIGRATE`` is off; ``hokusai db upgrade``
 (:func:`upgrade_database`) does the same as an explicit step.
 

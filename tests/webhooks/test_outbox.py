@@ -54,7 +54,7 @@ def test_an_outbox_failure_fails_the_registration_and_rolls_it_back(quiet, fores
     with hooks.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE webhook_deliveries")
         conn.exec_driver_sql("DROP TABLE webhook_attempts")
-        conn.exec_driver_sql("DROP TABLE webhook_events")
+        conn.exec_driver_sql("DROP TABLE hokusai_webhook_events")
     with pytest.raises(RegistrationError, match="webhook_events"):
         registry.register_baseline(forest, "classification", {})
     assert list(registry.client.search_model_versions("name LIKE 'hokusai_%'")) == []
