@@ -68,6 +68,14 @@ class Settings(BaseSettings):
             "Default: sqlite:///<home>/hokusai.db; PostgreSQL: postgresql+psycopg://…"
         ),
     )
+    database_auto_migrate: bool = Field(
+        default=True,
+        description=(
+            "Bring the project database's schema to head when a process first opens it "
+            "(serialised across processes). Off: a schema behind head is an error until "
+            "`hokusai db upgrade` has run."
+        ),
+    )
     webhook_url: str | None = Field(
         default=None, description="One webhook endpoint with zero setup (with webhook_secret)."
     )

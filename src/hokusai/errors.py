@@ -34,7 +34,8 @@
     │   └── RollbackIncompleteError      rollback_incomplete     500
     ├── ModelNotLoadedError              model_not_loaded        503
     └── BackendError                     backend_error           502
-        └── BackendUnavailableError      backend_unavailable     503
+        ├── BackendUnavailableError      backend_unavailable     503
+        └── DatabaseNotMigratedError     database_not_migrated   503
 
 Each class carries its code and its HTTP status; a subclass inherits its family's status, so
 adding an error is one class. Validation errors subclass :class:`ValueError` so callers written
@@ -57,6 +58,7 @@ __all__ = [
     "BackendUnavailableError",
     "BaselineNotFoundError",
     "ConflictError",
+    "DatabaseNotMigratedError",
     "EndpointNotFoundError",
     "EventNotFoundError",
     "ForbiddenError",
@@ -316,6 +318,14 @@ class BackendUnavailableError(BackendError):
     """MLflow or the project database could not be reached."""
 
     code = "backend_unavailable"
+    status = 503
+
+
+class DatabaseNotMigratedError(BackendError):
+    """The project database's schema is behind and this process may not migrate it
+    (``HOKUSAI_DATABASE_AUTO_MIGRATE`` is off): run ``hokusai db upgrade``."""
+
+    code = "database_not_migrated"
     status = 503
 
 

@@ -151,11 +151,11 @@ def test_a_failed_commit_mark_rolls_back_and_writes_no_event(quiet, hub, forest)
 def test_an_outbox_failure_after_the_commit_point_is_repaired_by_the_reconciler(quiet, hub, forest):
     registry = HokusaiModelRegistry(settings=quiet, announcer=hub)
     with hub.engine.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE webhook_events RENAME TO webhook_events_away")
+        conn.exec_driver_sql("ALTER TABLE hokusai_webhook_events RENAME TO webhook_events_away")
     result = registry.register_baseline(forest, "classification", {"k": 1})  # succeeds
     assert registry.get_model_by_uuid(result["model_uuid"])["model_id"] == result["model_id"]
     with hub.engine.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE webhook_events_away RENAME TO webhook_events")
+        conn.exec_driver_sql("ALTER TABLE webhook_events_away RENAME TO hokusai_webhook_events")
     assert _events(hub) == []
     assert hub.reconcile(registry.queries) == [result["model_id"]]
     assert hub.reconcile(registry.queries) == []
@@ -180,7 +180,7 @@ def test_a_failed_promotion_event_puts_the_alias_back(quiet, hub, forest):
     registry.register_baseline(forest, "classification", {})
     registry.set_alias("hokusai_classification_baseline", "champion", "1")
     with hub.engine.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE webhook_events RENAME TO webhook_events_away")
+        conn.exec_driver_sql("ALTER TABLE hokusai_webhook_events RENAME TO webhook_events_away")
     with pytest.raises(Exception, match="webhook_events"):
         registry.set_alias("hokusai_classification_baseline", "champion", "2")
     target = registry.client.get_model_version_by_alias(

@@ -17,7 +17,7 @@ from hokusai.auth.keys import ApiKey, ApiKeyStore, scope_allows
 from hokusai.auth.tables import api_keys
 from hokusai.cli.main import app
 from hokusai.config import get_settings
-from hokusai.db import open_database
+from hokusai.db import VERSION_TABLE, open_database
 from hokusai.errors import (
     ApiKeyNotFoundError,
     InvalidApiKeyNameError,
@@ -435,7 +435,7 @@ def test_migration_upgrades_a_webhooks_only_database_and_downgrades(tmp_path: Pa
     engine = open_database(url)
     assert "api_keys" in sa.inspect(engine).get_table_names()
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
+        assert conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar() == "0004"
     ApiKeyStore(engine).create(name="k", scope="read")
     _alembic(engine, "downgrade", "0001")
     names = sa.inspect(engine).get_table_names()

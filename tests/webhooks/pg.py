@@ -1,14 +1,27 @@
-"""A throw-away PostgreSQL database on the machine's server (skips when there is none)."""
+"""A throw-away PostgreSQL database on the machine's server.
+
+Without a server the test is skipped — except under CI (``CI=true``), where a missing server
+means a broken job and the test fails instead.
+"""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import pytest
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def unavailable(reason: object) -> NoReturn:
+    """Skip for want of PostgreSQL, or fail when running under CI."""
+    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
+        pytest.fail(f"PostgreSQL is required under CI (CI=true) but not available: {reason}")
+    pytest.skip(f"PostgreSQL is not available here: {reason}")
 
 
 @contextmanager
@@ -22,7 +35,7 @@ def temporary_database() -> Iterator[str]:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.OperationalError as exc:
         admin.dispose()
-        pytest.skip(f"PostgreSQL is not available here: {exc.orig}")
+        unavailable(exc.orig)
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:

@@ -21,7 +21,10 @@ def _store(ctx: typer.Context) -> ApiKeyStore:
     from hokusai.db import open_database
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
-    return ApiKeyStore(open_database(state.settings().resolved_database_url))
+    settings = state.settings()
+    return ApiKeyStore(
+        open_database(settings.resolved_database_url, migrate=settings.database_auto_migrate)
+    )
 
 
 @app.command("create")

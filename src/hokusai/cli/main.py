@@ -13,6 +13,7 @@ import typer
 from hokusai import __version__
 from hokusai.cli import (
     contributors,
+    db,
     keys,
     models,
     quickstart,
@@ -37,6 +38,7 @@ app.add_typer(contributors.app, name="contributors")
 app.add_typer(registry.app, name="registry")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(keys.app, name="keys")
+app.add_typer(db.app, name="db")
 app.command("quickstart")(quickstart.quickstart)
 app.command("server")(server.server)
 app.command("train")(train.train)

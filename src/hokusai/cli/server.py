@@ -61,7 +61,9 @@ def _bootstrap_admin_key(settings: object) -> None:
     assert isinstance(settings, Settings)
     if not (settings.is_embedded and settings.api_bootstrap_admin_key):
         return
-    store = ApiKeyStore(open_database(settings.resolved_database_url))
+    store = ApiKeyStore(
+        open_database(settings.resolved_database_url, migrate=settings.database_auto_migrate)
+    )
     if store.count_active():
         return
     key, plaintext = store.create(name="bootstrap-admin", scope="admin")

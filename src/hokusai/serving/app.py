@@ -97,7 +97,11 @@ def create_app(
         manager=manager,
         metrics=ServingMetrics(manager),
         admin_keys=functools.cache(
-            lambda: ApiKeyStore(open_database(settings.resolved_database_url))
+            lambda: ApiKeyStore(
+                open_database(
+                    settings.resolved_database_url, migrate=settings.database_auto_migrate
+                )
+            )
         ),
     )
     app.include_router(router)

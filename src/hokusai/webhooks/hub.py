@@ -49,7 +49,9 @@ class Webhooks:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self.engine = open_database(self.settings.resolved_database_url)
+        self.engine = open_database(
+            self.settings.resolved_database_url, migrate=self.settings.database_auto_migrate
+        )
         self.outbox = Outbox(self.engine)
         self.endpoints = EndpointStore(
             self.engine, allow_insecure=self.settings.resolved_webhook_allow_insecure

@@ -32,7 +32,7 @@ endpoints = sa.Table(
 )
 
 events = sa.Table(
-    "webhook_events",
+    "hokusai_webhook_events",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("event_type", sa.String(64), nullable=False),
@@ -47,7 +47,9 @@ deliveries = sa.Table(
     "webhook_deliveries",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("event_id", sa.String(40), sa.ForeignKey("webhook_events.id"), nullable=False),
+    sa.Column(
+        "event_id", sa.String(40), sa.ForeignKey("hokusai_webhook_events.id"), nullable=False
+    ),
     sa.Column("endpoint_id", sa.String(40), sa.ForeignKey("webhook_endpoints.id"), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),

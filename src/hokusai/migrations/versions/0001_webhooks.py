@@ -1,5 +1,8 @@
 """Webhook endpoints, the outbox, deliveries and the attempt log.
 
+The events table was first created as ``webhook_events``, a name MLflow 3 uses for its own
+table; databases made then are brought to ``hokusai_webhook_events`` by 0003.
+
 Revision ID: 0001
 Revises:
 """
@@ -28,7 +31,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     op.create_table(
-        "webhook_events",
+        "hokusai_webhook_events",
         sa.Column("id", sa.String(40), primary_key=True),
         sa.Column("event_type", sa.String(64), nullable=False),
         sa.Column("dedupe_key", sa.String(512), nullable=False, unique=True),
@@ -37,14 +40,16 @@ def upgrade() -> None:
         sa.Column("payload", sa.Text, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
     )
-    op.create_index("ix_webhook_events_model", "webhook_events", ["model_name", "model_version"])
+    op.create_index(
+        "ix_webhook_events_model", "hokusai_webhook_events", ["model_name", "model_version"]
+    )
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", sa.String(40), primary_key=True),
         sa.Column(
             "event_id",
             sa.String(40),
-            sa.ForeignKey("webhook_events.id", ondelete="CASCADE"),
+            sa.ForeignKey("hokusai_webhook_events.id", ondelete="CASCADE"),
             nullable=False,
         ),
         sa.Column(
@@ -88,5 +93,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("webhook_attempts")
     op.drop_table("webhook_deliveries")
-    op.drop_table("webhook_events")
+    op.drop_table("hokusai_webhook_events")
     op.drop_table("webhook_endpoints")
