@@ -40,6 +40,8 @@ SCHEMA = {
     "webhook_deliveries",
     "webhook_endpoints",
     "hokusai_webhook_events",
+    "hokusai_reconciler_cursors",
+    "hokusai_reconciler_pending",
     VERSION_TABLE,
 }
 BACKENDS = ["sqlite", "postgresql"]

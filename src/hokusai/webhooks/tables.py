@@ -77,7 +77,7 @@ attempts = sa.Table(
 )
 
 reconciler_cursors = sa.Table(
-    "reconciler_cursors",
+    "hokusai_reconciler_cursors",
     metadata,
     sa.Column("model_name", sa.String(256), primary_key=True),
     sa.Column("model_created_at", sa.BigInteger, nullable=False),
@@ -86,7 +86,7 @@ reconciler_cursors = sa.Table(
 )
 
 reconciler_pending = sa.Table(
-    "reconciler_pending",
+    "hokusai_reconciler_pending",
     metadata,
     sa.Column("model_name", sa.String(256), primary_key=True),
     sa.Column("version", sa.String(32), primary_key=True),

@@ -16,14 +16,14 @@ down_revision = "0003"
 
 def upgrade() -> None:
     op.create_table(
-        "reconciler_cursors",
+        "hokusai_reconciler_cursors",
         sa.Column("model_name", sa.String(256), primary_key=True),
         sa.Column("model_created_at", sa.BigInteger, nullable=False),
         sa.Column("next_version", sa.Integer, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     op.create_table(
-        "reconciler_pending",
+        "hokusai_reconciler_pending",
         sa.Column("model_name", sa.String(256), primary_key=True),
         sa.Column("version", sa.String(32), primary_key=True),
         sa.Column("first_seen_at", sa.Float, nullable=False),
@@ -31,5 +31,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("reconciler_pending")
-    op.drop_table("reconciler_cursors")
+    op.drop_table("hokusai_reconciler_pending")
+    op.drop_table("hokusai_reconciler_cursors")
