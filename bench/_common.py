@@ -27,32 +27,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-__all__ = [
-    "RESULTS_DIR",
-    "Parser",
-    "add_common_arguments",
-    "comma_ints",
-    "environment",
-    "finish",
-    "fmt_ms",
-    "fmt_ratio",
-    "goal",
-    "http_parser",
-    "load_average",
-    "local_path",
-    "package_version",
-    "percentile",
-    "print_footer",
-    "print_load",
-    "print_table",
-    "progress",
-    "quiet_mlflow",
-    "ratio",
-    "summarize",
-    "temp_home",
-    "write_results",
-]
-
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -97,6 +71,11 @@ def summarize(samples: Sequence[float]) -> dict[str, float | int]:
         "mean": statistics.fmean(samples),
         "stdev": statistics.stdev(samples) if len(samples) > 1 else 0.0,
     }
+
+
+def timings(samples: Sequence[float]) -> dict[str, Any]:
+    """``{"timings_s": samples, "stats_s": summarize(samples)}``."""
+    return {"timings_s": samples, "stats_s": summarize(samples)}
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -314,11 +293,37 @@ def quiet_mlflow(*, verbose: bool = False) -> None:
 
 
 class Parser(argparse.ArgumentParser):
-    """The common options (:func:`add_common_arguments`), and sizes that ``--quick`` shrinks."""
+    """``--quick``, ``--keep-store``, ``--results-dir``, ``--check`` and ``--verbose``, and
+    sizes that ``--quick`` shrinks (:meth:`sized`)."""
 
     def __init__(self, doc: str | None) -> None:
         super().__init__(description=doc.split("\n\n")[0] if doc else None)
-        add_common_arguments(self)
+        self.add_argument(
+            "--quick",
+            action="store_true",
+            help="smoke run: few repetitions and small sizes; numbers are indicative only",
+        )
+        self.add_argument(
+            "--keep-store",
+            action="store_true",
+            help="do not delete the temporary MLflow store (its path is printed)",
+        )
+        self.add_argument(
+            "--results-dir",
+            type=Path,
+            default=RESULTS_DIR,
+            help=f"where to write <name>.json (default: {RESULTS_DIR.relative_to(REPO_ROOT)})",
+        )
+        self.add_argument(
+            "--check",
+            action="store_true",
+            help="exit with status 1 when a goal is not met (default: report only)",
+        )
+        self.add_argument(
+            "--verbose",
+            action="store_true",
+            help="let MLflow print its own messages and warnings",
+        )
         self.sizes: dict[str, tuple[Any, Any]] = {}
 
     def sized(self, flag: str, quick: Any, full: Any, help: str, type: Any = int) -> None:
@@ -341,33 +346,3 @@ def comma_ints(text: str) -> list[int]:
 def goal(description: str, met: bool, **fields: Any) -> dict[str, Any]:
     """A goal's record in the results: description, its figures, whether it is met."""
     return {"description": description, **fields, "met": met}
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--quick``, ``--keep-store``, ``--results-dir``, ``--check`` and ``--verbose``."""
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run: few repetitions and small sizes; numbers are indicative only",
-    )
-    parser.add_argument(
-        "--keep-store",
-        action="store_true",
-        help="do not delete the temporary MLflow store (its path is printed)",
-    )
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=RESULTS_DIR,
-        help=f"where to write <name>.json (default: {RESULTS_DIR.relative_to(REPO_ROOT)})",
-    )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="exit with status 1 when a goal is not met (default: report only)",
-    )
-    parser.add_argument(
-        "--verbose",
-        action="store_true",
-        help="let MLflow print its own messages and warnings",
-    )

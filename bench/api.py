@@ -269,15 +269,7 @@ def build_store(
         with relaxed_durability(client, enabled=not args.durable_fill):
             filler, equivalence = start_filler(registry, real, rng, args)
             progress(f"filling to {args.versions:,} versions with MLflow's client")
-            fill_start = time.perf_counter()
-            while len(real) + len(filler.uuids) < args.versions:
-                filler.add()
-                done = len(real) + len(filler.uuids)
-                if done % 2000 == 0:
-                    elapsed = time.perf_counter() - fill_start
-                    progress(f"{done:,} versions ({elapsed:.0f} s)")
-            filler.close()
-            fill_seconds = time.perf_counter() - fill_start
+            fill_seconds = filler.fill_to(args.versions, already=len(real), every=2000)
     finally:
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
     found = count_versions(client, args.versions)

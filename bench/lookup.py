@@ -37,6 +37,7 @@ from _common import (
     ratio,
     summarize,
     temp_home,
+    timings,
 )
 
 NAME = "lookup"
@@ -215,6 +216,18 @@ class Filler:
             self.client.set_terminated(run_id, "FINISHED")
         self._runs.clear()
 
+    def fill_to(self, total: int, *, already: int = 0, every: int = 0) -> float:
+        """Add versions until ``already`` + the filler's make ``total`` (a progress note every
+        ``every``), then close the runs; returns the seconds it took."""
+        started = time.perf_counter()
+        while already + len(self.uuids) < total:
+            self.add()
+            done = already + len(self.uuids)
+            if every and done % every == 0:
+                progress(f"{done:,} versions ({time.perf_counter() - started:.0f} s)")
+        self.close()
+        return time.perf_counter() - started
+
     def add(self, *, improved: bool | None = None) -> str:
         """One version, as a registration would write it; returns its ``m-…`` uuid.
 
@@ -383,16 +396,10 @@ class Samples:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "ours": {"timings_s": self.ours, "stats_s": summarize(self.ours)},
-            "ours_real_models": {
-                "timings_s": self.ours_real,
-                "stats_s": summarize(self.ours_real),
-            },
-            "ours_filler": {
-                "timings_s": self.ours_filler,
-                "stats_s": summarize(self.ours_filler),
-            },
-            "reference": {"timings_s": self.reference, "stats_s": summarize(self.reference)},
+            "ours": timings(self.ours),
+            "ours_real_models": timings(self.ours_real),
+            "ours_filler": timings(self.ours_filler),
+            "reference": timings(self.reference),
             "ratio_ours_to_reference_p50": ratio(
                 summarize(self.ours)["p50"], summarize(self.reference)["p50"]
             ),
@@ -528,9 +535,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Store]]:
             progress(f"filling to {size:,} versions with MLflow's client")
             fill_start = time.perf_counter()
             with relaxed_durability(client, enabled=not args.durable_fill):
-                while len(real) + len(filler.uuids) < size:
-                    filler.add()
-                filler.close()
+                filler.fill_to(size, already=len(real))
             fill_seconds = time.perf_counter() - fill_start
             if count_versions(client, size) != size:
                 raise RuntimeError(f"expected {size} versions in the store")

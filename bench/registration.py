@@ -32,6 +32,7 @@ from _common import (
     ratio,
     summarize,
     temp_home,
+    timings,
 )
 
 NAME = "registration"
@@ -80,8 +81,8 @@ class Comparison:
         return {
             "title": self.title,
             "reps": len(self.ours),
-            "ours": {"timings_s": self.ours, "stats_s": ours},
-            "reference": {"timings_s": self.bare, "stats_s": bare},
+            "ours": timings(self.ours),
+            "reference": timings(self.bare),
             "ratios": {
                 "median": self.ratio,
                 "p99": ratio(ours["p99"], bare["p99"]),

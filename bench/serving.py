@@ -270,13 +270,19 @@ def wait_ready(server: Server, timeout: float = 120.0) -> float:
 
 
 @contextlib.contextmanager
-def serving(side: str, model: str, store: Store, tag: str) -> Iterator[Server]:
-    server = start(side, model, store, tag)
+def running(
+    model: str, store: Store, tag: str, sides: Sequence[str] = SIDES
+) -> Iterator[dict[str, Server]]:
+    """``sides`` serving ``model``, started one after the other (so they do not compete)."""
+    started: dict[str, Server] = {}
     try:
-        wait_ready(server)
-        yield server
+        for side in sides:
+            started[side] = start(side, model, store, tag)
+            wait_ready(started[side])
+        yield started
     finally:
-        stop(server.process)
+        for server in started.values():
+            stop(server.process)
 
 
 def predictions(server: Server, body: bytes) -> tuple[list[Any], dict[str, str]]:
@@ -602,7 +608,8 @@ def measure_cold_starts(store: Store, repeats: int) -> dict[str, Any]:
                 samples[kind].append(wall)
                 cpu[kind].append(used)
                 continue
-            with serving(kind, XGB, store, f"cold{index}") as server:
+            with running(XGB, store, f"cold{index}", [kind]) as servers:
+                server = servers[kind]
                 assert server.ready_seconds is not None
                 samples[kind].append(server.ready_seconds)
                 if server.ready_cpu_seconds is not None:
@@ -734,20 +741,6 @@ def measure_swaps(server: Server, store: Store, swaps: int) -> dict[str, Any]:
 # ---- run, results, report ------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def pair_of_servers(model: str, store: Store, tag: str) -> Iterator[dict[str, Server]]:
-    """Both servers on ``model`` (started one after the other, so they do not compete)."""
-    started: dict[str, Server] = {}
-    try:
-        for side in SIDES:
-            started[side] = start(side, model, store, tag)
-            wait_ready(started[side])
-        yield started
-    finally:
-        for server in started.values():
-            stop(server.process)
-
-
 def serve_both(
     pair: dict[str, Server], store: Store, shapes: list[Shape], loadgen: LoadGenerator, rounds: int
 ) -> dict[str, Any]:
@@ -779,7 +772,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         breakdown = measure_breakdown(store)
 
         progress(f"XGBoost: both servers, {tool}")
-        with pair_of_servers(XGB, store, "xgb") as pair:
+        with running(XGB, store, "xgb") as pair:
             xgb = serve_both(pair, store, shapes, loadgen, args.rounds)
             stop(pair["mlflow"].process)  # only ours swaps; keep the cores for it
             progress("swaps")
@@ -788,7 +781,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rf: dict[str, Any] | None = None
         if not args.skip_rf:
             progress(f"RandomForest-10: both servers, {tool}")
-            with pair_of_servers(RF, store, "rf") as pair:
+            with running(RF, store, "rf") as pair:
                 rf = serve_both(pair, store, shapes, loadgen, args.rf_rounds)
 
     return build_payload(
