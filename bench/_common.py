@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
+import importlib.util
 import json
 import math
 import os
@@ -20,27 +21,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-
-__all__ = [
-    "RESULTS_DIR",
-    "add_common_arguments",
-    "environment",
-    "fmt_ms",
-    "fmt_ratio",
-    "load_average",
-    "percentile",
-    "print_table",
-    "progress",
-    "quiet_mlflow",
-    "ratio",
-    "summarize",
-    "temp_home",
-    "write_results",
-]
+from urllib.parse import unquote, urlparse
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -86,6 +71,11 @@ def summarize(samples: Sequence[float]) -> dict[str, float | int]:
         "mean": statistics.fmean(samples),
         "stdev": statistics.stdev(samples) if len(samples) > 1 else 0.0,
     }
+
+
+def timings(samples: Sequence[float]) -> dict[str, Any]:
+    """``{"timings_s": samples, "stats_s": summarize(samples)}``."""
+    return {"timings_s": samples, "stats_s": summarize(samples)}
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -134,10 +124,22 @@ def progress(message: str) -> None:
     print(f"  … {message}", file=sys.stderr, flush=True)
 
 
+def print_load(env: Mapping[str, Any]) -> None:
+    print(
+        f"load average (1/5/15 min) at start {env.get('load_average_at_start')}, "
+        f"at end {env.get('load_average_at_end')}"
+    )
+
+
+def print_footer(payload: Mapping[str, Any], path: Path) -> None:
+    print(f"all goals met: {'yes' if payload['goals_met'] else 'NO'}")
+    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+
+
 # ---- environment and results ---------------------------------------------------------------
 
 
-def _version(distribution: str) -> str | None:
+def package_version(distribution: str) -> str | None:
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
@@ -157,6 +159,11 @@ def _git(*args: str) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip()
+
+
+def http_parser() -> str:
+    """What uvicorn's ``--http auto`` picks: httptools when installed, else h11."""
+    return "httptools" if importlib.util.find_spec("httptools") else "h11"
 
 
 def load_average() -> list[float] | None:
@@ -182,10 +189,10 @@ def environment() -> dict[str, Any]:
         "processor": platform.processor() or None,
         "cpu_count": os.cpu_count(),
         "cpu_count_usable": usable_cpus,
-        "mlflow": _version("mlflow"),
-        "sklearn": _version("scikit-learn"),
-        "packages": {name: _version(name) for name in _DISTRIBUTIONS},
-        "hokusai": _version("hokusai-model-registry"),
+        "mlflow": package_version("mlflow"),
+        "sklearn": package_version("scikit-learn"),
+        "packages": {name: package_version(name) for name in _DISTRIBUTIONS},
+        "hokusai": package_version("hokusai-model-registry"),
         "git_commit": _git("rev-parse", "HEAD") or None,
         "git_uncommitted_changes_in_src": None if src_status is None else src_status != "",
         "mlflow_telemetry_disabled": os.environ.get("MLFLOW_DISABLE_TELEMETRY"),
@@ -220,6 +227,15 @@ def write_results(name: str, payload: Mapping[str, Any], directory: Path | None 
     return target
 
 
+def finish(
+    name: str, args: argparse.Namespace, payload: Mapping[str, Any], report: Callable[[Path], None]
+) -> int:
+    """Write the results, print the report; exit status 1 if ``--check`` and a goal is not met."""
+    path = write_results(name, payload, args.results_dir)
+    report(path)
+    return 1 if args.check and not payload["goals_met"] else 0
+
+
 # ---- stores and MLflow noise ---------------------------------------------------------------
 
 
@@ -237,6 +253,12 @@ def temp_home(prefix: str, *, keep: bool = False, directory: Path | None = None)
             progress(f"kept the store in {home}")
         else:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def local_path(uri: str) -> Path:
+    """A ``file:`` URI (or a plain path) as a local path."""
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
 
 
 def quiet_mlflow(*, verbose: bool = False) -> None:
@@ -270,31 +292,57 @@ def quiet_mlflow(*, verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--quick``, ``--keep-store``, ``--results-dir``, ``--check`` and ``--verbose``."""
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run: few repetitions and small sizes; numbers are indicative only",
-    )
-    parser.add_argument(
-        "--keep-store",
-        action="store_true",
-        help="do not delete the temporary MLflow store (its path is printed)",
-    )
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=RESULTS_DIR,
-        help=f"where to write <name>.json (default: {RESULTS_DIR.relative_to(REPO_ROOT)})",
-    )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="exit with status 1 when a goal is not met (default: report only)",
-    )
-    parser.add_argument(
-        "--verbose",
-        action="store_true",
-        help="let MLflow print its own messages and warnings",
-    )
+class Parser(argparse.ArgumentParser):
+    """``--quick``, ``--keep-store``, ``--results-dir``, ``--check`` and ``--verbose``, and
+    sizes that ``--quick`` shrinks (:meth:`sized`)."""
+
+    def __init__(self, doc: str | None) -> None:
+        super().__init__(description=doc.split("\n\n")[0] if doc else None)
+        self.add_argument(
+            "--quick",
+            action="store_true",
+            help="smoke run: few repetitions and small sizes; numbers are indicative only",
+        )
+        self.add_argument(
+            "--keep-store",
+            action="store_true",
+            help="do not delete the temporary MLflow store (its path is printed)",
+        )
+        self.add_argument(
+            "--results-dir",
+            type=Path,
+            default=RESULTS_DIR,
+            help=f"where to write <name>.json (default: {RESULTS_DIR.relative_to(REPO_ROOT)})",
+        )
+        self.add_argument(
+            "--check",
+            action="store_true",
+            help="exit with status 1 when a goal is not met (default: report only)",
+        )
+        self.add_argument(
+            "--verbose",
+            action="store_true",
+            help="let MLflow print its own messages and warnings",
+        )
+        self.sizes: dict[str, tuple[Any, Any]] = {}
+
+    def sized(self, flag: str, quick: Any, full: Any, help: str, type: Any = int) -> None:
+        """An option defaulting to ``quick`` under ``--quick``, else to ``full``."""
+        self.sizes[self.add_argument(flag, type=type, default=None, help=help).dest] = (quick, full)
+
+    def parse(self, argv: Sequence[str] | None) -> argparse.Namespace:
+        args = self.parse_args(argv)
+        for name, (quick, full) in self.sizes.items():
+            if getattr(args, name) is None:
+                setattr(args, name, quick if args.quick else full)
+        return args
+
+
+def comma_ints(text: str) -> list[int]:
+    """``"1,8"`` → ``[1, 8]`` (an argparse type)."""
+    return [int(part) for part in text.split(",")]
+
+
+def goal(description: str, met: bool, **fields: Any) -> dict[str, Any]:
+    """A goal's record in the results: description, its figures, whether it is met."""
+    return {"description": description, **fields, "met": met}

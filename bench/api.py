@@ -1,81 +1,17 @@
 """HTTP lookup by uuid: ``GET /api/v1/models/by-uuid/{uuid}`` against ``mlflow server``.
 
-What is measured
-    Latency (p50/p99) and requests/s of one lookup over HTTP, from a client on this machine to a
-    server on 127.0.0.1, on a fresh store holding 10,000 registered versions, side by side in
-    the same run with MLflow's own way of finding a version by a tag through its tracking
-    server's REST API (the reference)::
-
-        ours:    GET /api/v1/models/by-uuid/<uuid>               (Authorization: Bearer <key>)
-        MLflow:  GET /api/2.0/mlflow/model-versions/search
-                     ?filter=tags.`hokusai.model_uuid` = '<uuid>'
-
-    i.e. what ``MlflowClient(tracking_uri="http://…").search_model_versions(...)`` sends.
-    Both servers run one worker process on the same SQLite store:
-
-    * ours — ``python -m hokusai.cli.main server --host 127.0.0.1 --port P --workers 1`` with
-      ``HOKUSAI_HOME`` set to the store and ``HOKUSAI_WEBHOOK_BACKGROUND=false``; the bootstrap
-      admin key is read from its ``export HOKUSAI_API_KEY=…`` line. The per-key rate limit
-      (600/min by default) is raised out of the way; the limiter still runs on every request;
-    * MLflow — ``mlflow server --backend-store-uri sqlite:///<home>/mlflow.db
-      --default-artifact-root <home>/artifacts --host 127.0.0.1 --port Q --workers 1`` (its
-      default security middleware is left on: it allows 127.0.0.1). MLflow 3.17's server also
-      starts six huey job-consumer processes by default; they are switched off with
-      ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false`` (``--mlflow-job-execution`` keeps them), as
-      they compete for the same two cores and have nothing to do with lookups.
-
-    Both are started with the venv's ``bin`` first on ``PATH``, MLflow telemetry off and no
-    other ``HOKUSAI_*`` / ``MLFLOW_*`` variables, and are always terminated (their process
-    groups are killed) at the end.
-
-How the store is built
-    Once, with ``bench/lookup.py``'s filler (imported from it): a few real RandomForest
-    baselines and improvements registered through the library, then filler versions written
-    through MLflow's own client APIs exactly as a registration writes them, checked field by
-    field against a real one (see ``bench/lookup.py``). While filling, SQLite does not fsync
-    each commit (``relaxed_durability`` from ``bench/lookup.py``; ``--durable-fill`` keeps the
-    default), and the store lives in a fresh temporary ``HOKUSAI_HOME`` on ``/dev/shm`` when it
-    exists (tmpfs; ``--store-dir`` changes it): the 10,000 small write transactions of the fill
-    are most of the run's time. The servers open their own connections with SQLite's defaults;
-    their reads come from the page cache either way.
-
-How the load is generated
-    With ``wrk`` when it is installed (``--loadgen httpx`` forces the fallback): one
-    keep-alive connection per wrk thread (``-t C -c C``), a fixed number of requests per
-    connection, each one to a uuid drawn at random (seeded, the same sequence for both servers)
-    from the 10,000 registered. wrk only knows durations, so its Lua script (written next to
-    the store) records every request's latency with ``CLOCK_MONOTONIC`` (LuaJIT FFI), checks
-    every response (status 200 and the uuid in the body), and ends the run with SIGINT as soon
-    as the last connection is done. requests/s = requests / (last response − first request).
-    Without wrk, an ``httpx.AsyncClient`` with C keep-alive connections and C tasks does the
-    same in this process (costlier per request; it shares the CPUs with the servers).
-
-    At each concurrency (1: latency; 8: throughput), both servers get ``--warmup`` untimed
-    requests, then ``--requests`` timed ones split into ``--rounds`` rounds in ABBA order
-    (ours, MLflow, MLflow, ours, …) so drift on the machine hits both alike. Every run is also
-    capped in time (``--max-run-seconds``, 30 s; warm-ups a quarter of it): a run that hits the
-    cap ends early and is reported as such, with the requests it did complete. CPU seconds of
-    each server's process group are read from ``/proc`` around every run.
-
-Goals (at 10,000 versions): ours p50 ≤ 15 ms at concurrency 1, and ours requests/s ≥ 3× MLflow's
-at concurrency 8. On a shared 2-core machine the load average (recorded) shows in every number.
-
-Run from the repository root: ``python bench/api.py [--quick]``.
+Ours vs ``mlflow server``'s ``model-versions/search`` on the ``hokusai.model_uuid`` tag, one
+worker each on the same SQLite store of 10,000 versions (bench/lookup.py's filler): latency at
+concurrency 1, requests/s at 8, in ABBA rounds (wrk, else httpx). See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import math
 import os
 import random
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -85,29 +21,45 @@ from typing import Any
 from urllib.parse import quote
 
 from _common import (
-    add_common_arguments,
+    Parser,
+    comma_ints,
     environment,
+    finish,
     fmt_ms,
     fmt_ratio,
+    goal,
+    http_parser,
     load_average,
+    package_version,
+    print_footer,
+    print_load,
     print_table,
     progress,
     quiet_mlflow,
     ratio,
     summarize,
     temp_home,
-    write_results,
+)
+from _load import httpx_version, pick_loadgen, run_httpx, run_wrk, wrk_version
+from _procs import (
+    Server,
+    cpu_used,
+    free_port,
+    mlflow_server_command,
+    server_environment,
+    start_server,
+    stop,
+    wait_http,
 )
 from lookup import (
     FILLER_TYPES,
     VERSION_TAG,
-    Filler,
-    Template,
-    _address,
-    compare_with_real,
+    add_store_arguments,
+    check_filler_types,
     count_versions,
     register_real_models,
     relaxed_durability,
+    start_filler,
 )
 
 NAME = "api"
@@ -123,7 +75,6 @@ RATE_LIMIT_ENV = {
 }
 _KEY_LINE = re.compile(r"export HOKUSAI_API_KEY=(\S+)")
 _SOCKET_ERRORS = re.compile(r"Socket errors:.*")
-_READY_TIMEOUT_S = 120.0
 
 # One keep-alive connection per wrk thread; every latency recorded; SIGINT once all are done.
 WRK_SCRIPT = r"""
@@ -211,29 +162,28 @@ end
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    add_common_arguments(parser)
-    parser.add_argument(
+    parser = Parser(__doc__)
+    parser.sized(
         "--versions",
-        type=int,
-        default=None,
-        help=f"registered versions in the store (default {GOAL_VERSIONS:,}; --quick: 1,000)",
+        1000,
+        GOAL_VERSIONS,
+        f"registered versions in the store (default {GOAL_VERSIONS:,}; --quick: 1,000)",
     )
-    parser.add_argument(
+    parser.sized(
         "--requests",
-        type=int,
-        default=None,
-        help="timed requests per server per concurrency (default 2000; --quick: 300)",
+        300,
+        2000,
+        "timed requests per server per concurrency (default 2000; --quick: 300)",
     )
-    parser.add_argument(
+    parser.sized(
         "--warmup",
-        type=int,
-        default=None,
-        help="untimed requests per server per concurrency first (default 200; --quick: 50)",
+        50,
+        200,
+        "untimed requests per server per concurrency first (default 200; --quick: 50)",
     )
     parser.add_argument(
         "--concurrency",
-        type=lambda text: [int(part) for part in text.split(",")],
+        type=comma_ints,
         default=[1, 8],
         help="comma-separated connection counts (default 1,8: latency, throughput)",
     )
@@ -255,26 +205,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="where the temporary store is made (default /dev/shm when writable, else $TMPDIR)",
     )
-    parser.add_argument(
-        "--real-baselines",
-        type=int,
-        default=None,
-        help="real baselines registered through the library, each with one improvement "
+    add_store_arguments(
+        parser,
+        (1, 2),
+        "real baselines registered through the library, each with one improvement "
         "(default 2; --quick: 1)",
-    )
-    parser.add_argument(
-        "--filler-types",
-        type=int,
-        default=6,
-        help=f"model types the filler is spread over (×2 names each; max {len(FILLER_TYPES)})",
-    )
-    parser.add_argument(
-        "--versions-per-run", type=int, default=100, help="filler versions sharing one run"
-    )
-    parser.add_argument(
-        "--durable-fill",
-        action="store_true",
-        help="keep SQLite's fsync on every commit while filling (slower on a disk; the servers "
+        "keep SQLite's fsync on every commit while filling (slower on a disk; the servers "
         "always run with the default)",
     )
     parser.add_argument(
@@ -282,39 +218,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="leave mlflow server's huey job consumers on (MLflow's default; off here)",
     )
-    parser.add_argument(
+    parser.sized(
         "--max-run-seconds",
-        type=float,
-        default=None,
-        help="time cap on each timed load run, which then ends short and is reported as "
+        15.0,
+        30.0,
+        "time cap on each timed load run, which then ends short and is reported as "
         "truncated; warm-ups get a quarter of it (default 30; --quick: 15)",
+        type=float,
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (store, targets)")
-    args = parser.parse_args(argv)
-    if args.versions is None:
-        args.versions = 1000 if args.quick else GOAL_VERSIONS
-    if args.requests is None:
-        args.requests = 300 if args.quick else 2000
-    if args.warmup is None:
-        args.warmup = 50 if args.quick else 200
-    if args.real_baselines is None:
-        args.real_baselines = 1 if args.quick else 2
+    args = parser.parse(argv)
     if args.versions <= 2 * args.real_baselines + 2 or args.real_baselines < 1:
         parser.error("--versions must exceed the real models plus two, --real-baselines ≥ 1")
     if not args.concurrency or min(args.concurrency) < 1 or max(args.concurrency) > 64:
         parser.error("--concurrency must be between 1 and 64")
     if args.rounds < 1 or args.requests < args.rounds * max(args.concurrency):
         parser.error("--rounds must be ≥ 1 and --requests ≥ rounds × the largest concurrency")
-    if args.max_run_seconds is None:
-        args.max_run_seconds = 15.0 if args.quick else 30.0
     if args.warmup < 0 or args.max_run_seconds < 4:
         parser.error("--warmup must be ≥ 0 and --max-run-seconds ≥ 4")
-    if not 1 <= args.filler_types <= len(FILLER_TYPES):
-        parser.error(f"--filler-types must be between 1 and {len(FILLER_TYPES)}")
-    if args.loadgen == "wrk" and shutil.which("wrk") is None:
-        parser.error("--loadgen wrk: wrk is not installed (apt-get install wrk)")
-    if args.loadgen == "auto":
-        args.loadgen = "wrk" if shutil.which("wrk") else "httpx"
+    check_filler_types(parser, args)
+    args.loadgen = pick_loadgen(args.loadgen, parser)
     if args.store_dir is None:
         shm = Path("/dev/shm")
         args.store_dir = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
@@ -324,25 +247,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 # ---- the store -----------------------------------------------------------------------------
 
 
-@dataclass
-class StoreInfo:
-    """What was written: the uuids and what filling them cost."""
-
-    real: list[str]
-    filler: list[str]
-    fill_seconds: float
-    real_seconds: float
-    seconds_per_version: list[float]
-    relinked: int
-    equivalence: list[dict[str, Any]]
-
-    @property
-    def uuids(self) -> list[str]:
-        return self.real + self.filler
-
-
-def build_store(home: Path, args: argparse.Namespace, rng: random.Random) -> StoreInfo:
-    """Real models through the library, then bench/lookup.py's filler up to ``args.versions``."""
+def build_store(
+    home: Path, args: argparse.Namespace, rng: random.Random
+) -> tuple[list[str], dict[str, Any]]:
+    """Real models through the library, then bench/lookup.py's filler up to ``args.versions``:
+    every uuid, and the results' store part."""
     import mlflow
 
     from hokusai.config import Settings
@@ -351,222 +260,71 @@ def build_store(home: Path, args: argparse.Namespace, rng: random.Random) -> Sto
     started = time.perf_counter()
     registry = HokusaiModelRegistry(settings=Settings(home=home))
     client = registry.client
-    progress(f"registering {2 * args.real_baselines} real models through the library")
     real = register_real_models(registry, args.real_baselines, rng)
     real_seconds = time.perf_counter() - started
-    experiment = client.get_experiment_by_name(registry.settings.experiment_name)
     # create_model_version resolves a models:/m-… source through the process-global tracking
     # URI (see bench/lookup.py), so point it at the store while filling.
     mlflow.set_tracking_uri(registry.tracking_uri)
     try:
         with relaxed_durability(client, enabled=not args.durable_fill):
-            filler = Filler(
-                client=client,
-                experiment_id=experiment.experiment_id,
-                template=Template.from_real(client, real[0]),
-                rng=rng,
-                model_types=FILLER_TYPES[: args.filler_types],
-                versions_per_run=args.versions_per_run,
-                contributors=[_address(rng) for _ in range(50)],
-            )
-            filler.add(improved=False)
-            filler.add(improved=True)
-            equivalence = [
-                compare_with_real(client, registry, real[0], filler.uuids[0]),
-                compare_with_real(client, registry, real[1], filler.uuids[1]),
-            ]
-            if not all(check["ok"] for check in equivalence):
-                raise RuntimeError(f"filler differs from a real registration: {equivalence}")
+            filler, equivalence = start_filler(registry, real, rng, args)
             progress(f"filling to {args.versions:,} versions with MLflow's client")
-            fill_start = time.perf_counter()
-            while len(real) + len(filler.uuids) < args.versions:
-                filler.add()
-                done = len(real) + len(filler.uuids)
-                if done % 2000 == 0:
-                    elapsed = time.perf_counter() - fill_start
-                    progress(f"{done:,} versions ({elapsed:.0f} s)")
-            filler.close()
-            fill_seconds = time.perf_counter() - fill_start
+            fill_seconds = filler.fill_to(args.versions, already=len(real), every=2000)
     finally:
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
     found = count_versions(client, args.versions)
     if found != args.versions:
         raise RuntimeError(f"expected {args.versions:,} versions in the store, found {found:,}")
-    return StoreInfo(
-        real=real,
-        filler=list(filler.uuids),
-        fill_seconds=fill_seconds,
-        real_seconds=real_seconds,
-        seconds_per_version=list(filler.seconds_per_version),
-        relinked=filler.relinked,
-        equivalence=equivalence,
-    )
+    uuids = real + filler.uuids
+    return uuids, {
+        "versions": len(uuids),
+        "real_models_seconds": real_seconds,
+        "fill_seconds": fill_seconds,
+        "filler_seconds_per_version": summarize(filler.seconds_per_version),
+        "filler_versions_relinked": filler.relinked,
+        "equivalence_with_real_registration": equivalence,
+    }
 
 
 # ---- servers -------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    """One server process (its own process group) and how to call it."""
-
-    side: str
-    process: subprocess.Popen[bytes]
-    base: str
-    log: Path
-    command: list[str]
-    env_overrides: dict[str, str]
-    started_at: float
-    ready_seconds: float | None = None
-    auth: str = ""
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": self.auth} if self.auth else {}
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU of every process in the server's session (it is the leader)."""
-        return _session_cpu_seconds(self.process.pid)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _session_cpu_seconds(session: int) -> float | None:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    try:
-        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
-    except OSError:
-        return None
-    for entry in entries:
-        try:
-            text = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        fields = text[text.rindex(")") + 2 :].split()
-        # After "pid (comm) ": state ppid pgrp session … utime (11) stime (12).
-        if int(fields[3]) == session:
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
-
-def server_environment(overrides: dict[str, str]) -> dict[str, str]:
-    """This environment minus HOKUSAI_* / MLFLOW_*, the venv's bin first on PATH, overrides."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOKUSAI_", "MLFLOW_"))}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    env.update(overrides)
-    return env
-
-
-def start_server(side: str, command: list[str], overrides: dict[str, str], log: Path) -> Server:
-    port = command[command.index("--port") + 1]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=server_environment(overrides),
-            cwd=log.parent,
-            start_new_session=True,  # its own process group: uvicorn and MLflow's children
-        )
-    return Server(
-        side=side,
-        process=process,
-        base=f"http://127.0.0.1:{port}",
-        log=log,
-        command=command,
-        env_overrides=overrides,
-        started_at=time.perf_counter(),
+def start(side: str, command: list[str], port: int, overrides: dict[str, str], log: Path) -> Server:
+    env = server_environment(overrides)
+    server = start_server(
+        side, command, port=port, log=log, env=env, cwd=log.parent, env_overrides=overrides
     )
+    server.started = time.perf_counter()  # ready_after_s counts from after the spawn, as always
+    return server
 
 
 def start_ours(home: Path, workdir: Path) -> Server:
-    command = [
-        sys.executable,
-        "-m",
-        "hokusai.cli.main",
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(_free_port()),
-        "--workers",
-        "1",
-    ]
-    overrides = {
-        "HOKUSAI_HOME": str(home),
-        "HOKUSAI_WEBHOOK_BACKGROUND": "false",
-        **RATE_LIMIT_ENV,
-    }
-    return start_server("ours", command, overrides, workdir / "hokusai-server.log")
+    port = free_port()
+    command = [sys.executable, "-m", "hokusai.cli.main", "server", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1"]
+    overrides = {"HOKUSAI_HOME": str(home), "HOKUSAI_WEBHOOK_BACKGROUND": "false", **RATE_LIMIT_ENV}
+    return start("ours", command, port, overrides, workdir / "hokusai-server.log")
 
 
 def start_mlflow(home: Path, workdir: Path, *, job_execution: bool) -> Server:
-    executable = Path(sys.executable).with_name("mlflow")
-    prefix = [str(executable)] if executable.exists() else [sys.executable, "-m", "mlflow"]
-    command = [
-        *prefix,
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{home / 'mlflow.db'}",
-        "--default-artifact-root",
-        (home / "artifacts").as_uri(),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(_free_port()),
-        "--workers",
-        "1",
-    ]
+    port = free_port()
     overrides = {} if job_execution else {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    return start_server("mlflow", command, overrides, workdir / "mlflow-server.log")
+    command = mlflow_server_command(home, port)
+    return start("mlflow", command, port, overrides, workdir / "mlflow-server.log")
 
 
 def wait_ready(server: Server, path: str) -> None:
     """Until ``path`` answers 200 (and, for ours, the bootstrap key line is in the log)."""
-    import httpx
 
-    deadline = time.monotonic() + _READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            break
+    def has_key() -> bool:
         if server.side == "ours" and not server.auth:
             match = _KEY_LINE.search(server.log.read_text(errors="replace"))
             if match:
                 server.auth = f"Bearer {match.group(1)}"
-        try:
-            answered = httpx.get(f"{server.base}{path}", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            answered = False
-        if answered and (server.side != "ours" or server.auth):
-            server.ready_seconds = time.perf_counter() - server.started_at
-            return
-        time.sleep(0.25)
-    tail = server.log.read_text(errors="replace")[-1500:]
-    raise RuntimeError(f"{LABELS[server.side]} did not become ready: {tail}")
+        return server.side != "ours" or bool(server.auth)
 
-
-def stop_server(server: Server, grace: float = 5.0) -> None:
-    """SIGTERM to the process group, SIGKILL after ``grace`` s; then SIGKILL for stragglers."""
-
-    def signal_group(sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(server.process.pid, sig)
-
-    if server.process.poll() is None:
-        signal_group(signal.SIGTERM)
-        try:
-            server.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            signal_group(signal.SIGKILL)
-            server.process.wait(5)
-    signal_group(signal.SIGKILL)  # children (uvicorn, job consumers) may outlive the leader
+    if not wait_http(server, path, also=has_key):
+        raise RuntimeError(f"{LABELS[server.side]} did not become ready: {server.tail()}")
 
 
 # ---- targets and checks --------------------------------------------------------------------
@@ -658,12 +416,10 @@ class LoadGenerator:
         if self.kind == "wrk":
             result = self._wrk(server, concurrency, per_connection, seed, seconds)
         else:
-            result = asyncio.run(self._httpx(server, concurrency, per_connection, seed, seconds))
+            result = self._httpx(server, concurrency, per_connection, seed, seconds)
         if not result.latencies:
             raise RuntimeError(f"no answer from {LABELS[server.side]} within {seconds:g} s")
-        after = server.cpu_seconds()
-        if before is not None and after is not None:
-            result.server_cpu_s = after - before
+        result.server_cpu_s = cpu_used(before, server.cpu_seconds())
         if server.process.poll() is not None:
             raise RuntimeError(f"{LABELS[server.side]} exited during the run; see {server.log}")
         return result
@@ -672,21 +428,12 @@ class LoadGenerator:
         self, server: Server, concurrency: int, per_connection: int, seed: int, seconds: float
     ) -> RunResult:
         out = self.workdir / f"run{self.runs:03d}-{server.side}.txt"
-        env = {
-            **os.environ,
-            "BENCH_PATHS": str(self._paths[server.side]),
-            "BENCH_OUT": str(out),
-            "BENCH_LIMIT": str(per_connection),
-            "BENCH_THREADS": str(concurrency),
-            "BENCH_SEED": str(seed),
-            "BENCH_AUTH": server.auth,
-        }
-        command = ["wrk", "-t", str(concurrency), "-c", str(concurrency)]
-        command += ["-d", f"{math.ceil(seconds)}s", "--timeout", "10s"]
-        command += ["-s", str(self.workdir / "lookup.lua"), server.base]
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=seconds + 60
-        )
+        paths, limit = str(self._paths[server.side]), str(per_connection)
+        lua = {"PATHS": paths, "OUT": str(out), "LIMIT": limit, "THREADS": str(concurrency)}
+        lua |= {"SEED": str(seed), "AUTH": server.auth}
+        env = {**os.environ, **{f"BENCH_{name}": value for name, value in lua.items()}}
+        script, cap = self.workdir / "lookup.lua", math.ceil(seconds)
+        done = run_wrk(server.base, script, concurrency, cap, threads=concurrency, env=env)
         if not out.exists():
             raise RuntimeError(
                 f"wrk against {LABELS[server.side]} wrote no results (exit {done.returncode}): "
@@ -719,40 +466,34 @@ class LoadGenerator:
             socket_errors=socket_errors.group(0) if socket_errors else None,
         )
 
-    async def _httpx(
+    def _httpx(
         self, server: Server, concurrency: int, per_connection: int, seed: int, seconds: float
     ) -> RunResult:
-        import httpx
-
         pairs = self.targets[server.side]
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         latencies: list[float] = []
         starts: list[float] = []
         ends: list[float] = []
         counts = {"errors": 0, "mismatches": 0}
         deadline = time.perf_counter() + seconds
-        async with httpx.AsyncClient(
-            base_url=server.base, headers=server.headers, limits=limits, timeout=10
-        ) as client:
 
-            async def connection(index: int) -> None:
-                rng = random.Random(seed + 7919 * index)
-                starts.append(time.perf_counter())
-                for _ in range(per_connection):
-                    if time.perf_counter() >= deadline:
-                        break
-                    uuid, path = rng.choice(pairs)
-                    sent = time.perf_counter()
-                    response = await client.get(path)
-                    received = time.perf_counter()
-                    latencies.append(received - sent)
-                    if response.status_code != 200:
-                        counts["errors"] += 1
-                    elif uuid not in response.text:
-                        counts["mismatches"] += 1
-                ends.append(time.perf_counter())
+        async def connection(client: Any, index: int) -> None:
+            rng = random.Random(seed + 7919 * index)
+            starts.append(time.perf_counter())
+            for _ in range(per_connection):
+                if time.perf_counter() >= deadline:
+                    break
+                uuid, path = rng.choice(pairs)
+                sent = time.perf_counter()
+                response = await client.get(path)
+                received = time.perf_counter()
+                latencies.append(received - sent)
+                if response.status_code != 200:
+                    counts["errors"] += 1
+                elif uuid not in response.text:
+                    counts["mismatches"] += 1
+            ends.append(time.perf_counter())
 
-            await asyncio.gather(*(connection(i) for i in range(concurrency)))
+        run_httpx(concurrency, connection, base_url=server.base, headers=server.headers, timeout=10)
         return RunResult(
             planned=per_connection * concurrency,
             latencies=latencies,
@@ -886,7 +627,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         home = root / "home"
         workdir = root / "work"
         workdir.mkdir()
-        store = build_store(home, args, rng)
+        uuids, store = build_store(home, args, rng)
         servers: dict[str, Server] = {}
         try:
             progress("starting both servers")
@@ -894,21 +635,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             servers["mlflow"] = start_mlflow(home, workdir, job_execution=args.mlflow_job_execution)
             wait_ready(servers["ours"], "/live")
             wait_ready(servers["mlflow"], "/health")
-            agreement = check_agreement(servers, store.uuids, rng)
+            agreement = check_agreement(servers, uuids, rng)
             if not agreement["ok"]:
                 raise RuntimeError(f"the servers disagree: {agreement['disagreements'][:5]}")
             load = LoadGenerator(
                 kind=args.loadgen,
                 workdir=workdir,
                 targets={
-                    side: [(uuid, target_path(side, uuid)) for uuid in store.uuids]
-                    for side in SIDES
+                    side: [(uuid, target_path(side, uuid)) for uuid in uuids] for side in SIDES
                 },
             )
             results = measure(load, servers, args.concurrency, args)
         finally:
             for server in servers.values():
-                stop_server(server)
+                stop(server.process)
         server_info = {
             side: {
                 "command": [
@@ -931,54 +671,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_payload(
     args: argparse.Namespace,
-    store: StoreInfo,
+    store: dict[str, Any],
     results: dict[int, dict[str, Side]],
     server_info: dict[str, Any],
     agreement: dict[str, Any],
     removed_env: list[str],
 ) -> dict[str, Any]:
     latency_c, throughput_c = min(results), max(results)
-    ratios = {
-        str(c): {
-            "requests_per_s_ours_to_mlflow": ratio(
-                sides["ours"].requests_per_s, sides["mlflow"].requests_per_s
-            ),
-            "p50_mlflow_to_ours": ratio(
-                summarize(sides["mlflow"].latencies)["p50"],
-                summarize(sides["ours"].latencies)["p50"],
-            ),
-            "p99_mlflow_to_ours": ratio(
-                summarize(sides["mlflow"].latencies)["p99"],
-                summarize(sides["ours"].latencies)["p99"],
-            ),
-        }
-        for c, sides in results.items()
-    }
+    ratios = {str(c): compare(sides) for c, sides in results.items()}
     p50 = summarize(results[latency_c]["ours"].latencies)["p50"]
     rps_ratio = ratios[str(throughput_c)]["requests_per_s_ours_to_mlflow"]
     clean = all(side.failures == 0 for sides in results.values() for side in sides.values())
     goals = {
-        "p50_latency": {
-            "description": f"ours p50 ≤ {GOAL_P50_S * 1000:g} ms at concurrency {latency_c}",
-            "concurrency": latency_c,
-            "value_s": p50,
-            "max_s": GOAL_P50_S,
-            "met": p50 <= GOAL_P50_S,
-        },
-        "throughput_ratio": {
-            "description": (
-                f"ours requests/s ≥ {GOAL_RPS_RATIO:g}× mlflow server's at concurrency "
-                f"{throughput_c}"
-            ),
-            "concurrency": throughput_c,
-            "value": rps_ratio,
-            "min": GOAL_RPS_RATIO,
-            "met": rps_ratio >= GOAL_RPS_RATIO,
-        },
-        "no_failed_requests": {
-            "description": "every timed response is 200 and names the uuid asked for",
-            "met": clean,
-        },
+        "p50_latency": goal(
+            f"ours p50 ≤ {GOAL_P50_S * 1000:g} ms at concurrency {latency_c}",
+            p50 <= GOAL_P50_S,
+            concurrency=latency_c,
+            value_s=p50,
+            max_s=GOAL_P50_S,
+        ),
+        "throughput_ratio": goal(
+            f"ours requests/s ≥ {GOAL_RPS_RATIO:g}× mlflow server's at concurrency {throughput_c}",
+            rps_ratio >= GOAL_RPS_RATIO,
+            concurrency=throughput_c,
+            value=rps_ratio,
+            min=GOAL_RPS_RATIO,
+        ),
+        "no_failed_requests": goal(
+            "every timed response is 200 and names the uuid asked for", clean
+        ),
     }
     return {
         "description": (
@@ -999,13 +720,15 @@ def build_payload(
             "max_seconds_per_warmup_run": max(args.max_run_seconds / 4, 3.0),
             "order": "per concurrency: warm-up both, then rounds in ABBA order",
             "load_generator": args.loadgen,
-            "load_generator_version": _wrk_version() if args.loadgen == "wrk" else _httpx(),
+            "load_generator_version": (
+                wrk_version() if args.loadgen == "wrk" else f"httpx {httpx_version()} AsyncClient"
+            ),
             "connections": "keep-alive, one per wrk thread (-t C -c C), closed loop",
             "targets": "uuids drawn at random (seeded) from all registered; same for both",
             "seed": args.seed,
             "store_dir": str(args.store_dir) if args.store_dir else None,
             "store_filesystem": _filesystem(args.store_dir),
-            "real_models": len(store.real),
+            "real_models": 2 * args.real_baselines,
             "filler_model_types": list(FILLER_TYPES[: args.filler_types]),
             "filler_versions_per_run": args.versions_per_run,
             "fill_sqlite_synchronous_off": not args.durable_fill,
@@ -1022,14 +745,7 @@ def build_payload(
             "mlflow_job_execution": args.mlflow_job_execution,
             "hokusai_env_removed_from_bench_process": removed_env,
         },
-        "store": {
-            "versions": len(store.uuids),
-            "real_models_seconds": store.real_seconds,
-            "fill_seconds": store.fill_seconds,
-            "filler_seconds_per_version": summarize(store.seconds_per_version),
-            "filler_versions_relinked": store.relinked,
-            "equivalence_with_real_registration": store.equivalence,
-        },
+        "store": store,
         "agreement_check": agreement,
         "results": {
             str(c): {side: sides[side].as_json() for side in SIDES} for c, sides in results.items()
@@ -1037,44 +753,34 @@ def build_payload(
         "ratios": ratios,
         "goals": goals,
         "goals_evaluated_at_target_size": args.versions == GOAL_VERSIONS,
-        "goals_met": all(goal["met"] for goal in goals.values()),
+        "goals_met": all(g["met"] for g in goals.values()),
+    }
+
+
+def compare(sides: dict[str, Side]) -> dict[str, float]:
+    ours, theirs = summarize(sides["ours"].latencies), summarize(sides["mlflow"].latencies)
+    return {
+        "requests_per_s_ours_to_mlflow": ratio(
+            sides["ours"].requests_per_s, sides["mlflow"].requests_per_s
+        ),
+        "p50_mlflow_to_ours": ratio(theirs["p50"], ours["p50"]),
+        "p99_mlflow_to_ours": ratio(theirs["p99"], ours["p99"]),
     }
 
 
 def server_stack() -> dict[str, Any]:
     """What both servers run on: uvicorn picks uvloop and httptools when they are installed
     (``--loop auto --http auto``, the default of both ``hokusai server`` and ``mlflow server``)."""
-    import importlib.metadata
     import importlib.util
-
-    def version(name: str) -> str | None:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return None
 
     return {
         "versions": {
-            name: version(name)
+            name: package_version(name)
             for name in ("uvicorn", "uvloop", "httptools", "h11", "fastapi", "starlette", "flask")
         },
         "uvicorn_loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        "uvicorn_http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "uvicorn_http": http_parser(),
     }
-
-
-def _wrk_version() -> str | None:
-    try:
-        out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (out.stdout + out.stderr).strip().splitlines()[0] if (out.stdout + out.stderr) else None
-
-
-def _httpx() -> str:
-    import httpx
-
-    return f"httpx {httpx.__version__} AsyncClient"
 
 
 def _filesystem(directory: Path | None) -> str | None:
@@ -1104,10 +810,7 @@ def report(payload: dict[str, Any], path: Path) -> None:
         f"warm-up, {params['rounds']} rounds ABBA; store on {params['store_filesystem']}"
         f"{'  [--quick: indicative only]' if params['quick'] else ''}"
     )
-    print(
-        f"load average (1/5/15 min) at start {env.get('load_average_at_start')}, "
-        f"at end {env.get('load_average_at_end')}"
-    )
+    print_load(env)
     print()
     rows = []
     for concurrency, sides in payload["results"].items():
@@ -1115,35 +818,15 @@ def report(payload: dict[str, Any], path: Path) -> None:
             doc = sides[side]
             stats = doc["latency_stats_s"]
             cpu = doc["server_cpu_ms_per_request"]
+            capped = "*" if doc["rounds_ended_by_time_cap"] else ""
             rows.append(
-                [
-                    concurrency,
-                    LABELS[side],
-                    f"{doc['requests']:,}{'*' if doc['rounds_ended_by_time_cap'] else ''}",
-                    fmt_ms(stats["p50"]),
-                    fmt_ms(stats["p90"]),
-                    fmt_ms(stats["p99"]),
-                    fmt_ms(stats["max"]),
-                    f"{doc['requests_per_s']:.1f}",
-                    "-" if cpu is None else f"{cpu:.1f}",
-                    str(doc["errors_non_200"] + doc["mismatches_uuid_not_in_body"]),
-                ]
+                [concurrency, LABELS[side], f"{doc['requests']:,}{capped}"]
+                + [fmt_ms(stats[key]) for key in ("p50", "p90", "p99", "max")]
+                + [f"{doc['requests_per_s']:.1f}", "-" if cpu is None else f"{cpu:.1f}"]
+                + [str(doc["errors_non_200"] + doc["mismatches_uuid_not_in_body"])]
             )
-    print_table(
-        [
-            "concurrency",
-            "server",
-            "requests",
-            "p50",
-            "p90",
-            "p99",
-            "max",
-            "req/s",
-            "server CPU ms/req",
-            "failed",
-        ],
-        rows,
-    )
+    headers = ["concurrency", "server", "requests", "p50", "p90", "p99", "max", "req/s"]
+    print_table([*headers, "server CPU ms/req", "failed"], rows)
     if any(
         sides[side]["rounds_ended_by_time_cap"]
         for sides in payload["results"].values()
@@ -1158,14 +841,14 @@ def report(payload: dict[str, Any], path: Path) -> None:
             f"{fmt_ratio(doc['p50_mlflow_to_ours'])}, p99 mlflow/ours "
             f"{fmt_ratio(doc['p99_mlflow_to_ours'])}"
         )
-    for goal in payload["goals"].values():
-        if "value_s" in goal:
-            shown = f": {fmt_ms(goal['value_s'])}"
-        elif "value" in goal:
-            shown = f": {fmt_ratio(goal['value'])}"
+    for g in payload["goals"].values():
+        if "value_s" in g:
+            shown = f": {fmt_ms(g['value_s'])}"
+        elif "value" in g:
+            shown = f": {fmt_ratio(g['value'])}"
         else:
             shown = ""
-        print(f"goal: {goal['description']}{shown} → {'met' if goal['met'] else 'NOT met'}")
+        print(f"goal: {g['description']}{shown} → {'met' if g['met'] else 'NOT met'}")
     if not payload["goals_evaluated_at_target_size"]:
         print(f"  (evaluated at {params['versions']:,} versions, not {GOAL_VERSIONS:,})")
     store = payload["store"]
@@ -1188,16 +871,13 @@ def report(payload: dict[str, Any], path: Path) -> None:
         f"servers ready after: hokusai API {ready['ours']:.1f} s, mlflow server "
         f"{ready['mlflow']:.1f} s"
     )
-    print(f"all goals met: {'yes' if payload['goals_met'] else 'NO'}")
-    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+    print_footer(payload, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     payload = run(args)
-    path = write_results(NAME, payload, args.results_dir)
-    report(payload, path)
-    return 1 if args.check and not payload["goals_met"] else 0
+    return finish(NAME, args, payload, lambda path: report(payload, path))
 
 
 if __name__ == "__main__":

@@ -1,50 +1,8 @@
 """Lookup cost: ``get_model_by_uuid`` as the registry grows, against MLflow's tag search.
 
-What is measured
-    Wall-clock latency (p50/p99) of ``HokusaiModelRegistry.get_model_by_uuid(model_uuid)`` on
-    a fresh SQLite MLflow store holding 1,000 and then 10,000 registered model versions, side
-    by side with MLflow's own way of finding a version by a tag (the reference)::
-
-        client.search_model_versions("tags.`hokusai.model_uuid` = '<uuid>'")
-
-    Ours resolves the ``m-…`` id through the logged model's primary key and its
-    ``mlflow.modelVersions`` tag (then reads the version and the ``MLmodel`` file), so it should
-    not depend on the registry's size; the tag search scans the version tags (the value is not
-    indexed), so it grows with the table. Goals: ours p50 ≤ 10 ms at 10,000 versions, and
-    p50(10,000) / p50(1,000) ≤ 1.3.
-
-How the store is built
-    A handful of real models (RandomForest baselines and improvements on them) are registered
-    through the library, so lookups of them return real ``MLmodel`` data. The store is then
-    grown to each size with filler written through MLflow's own client APIs, mirroring what a
-    registration writes (verified against a real registration at start-up):
-    ``create_logged_model`` (same params and tags as a real one), the real ``MLmodel`` file
-    copied into its artifact folder with the ids replaced, ``finalize_logged_model(READY)`` and
-    ``create_model_version(name, source="models:/m-…", run_id, tags=<the hokusai.* tags>)``.
-    The logged model also gets the ``mlflow.modelVersions`` tag that ``mlflow.register_model``
-    adds (``create_model_version`` alone does not): it is written with the logged model, as the
-    version number is known in advance, and checked against the version created. Filler is
-    spread over several ``hokusai_<type>_baseline`` / ``_improved`` names, with contributors and
-    deltas on improved versions. To stay within the time budget, filler versions share one run
-    per ``--versions-per-run`` versions and copy no model binaries or metrics: lookups of
-    today's layout read neither runs nor any artifact but ``MLmodel``. While filling, SQLite
-    is told not to fsync each commit (``PRAGMA synchronous=OFF``, ``--durable-fill`` keeps the
-    default); the connections are dropped afterwards, so lookups run with the default.
-
-How lookups are timed
-    Targets alternate between the real models (in turn) and random filler versions; each
-    lookup by ours is immediately followed by the reference on the same uuid (interleaved), after
-    a short warm-up, and both must find the same version. This is done twice:
-
-    * *after fill* — right after the store reaches each size;
-    * *interleaved* — once all sizes are built, round-robin across them (each smaller size is
-      a SQLite snapshot taken when it was reached). On a shared 2-core VM the speed of the
-      machine drifts by tens of percent over the minutes that filling takes (the same 10,000
-      store measured 4.3 and 6.1 ms p50 in two fresh processes), which the *after fill*
-      growth ratio cannot tell from real growth; interleaving cancels it. The goals are
-      evaluated on this measurement; both are reported.
-
-Run from the repository root: ``python bench/lookup.py [--quick]``.
+Ours vs ``search_model_versions("tags.`hokusai.model_uuid` = '<uuid>'")`` on a fresh SQLite store
+filled to each size (filler written through MLflow's client, checked against real registrations),
+timed after each fill and interleaved across sizes. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -60,21 +18,26 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from _common import (
-    add_common_arguments,
+    Parser,
+    comma_ints,
     environment,
+    finish,
     fmt_ms,
     fmt_ratio,
+    goal,
     load_average,
+    local_path,
+    print_footer,
+    print_load,
     print_table,
     progress,
     quiet_mlflow,
     ratio,
     summarize,
     temp_home,
-    write_results,
+    timings,
 )
 
 NAME = "lookup"
@@ -94,34 +57,50 @@ FILLER_TYPES = (
 )
 VERSION_TAG = "hokusai.model_uuid"
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+MODES = (("interleaved", "interleaved"), ("after_fill", "after fill"))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    add_common_arguments(parser)
-    parser.add_argument(
+    parser = Parser(__doc__)
+    parser.sized(
         "--sizes",
-        type=lambda text: [int(part) for part in text.split(",")],
-        default=None,
-        help="comma-separated registry sizes in versions, ascending "
+        [200, 1000],
+        [1000, GOAL_SIZE],
+        "comma-separated registry sizes in versions, ascending "
         "(default 1000,10000; --quick: 200,1000)",
+        type=comma_ints,
     )
-    parser.add_argument(
-        "--lookups",
-        type=int,
-        default=None,
-        help="timed lookups per size for each side (default 300; --quick: 60)",
+    parser.sized(
+        "--lookups", 60, 300, "timed lookups per size for each side (default 300; --quick: 60)"
     )
     parser.add_argument(
         "--warmup", type=int, default=20, help="untimed lookups per side before each size"
     )
-    parser.add_argument(
-        "--real-baselines",
-        type=int,
-        default=None,
-        help="real baselines registered through the library (default 4; --quick: 2); "
+    add_store_arguments(
+        parser,
+        (2, 4),
+        "real baselines registered through the library (default 4; --quick: 2); "
         "each also gets one real improved version",
+        "keep SQLite's default fsync on every commit while filling (slower fill; "
+        "lookups are always measured with the default)",
     )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (targets, filler)")
+    args = parser.parse(argv)
+    minimum = 2 * args.real_baselines + 2  # real models + the two checked filler versions
+    ascending = all(a < b for a, b in zip(args.sizes, args.sizes[1:], strict=False))
+    if not ascending or args.sizes[0] < minimum:
+        parser.error(f"--sizes must be strictly ascending and at least {minimum}")
+    check_filler_types(parser, args)
+    if args.lookups < 2 or args.versions_per_run < 1 or args.warmup < 0:
+        parser.error("--lookups must be ≥ 2, --versions-per-run ≥ 1, --warmup ≥ 0")
+    return args
+
+
+def add_store_arguments(
+    parser: Parser, real_baselines: tuple[int, int], real_help: str, durable_help: str
+) -> None:
+    """``--real-baselines``, ``--filler-types``, ``--versions-per-run``, ``--durable-fill``."""
+    parser.sized("--real-baselines", *real_baselines, real_help)
     parser.add_argument(
         "--filler-types",
         type=int,
@@ -131,34 +110,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--versions-per-run", type=int, default=100, help="filler versions sharing one run"
     )
-    parser.add_argument(
-        "--durable-fill",
-        action="store_true",
-        help="keep SQLite's default fsync on every commit while filling (slower fill; "
-        "lookups are always measured with the default)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (targets, filler)")
-    args = parser.parse_args(argv)
-    if args.sizes is None:
-        args.sizes = [200, 1000] if args.quick else [1000, GOAL_SIZE]
-    if args.lookups is None:
-        args.lookups = 60 if args.quick else 300
-    if args.real_baselines is None:
-        args.real_baselines = 2 if args.quick else 4
-    minimum = 2 * args.real_baselines + 2  # real models + the two checked filler versions
-    ascending = all(a < b for a, b in zip(args.sizes, args.sizes[1:], strict=False))
-    if not ascending or args.sizes[0] < minimum:
-        parser.error(f"--sizes must be strictly ascending and at least {minimum}")
+    parser.add_argument("--durable-fill", action="store_true", help=durable_help)
+
+
+def check_filler_types(parser: Parser, args: argparse.Namespace) -> None:
     if not 1 <= args.filler_types <= len(FILLER_TYPES):
         parser.error(f"--filler-types must be between 1 and {len(FILLER_TYPES)}")
-    if args.lookups < 2 or args.versions_per_run < 1 or args.warmup < 0:
-        parser.error("--lookups must be ≥ 2, --versions-per-run ≥ 1, --warmup ≥ 0")
-    return args
-
-
-def _local_path(uri: str) -> Path:
-    parsed = urlparse(uri)
-    return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
 
 
 # ---- real models ---------------------------------------------------------------------------
@@ -166,6 +123,7 @@ def _local_path(uri: str) -> Path:
 
 def register_real_models(registry: Any, baselines: int, rng: random.Random) -> list[str]:
     """Register ``baselines`` baselines and one improvement of each through the library."""
+    progress(f"registering {2 * baselines} real models through the library")
     from sklearn.datasets import load_iris
     from sklearn.ensemble import RandomForestClassifier
 
@@ -216,7 +174,7 @@ class Template:
     def from_real(cls, client: Any, model_uuid: str) -> Template:
         logged = client.get_logged_model(model_uuid)
         tags = {k: v for k, v in logged.tags.items() if k != MODEL_VERSIONS_TAG}
-        text = (_local_path(logged.artifact_location) / "MLmodel").read_text(encoding="utf-8")
+        text = (local_path(logged.artifact_location) / "MLmodel").read_text(encoding="utf-8")
         return cls(tags, text, logged.model_id, logged.source_run_id)
 
 
@@ -257,6 +215,18 @@ class Filler:
         for run_id, _ in self._runs.values():
             self.client.set_terminated(run_id, "FINISHED")
         self._runs.clear()
+
+    def fill_to(self, total: int, *, already: int = 0, every: int = 0) -> float:
+        """Add versions until ``already`` + the filler's make ``total`` (a progress note every
+        ``every``), then close the runs; returns the seconds it took."""
+        started = time.perf_counter()
+        while already + len(self.uuids) < total:
+            self.add()
+            done = already + len(self.uuids)
+            if every and done % every == 0:
+                progress(f"{done:,} versions ({time.perf_counter() - started:.0f} s)")
+        self.close()
+        return time.perf_counter() - started
 
     def add(self, *, improved: bool | None = None) -> str:
         """One version, as a registration would write it; returns its ``m-…`` uuid.
@@ -309,7 +279,7 @@ class Filler:
             tags={**self.template.logged_model_tags, MODEL_VERSIONS_TAG: link},
         )
         model_id: str = logged.model_id
-        folder = _local_path(logged.artifact_location)
+        folder = local_path(logged.artifact_location)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "MLmodel").write_text(
             self.template.mlmodel_text.replace(self.template.model_id, model_id).replace(
@@ -382,6 +352,33 @@ def compare_with_real(
     }
 
 
+def start_filler(
+    registry: Any, real: list[str], rng: random.Random, args: argparse.Namespace
+) -> tuple[Filler, list[dict[str, Any]]]:
+    """A filler copying ``real[0]``; its first baseline and improvement are checked field by
+    field against the real ``real[0]`` and ``real[1]``."""
+    client = registry.client
+    experiment = client.get_experiment_by_name(registry.settings.experiment_name)
+    filler = Filler(
+        client=client,
+        experiment_id=experiment.experiment_id,
+        template=Template.from_real(client, real[0]),
+        rng=rng,
+        model_types=FILLER_TYPES[: args.filler_types],
+        versions_per_run=args.versions_per_run,
+        contributors=[_address(rng) for _ in range(50)],
+    )
+    filler.add(improved=False)
+    filler.add(improved=True)
+    equivalence = [
+        compare_with_real(client, registry, real[0], filler.uuids[0]),
+        compare_with_real(client, registry, real[1], filler.uuids[1]),
+    ]
+    if not all(check["ok"] for check in equivalence):
+        raise RuntimeError(f"filler differs from a real registration: {equivalence}")
+    return filler, equivalence
+
+
 # ---- lookups -------------------------------------------------------------------------------
 
 
@@ -399,16 +396,10 @@ class Samples:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "ours": {"timings_s": self.ours, "stats_s": summarize(self.ours)},
-            "ours_real_models": {
-                "timings_s": self.ours_real,
-                "stats_s": summarize(self.ours_real),
-            },
-            "ours_filler": {
-                "timings_s": self.ours_filler,
-                "stats_s": summarize(self.ours_filler),
-            },
-            "reference": {"timings_s": self.reference, "stats_s": summarize(self.reference)},
+            "ours": timings(self.ours),
+            "ours_real_models": timings(self.ours_real),
+            "ours_filler": timings(self.ours_filler),
+            "reference": timings(self.reference),
             "ratio_ours_to_reference_p50": ratio(
                 summarize(self.ours)["p50"], summarize(self.reference)["p50"]
             ),
@@ -534,37 +525,17 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Store]]:
         home = root / "live"
         registry = HokusaiModelRegistry(settings=Settings(home=home))
         client = registry.client
-        progress(f"registering {2 * args.real_baselines} real models through the library")
         real = register_real_models(registry, args.real_baselines, rng)
-        experiment = client.get_experiment_by_name(registry.settings.experiment_name)
         # create_model_version resolves a models:/m-… source with a *new* MlflowClient(), i.e.
         # through the process-global tracking URI (MLflow's own TODO), so point it at the store.
         mlflow.set_tracking_uri(registry.tracking_uri)
-        filler = Filler(
-            client=client,
-            experiment_id=experiment.experiment_id,
-            template=Template.from_real(client, real[0]),
-            rng=rng,
-            model_types=FILLER_TYPES[: args.filler_types],
-            versions_per_run=args.versions_per_run,
-            contributors=[_address(rng) for _ in range(50)],
-        )
-        filler.add(improved=False)
-        filler.add(improved=True)
-        equivalence = [
-            compare_with_real(client, registry, real[0], filler.uuids[0]),
-            compare_with_real(client, registry, real[1], filler.uuids[1]),
-        ]
-        if not all(check["ok"] for check in equivalence):
-            raise RuntimeError(f"filler differs from a real registration: {equivalence}")
+        filler, equivalence = start_filler(registry, real, rng, args)
 
         for position, size in enumerate(args.sizes):
             progress(f"filling to {size:,} versions with MLflow's client")
             fill_start = time.perf_counter()
             with relaxed_durability(client, enabled=not args.durable_fill):
-                while len(real) + len(filler.uuids) < size:
-                    filler.add()
-                filler.close()
+                filler.fill_to(size, already=len(real))
             fill_seconds = time.perf_counter() - fill_start
             if count_versions(client, size) != size:
                 raise RuntimeError(f"expected {size} versions in the store")
@@ -605,40 +576,36 @@ def _growth(first: list[float], last: list[float], key: str) -> float:
 
 
 def build_payload(
-    args: argparse.Namespace,
-    stores: list[Store],
-    filler: Filler,
-    equivalence: list[dict[str, Any]],
+    args: argparse.Namespace, stores: list[Store], filler: Filler, equivalence: list[dict[str, Any]]
 ) -> dict[str, Any]:
     first, last = stores[0], stores[-1]
     growth: dict[str, Any] = {"between_versions": [first.size, last.size]}
     for mode in ("interleaved", "after_fill"):
         a, b = getattr(first, mode), getattr(last, mode)
         growth[mode] = {
-            "ours_p50": _growth(a.ours, b.ours, "p50"),
-            "ours_p99": _growth(a.ours, b.ours, "p99"),
-            "reference_p50": _growth(a.reference, b.reference, "p50"),
-            "reference_p99": _growth(a.reference, b.reference, "p99"),
+            f"{side}_{q}": _growth(getattr(a, side), getattr(b, side), q)
+            for side in ("ours", "reference")
+            for q in ("p50", "p99")
         }
     p50_last = summarize(last.interleaved.ours)["p50"]
     growth_ours = growth["interleaved"]["ours_p50"]
     goals = {
-        "p50_at_largest": {
-            "description": f"ours p50 ≤ {GOAL_P50_S * 1000:g} ms at {GOAL_SIZE:,} versions",
-            "measurement": "interleaved",
-            "evaluated_at_versions": last.size,
-            "value_s": p50_last,
-            "max_s": GOAL_P50_S,
-            "met": p50_last <= GOAL_P50_S,
-        },
-        "growth": {
-            "description": f"ours p50({GOAL_SIZE:,}) / p50(1,000) ≤ {GOAL_GROWTH:g}",
-            "measurement": "interleaved",
-            "evaluated_between_versions": [first.size, last.size],
-            "value": growth_ours,
-            "max": GOAL_GROWTH,
-            "met": growth_ours <= GOAL_GROWTH,
-        },
+        "p50_at_largest": goal(
+            f"ours p50 ≤ {GOAL_P50_S * 1000:g} ms at {GOAL_SIZE:,} versions",
+            p50_last <= GOAL_P50_S,
+            measurement="interleaved",
+            evaluated_at_versions=last.size,
+            value_s=p50_last,
+            max_s=GOAL_P50_S,
+        ),
+        "growth": goal(
+            f"ours p50({GOAL_SIZE:,}) / p50(1,000) ≤ {GOAL_GROWTH:g}",
+            growth_ours <= GOAL_GROWTH,
+            measurement="interleaved",
+            evaluated_between_versions=[first.size, last.size],
+            value=growth_ours,
+            max=GOAL_GROWTH,
+        ),
     }
     per_version = filler.seconds_per_version
     return {
@@ -696,7 +663,7 @@ def build_payload(
         "growth_ratios": growth,
         "goals": goals,
         "goals_evaluated_at_target_sizes": first.size == 1000 and last.size == GOAL_SIZE,
-        "goals_met": all(goal["met"] for goal in goals.values()),
+        "goals_met": all(g["met"] for g in goals.values()),
     }
 
 
@@ -712,59 +679,41 @@ def report(payload: dict[str, Any], stores: list[Store], path: Path) -> None:
         f"{env['cpu_count']} CPUs; {params['lookups_per_size_per_side']} lookups per size "
         f"per side per measurement{'  [--quick: indicative only]' if params['quick'] else ''}"
     )
-    print(
-        f"load average (1/5/15 min) at start {env.get('load_average_at_start')}, "
-        f"at end {env.get('load_average_at_end')}"
-    )
+    print_load(env)
     print()
     rows = []
-    for mode, label in (("interleaved", "interleaved"), ("after_fill", "after fill")):
+    for mode, label in MODES:
         for store in stores:
             samples: Samples = getattr(store, mode)
             ours, ref = summarize(samples.ours), summarize(samples.reference)
+            real, fill = summarize(samples.ours_real), summarize(samples.ours_filler)
             rows.append(
-                [
-                    f"{store.size:,}",
-                    label,
-                    fmt_ms(ours["p50"]),
-                    fmt_ms(ours["p99"]),
-                    fmt_ms(summarize(samples.ours_real)["p50"]),
-                    fmt_ms(summarize(samples.ours_filler)["p50"]),
+                [f"{store.size:,}", label]
+                + [fmt_ms(x) for x in (ours["p50"], ours["p99"], real["p50"], fill["p50"])]
+                + [
                     fmt_ms(ref["p50"]),
                     fmt_ms(ref["p99"]),
                     fmt_ratio(ratio(ours["p50"], ref["p50"])),
                 ]
             )
-    print_table(
-        [
-            "versions",
-            "measured",
-            "ours p50",
-            "ours p99",
-            "(real p50)",
-            "(filler p50)",
-            "tag search p50",
-            "tag search p99",
-            "ours/ref p50",
-        ],
-        rows,
-    )
+    headers = "versions|measured|ours p50|ours p99|(real p50)|(filler p50)|tag search p50"
+    print_table([*headers.split("|"), "tag search p99", "ours/ref p50"], rows)
     growth = payload["growth_ratios"]
     a, b = growth["between_versions"]
     print()
-    for mode, label in (("interleaved", "interleaved"), ("after_fill", "after fill")):
+    for mode, label in MODES:
         g = growth[mode]
         print(
             f"growth {a:,} → {b:,} ({label}): ours p50 {fmt_ratio(g['ours_p50'])}, "
             f"p99 {fmt_ratio(g['ours_p99'])}; tag search p50 {fmt_ratio(g['reference_p50'])}, "
             f"p99 {fmt_ratio(g['reference_p99'])}"
         )
-    for goal in payload["goals"].values():
-        value = goal.get("value_s")
-        shown = fmt_ms(value) if value is not None else fmt_ratio(goal["value"])
+    for g in payload["goals"].values():
+        value = g.get("value_s")
+        shown = fmt_ms(value) if value is not None else fmt_ratio(g["value"])
         print(
-            f"goal ({goal['measurement']}): {goal['description']}: {shown} → "
-            f"{'met' if goal['met'] else 'NOT met'}"
+            f"goal ({g['measurement']}): {g['description']}: {shown} → "
+            f"{'met' if g['met'] else 'NOT met'}"
         )
     if not payload["goals_evaluated_at_target_sizes"]:
         print(f"  (evaluated at {a:,} → {b:,} versions, not the target 1,000 → 10,000)")
@@ -776,16 +725,13 @@ def report(payload: dict[str, Any], stores: list[Store], path: Path) -> None:
         f"{fmt_ms(filler['seconds_per_version']['median'])} each); same shape as a real "
         f"registration: {'yes' if equivalent else 'NO'}"
     )
-    print(f"all goals met: {'yes' if payload['goals_met'] else 'NO'}")
-    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+    print_footer(payload, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     payload, stores = run(args)
-    path = write_results(NAME, payload, args.results_dir)
-    report(payload, stores, path)
-    return 1 if args.check and not payload["goals_met"] else 0
+    return finish(NAME, args, payload, lambda path: report(payload, stores, path))
 
 
 if __name__ == "__main__":

@@ -1,41 +1,7 @@
 """Registration cost: ``HokusaiModelRegistry.register_baseline`` against bare MLflow.
 
-What is measured
-    Wall-clock time of one complete registration of a scikit-learn
-    ``RandomForestClassifier`` (10 trees by default, trained on iris or breast_cancer), logged
-    with a signature and an input example, into a fresh SQLite MLflow store with a local
-    artifact folder:
-
-    * **ours** — ``registry.register_baseline(model, model_type, signature=…,
-      input_example=…)`` on a registry built as an application builds it: validation, signature
-      check, flavor plan, one run, ``log_model``, ``register_model``, the Hokusai tags and the
-      ``model_registered`` webhook event in the project database (``--no-announce`` turns the
-      event off, to see its share);
-    * **bare MLflow** (the reference) — what a user of MLflow alone writes:
-      ``with mlflow.start_run(): info = mlflow.sklearn.log_model(model, name="model",
-      signature=…, input_example=…, skops_trusted_types=…)`` then
-      ``mlflow.register_model(info.model_uri, name)``, all other arguments at their defaults.
-
-    On MLflow ≥ 3.5 ``mlflow.sklearn.log_model`` saves with skops by default and *refuses* a
-    RandomForest unless ``skops_trusted_types`` lists its types, so bare MLflow is given exactly
-    ``skops.io.get_untrusted_types(data=skops.io.dumps(model))`` (computed once, outside the
-    timings): the minimum it needs to work at all.
-
-Two comparisons, each run interleaved (ours, bare, ours, bare, …) after a warm-up of both
-(imports, table creation, first-call caches), so drift on the machine hits both alike:
-
-    (a) defaults — bare MLflow infers the pip requirements (a subprocess that is most of its
-        ~4.8 s); ours pins them itself. Goal: ours median ≤ 0.1 × bare median.
-    (b) explicit ``pip_requirements`` on both sides (the same exact-pin list). This isolates
-        what the library adds on top of MLflow. Goal: ours median ≤ 1.05 × bare median — the
-        product's "< 5 % overhead" promise.
-
-It also checks that ours wrote a ``requirements.txt`` of exact ``name==version`` pins matching
-the installed packages, and that both sides' models load back. The process-global MLflow
-tracking URI is pointed at the store only for bare MLflow's calls (as a user of the fluent API
-would); ours runs with it unset, as in an application, so it pays for its own URI scoping.
-
-Run from the repository root: ``python bench/registration.py [--quick]``.
+One RandomForest registration (run + log_model + register_model) timed interleaved with bare
+MLflow's fluent API, with defaults and with explicit ``pip_requirements``. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -49,21 +15,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from _common import (
-    add_common_arguments,
+    Parser,
     environment,
+    finish,
     fmt_ms,
     fmt_ratio,
     load_average,
+    local_path,
+    print_footer,
+    print_load,
     print_table,
     progress,
     quiet_mlflow,
     ratio,
     summarize,
     temp_home,
-    write_results,
+    timings,
 )
 
 NAME = "registration"
@@ -112,8 +81,8 @@ class Comparison:
         return {
             "title": self.title,
             "reps": len(self.ours),
-            "ours": {"timings_s": self.ours, "stats_s": ours},
-            "reference": {"timings_s": self.bare, "stats_s": bare},
+            "ours": timings(self.ours),
+            "reference": timings(self.bare),
             "ratios": {
                 "median": self.ratio,
                 "p99": ratio(ours["p99"], bare["p99"]),
@@ -127,20 +96,11 @@ class Comparison:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    add_common_arguments(parser)
-    parser.add_argument(
-        "--reps-defaults",
-        type=int,
-        default=None,
-        help="repetitions of comparison (a), each ~5 s (default 5; --quick: 1)",
+    parser = Parser(__doc__)
+    parser.sized(
+        "--reps-defaults", 1, 5, "repetitions of comparison (a), each ~5 s (default 5; --quick: 1)"
     )
-    parser.add_argument(
-        "--reps-explicit",
-        type=int,
-        default=None,
-        help="repetitions of comparison (b) (default 30; --quick: 5)",
-    )
+    parser.sized("--reps-explicit", 5, 30, "repetitions of comparison (b) (default 30; --quick: 5)")
     parser.add_argument(
         "--dataset", choices=("iris", "breast_cancer"), default="iris", help="training data"
     )
@@ -155,11 +115,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip comparison (a) (the slow one: MLflow's requirement inference)",
     )
-    args = parser.parse_args(argv)
-    if args.reps_defaults is None:
-        args.reps_defaults = 1 if args.quick else 5
-    if args.reps_explicit is None:
-        args.reps_explicit = 5 if args.quick else 30
+    args = parser.parse(argv)
     if args.reps_defaults < 1 or args.reps_explicit < 1 or args.trees < 1:
         parser.error("repetitions and --trees must be positive")
     return args
@@ -255,13 +211,8 @@ def interleave(
     return ours_times, bare_times
 
 
-def _local_path(uri: str) -> Path:
-    parsed = urlparse(uri)
-    return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
-
-
 def read_requirements(artifact_uri: str) -> list[str]:
-    text = (_local_path(artifact_uri) / "requirements.txt").read_text(encoding="utf-8")
+    text = (local_path(artifact_uri) / "requirements.txt").read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
@@ -337,28 +288,19 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
 
         last: dict[str, Any] = {}  # the latest result of each callable, for the checks
 
-        def ours_defaults() -> None:
-            last["ours_defaults"] = registry.register_baseline(
-                work.model,
-                MODEL_TYPE,
-                signature=work.signature,
-                input_example=work.input_example,
-            )
+        def keeping(key: str, call: Callable[..., Any], *a: Any, **k: Any) -> Callable[[], None]:
+            def timed() -> None:
+                last[key] = call(*a, **k)
 
-        def ours_explicit() -> None:
-            last["ours_explicit"] = registry.register_baseline(
-                work.model,
-                MODEL_TYPE,
-                signature=work.signature,
-                input_example=work.input_example,
-                pip_requirements=work.pip_requirements,
-            )
+            return timed
 
-        def bare_defaults() -> None:
-            last["bare_defaults"] = bare_register(work, explicit=False)
-
-        def bare_explicit() -> None:
-            last["bare_explicit"] = bare_register(work, explicit=True)
+        register_ours = (registry.register_baseline, work.model, MODEL_TYPE)
+        shown = {"signature": work.signature, "input_example": work.input_example}
+        pins = {"pip_requirements": work.pip_requirements}
+        ours_defaults = keeping("ours_defaults", *register_ours, **shown)
+        ours_explicit = keeping("ours_explicit", *register_ours, **shown, **pins)
+        bare_defaults = keeping("bare_defaults", bare_register, work, explicit=False)
+        bare_explicit = keeping("bare_explicit", bare_register, work, explicit=True)
 
         # Warm-up: ours first (it creates the "hokusai" experiment, with its artifact folder
         # inside the temp home), then bare MLflow in that same experiment.
@@ -373,42 +315,30 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
         bare_explicit()
 
         comparisons: list[Comparison] = []
+
+        def compare(
+            label: str, reps: int, ours: Callable[[], None], bare: Callable[[], None], *about: Any
+        ) -> None:
+            """Time ``ours`` and ``bare`` interleaved; ``about``: key, title, goal, goal text."""
+            times = interleave(reps, ours, bare, fluent.unset, fluent.store, label)
+            comparisons.append(Comparison(*about, *times))
+
         if not args.skip_defaults:
-            ours_t, bare_t = interleave(
+            compare(
+                "(a) defaults",
                 args.reps_defaults,
                 ours_defaults,
                 bare_defaults,
-                fluent.unset,
-                fluent.store,
-                "(a) defaults",
+                *("defaults", "(a) defaults: bare MLflow infers pip requirements"),
+                *(GOAL_DEFAULTS, "ours ≤ 0.1× bare MLflow"),
             )
-            comparisons.append(
-                Comparison(
-                    "defaults",
-                    "(a) defaults: bare MLflow infers pip requirements",
-                    GOAL_DEFAULTS,
-                    "ours ≤ 0.1× bare MLflow",
-                    ours_t,
-                    bare_t,
-                )
-            )
-        ours_t, bare_t = interleave(
+        compare(
+            "(b) explicit pip_requirements",
             args.reps_explicit,
             ours_explicit,
             bare_explicit,
-            fluent.unset,
-            fluent.store,
-            "(b) explicit pip_requirements",
-        )
-        comparisons.append(
-            Comparison(
-                "explicit_pip_requirements",
-                "(b) both with explicit pip_requirements",
-                GOAL_EXPLICIT,
-                "ours ≤ 1.05× bare MLflow (< 5% overhead)",
-                ours_t,
-                bare_t,
-            )
+            *("explicit_pip_requirements", "(b) both with explicit pip_requirements"),
+            *(GOAL_EXPLICIT, "ours ≤ 1.05× bare MLflow (< 5% overhead)"),
         )
 
         # Checks, outside the timings, on the last registration of each kind.
@@ -502,41 +432,16 @@ def report(payload: dict[str, Any], comparisons: list[Comparison], path: Path) -
         f"{'yes' if params['ours_announce_webhook_event'] else 'no'}"
         f"{'  [--quick: indicative only]' if params['quick'] else ''}"
     )
-    print(
-        f"load average (1/5/15 min) at start {env.get('load_average_at_start')}, "
-        f"at end {env.get('load_average_at_end')}"
-    )
+    print_load(env)
     print()
     rows = []
     for c in comparisons:
         ours, bare = summarize(c.ours), summarize(c.bare)
-        rows.append(
-            [
-                c.title,
-                str(len(c.ours)),
-                fmt_ms(ours["median"]),
-                fmt_ms(bare["median"]),
-                fmt_ms(ours["p99"]),
-                fmt_ms(bare["p99"]),
-                fmt_ratio(c.ratio),
-                f"≤ {c.goal:g}×",
-                "yes" if c.met else "NO",
-            ]
-        )
-    print_table(
-        [
-            "comparison",
-            "reps",
-            "ours p50",
-            "bare p50",
-            "ours p99",
-            "bare p99",
-            "ratio",
-            "goal",
-            "met",
-        ],
-        rows,
-    )
+        times = [fmt_ms(x) for x in (ours["median"], bare["median"], ours["p99"], bare["p99"])]
+        verdict = [fmt_ratio(c.ratio), f"≤ {c.goal:g}×", "yes" if c.met else "NO"]
+        rows.append([c.title, str(len(c.ours)), *times, *verdict])
+    headers = ["comparison", "reps", "ours p50", "bare p50", "ours p99", "bare p99", "ratio"]
+    print_table([*headers, "goal", "met"], rows)
     checks = payload["checks"]
     pins = checks["ours_requirements_txt"]
     print()
@@ -565,16 +470,13 @@ def report(payload: dict[str, Any], comparisons: list[Comparison], path: Path) -
         f"trusted types), resolve_signature {fmt_ms(prep['resolve_signature']['median_s'])} "
         "(example check + predict)"
     )
-    print(f"all goals met: {'yes' if payload['goals_met'] else 'NO'}")
-    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+    print_footer(payload, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     payload, comparisons = run(args)
-    path = write_results(NAME, payload, args.results_dir)
-    report(payload, comparisons, path)
-    return 1 if args.check and not payload["goals_met"] else 0
+    return finish(NAME, args, payload, lambda path: report(payload, comparisons, path))
 
 
 if __name__ == "__main__":

@@ -1,80 +1,17 @@
 """Prediction serving: our server against ``mlflow models serve``, side by side in one run.
 
-What is measured
-    One model store (a fresh SQLite MLflow database and artifact folder in a temporary folder)
-    holds two registered models trained here on scikit-learn's breast-cancer data (569 rows, 30
-    numeric columns, spaces in the names replaced by ``_``), each logged with a signature and an
-    input example (explicit ``pip_requirements``, so no requirement inference) and given the
-    alias ``champion``:
-
-    * ``bench_serving_xgb`` — ``XGBClassifier(n_estimators=50, max_depth=4)`` (version 1) and a
-      second one (``random_state=1, subsample=0.8``, version 2) for the swap;
-    * ``bench_serving_rf`` — ``RandomForestClassifier(n_estimators=10)`` saved with skops (the
-      default; its trusted types are passed), to compare with the figures in MLFLOW_NOTES.md.
-
-    For each model two servers run at once, each one uvicorn worker on 127.0.0.1:
-
-    * MLflow — ``mlflow models serve -m models:/<name>@champion --env-manager local --host
-      127.0.0.1 --port P --workers 1`` with ``MLFLOW_TRACKING_URI`` set to the store; it shells
-      out to ``uvicorn``, so the venv's ``bin`` comes first on ``PATH``. Ready: ``GET /ping``.
-    * ours — ``python -m uvicorn api.app:app --host 127.0.0.1 --port Q`` from the repository
-      root with ``MODEL_VARIANT=models:/<name>@champion``, ``CONFIG_PATH`` (a ``config.yaml`` in
-      the temporary folder naming the store's ``tracking_uri`` and a ``fallback_model_path``
-      there), ``HOKUSAI_HOME`` (temporary) and ``MODEL_REFRESH_SECONDS=0``. Ready:
-      ``GET /ready``.
-
-    Both get the same environment otherwise (MLflow telemetry off, no other ``MLFLOW_*``
-    variables), log to a file each (uvicorn's access log stays on for both, as deployed), run
-    in their own process group and are always killed at the end. Before any load, one request of
-    each shape goes to both and their predictions must agree.
-
-    1. **Load** — ``POST /invocations`` with a ``dataframe_split`` body, two shapes:
-       *single*: one row at 8 concurrent keep-alive connections; *batch*: 100 rows at one
-       connection. Reported: requests/s, p50/p90/p99 latency, server CPU per request (the
-       server's process group, from ``/proc``: less sensitive to other work on the machine).
-       With ``wrk`` (``--loadgen auto`` uses it when installed): ``wrk -t1 -c<C> -d<D>s
-       --latency`` with a Lua script that posts the JSON body and prints wrk's latency
-       histogram percentiles; each timed run follows a 1 s untimed warm-up at the same settings.
-       Without wrk: an ``httpx.AsyncClient`` with C keep-alive connections and C tasks, a fixed
-       number of requests after a warm-up (costlier per request: it shares the two cores with
-       the servers, so its numbers are lower). Runs alternate in ABBA order (ours, MLflow,
-       MLflow, ours, …) across ``--rounds`` rounds; the reported figure is the median over
-       rounds (every round is in the JSON).
-    2. **Cold start** — process start → first ``200`` from the ready URL (polled every 10 ms),
-       on the XGBoost model, in ``--cold-starts`` rounds of: ``python -c "import mlflow"``,
-       ours, MLflow — each alone, the order rotated each round. The goal takes
-       ``ours − import`` per round (same machine conditions), then the median. The CPU
-       (user + system) each had used when ready is recorded too: on a busy machine wall time
-       includes waiting for a core, CPU time does not. A child process of this script also
-       times our start-up phase by phase (imports, ``create_app``, first registry resolution,
-       model load, smoke test).
-    3. **Swap** — while a probe sends single-row requests back to back on one connection, the
-       alias is moved to the other version and ``POST /admin/reload`` is called; reported: the
-       reload call, and the time from the alias move (and from the reload call) to the first
-       response carrying the new ``X-Model-Version``; failed responses during the swap, and
-       old-version answers to requests sent after the reload returned, must both be zero.
-       ``mlflow models serve`` cannot swap: it needs a restart (its cold start).
-
-Goals (XGBoost, single row, 8 connections): ours ≥ 5× MLflow's requests/s, and our p99 ≤ MLflow's
-p50; our cold start minus ``python -c "import mlflow"`` ≤ 3 s. The batch shape's p99-vs-p50 and
-a clean swap are checked too (reported, not goals). On a 2-core machine everything else running
-shows in every number: the load averages at start and end are recorded.
-
-Run from the repository root: ``python bench/serving.py [--quick]``.
+XGBoost and RandomForest models served by both (one uvicorn worker each): load at two request
+shapes (wrk, else httpx), cold start to ready, and our alias swap under load. See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
-import os
 import re
 import resource
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -87,17 +24,30 @@ from typing import Any
 
 from _common import (
     REPO_ROOT,
-    add_common_arguments,
+    Parser,
     environment,
+    finish,
     fmt_ms,
+    goal,
     load_average,
+    print_footer,
     print_table,
     progress,
     quiet_mlflow,
     ratio,
     summarize,
     temp_home,
-    write_results,
+)
+from _load import httpx_version, pick_loadgen, run_httpx, run_wrk, wrk_version
+from _procs import (
+    Server,
+    cpu_used,
+    free_port,
+    server_environment,
+    start_server,
+    stop,
+    venv_command,
+    wait_http,
 )
 
 NAME = "serving"
@@ -148,54 +98,33 @@ end
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    add_common_arguments(parser)
+    parser = Parser(__doc__)
     parser.add_argument(
         "--loadgen",
         choices=("auto", "wrk", "httpx"),
         default="auto",
         help="load generator: wrk when installed (auto), or the httpx fallback",
     )
-    parser.add_argument(
-        "--duration", type=int, default=None, help="seconds per timed wrk run (default 5; quick 2)"
-    )
-    parser.add_argument(
-        "--rounds", type=int, default=None, help="XGBoost rounds per shape (default 3; quick 1)"
-    )
-    parser.add_argument(
-        "--rf-rounds", type=int, default=None, help="RandomForest rounds (default 2; quick 1)"
-    )
-    parser.add_argument(
+    parser.sized("--duration", 2, 5, "seconds per timed wrk run (default 5; quick 2)")
+    parser.sized("--rounds", 1, 3, "XGBoost rounds per shape (default 3; quick 1)")
+    parser.sized("--rf-rounds", 1, 2, "RandomForest rounds (default 2; quick 1)")
+    parser.sized(
         "--requests",
-        type=int,
-        default=None,
-        help="httpx fallback: timed single-row requests per run (default 1000; quick 200); "
+        200,
+        1000,
+        "httpx fallback: timed single-row requests per run (default 1000; quick 200); "
         "batch runs send a fifth of it",
     )
-    parser.add_argument(
-        "--cold-starts", type=int, default=None, help="starts of each server (default 3; quick 1)"
-    )
-    parser.add_argument(
-        "--swaps", type=int, default=None, help="alias moves + reloads (default 4; quick 2)"
-    )
+    parser.sized("--cold-starts", 1, 3, "starts of each server (default 3; quick 1)")
+    parser.sized("--swaps", 2, 4, "alias moves + reloads (default 4; quick 2)")
     parser.add_argument("--skip-rf", action="store_true", help="do not serve the RandomForest")
     parser.add_argument("--startup-breakdown", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    defaults = {
-        "duration": (2, 5),
-        "rounds": (1, 3),
-        "rf_rounds": (1, 2),
-        "requests": (200, 1000),
-        "cold_starts": (1, 3),
-        "swaps": (2, 4),
-    }
-    for name, (quick, full) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
+    args = parser.parse(argv)
     if min(args.duration, args.rounds, args.rf_rounds, args.cold_starts, args.swaps) < 1:
         parser.error("counts and durations must be ≥ 1")
     if args.requests < 2 * SINGLE_CONNECTIONS:
         parser.error(f"--requests must be ≥ {2 * SINGLE_CONNECTIONS}")
+    args.loadgen = pick_loadgen(args.loadgen, parser)
     return args
 
 
@@ -253,48 +182,27 @@ def build_store(root: Path, *, with_rf: bool) -> Store:
         batch_body=_dataframe_split(columns, features.iloc[:BATCH_ROWS].to_numpy().tolist()),
     )
 
-    def register(name: str, log: Callable[[], Any]) -> str:
+    def register(name: str, flavor: Any, model: Any, **options: Any) -> None:
         with mlflow.start_run(experiment_id=experiment, run_name=name):
-            info = log()
-        version = str(mlflow.register_model(info.model_uri, name).version)
-        store.versions.setdefault(name, []).append(version)
-        return version
-
-    xgb_models = [
-        xgboost.XGBClassifier(n_estimators=50, max_depth=4, random_state=0),
-        xgboost.XGBClassifier(n_estimators=50, max_depth=4, random_state=1, subsample=0.8),
-    ]
-    for model in xgb_models:
-        model.fit(features, target)
-
-        def log_xgb(model: Any = model) -> Any:
-            return mlflow.xgboost.log_model(
+            info = flavor.log_model(
                 model,
                 name="model",
                 signature=infer_signature(example, model.predict(example)),
                 input_example=example,
-                pip_requirements=[f"xgboost=={xgboost.__version__}"],
+                **options,
             )
+        version = str(mlflow.register_model(info.model_uri, name).version)
+        store.versions.setdefault(name, []).append(version)
 
-        register(XGB, log_xgb)
+    for params in ({"random_state": 0}, {"random_state": 1, "subsample": 0.8}):
+        model = xgboost.XGBClassifier(n_estimators=50, max_depth=4, **params).fit(features, target)
+        register(XGB, mlflow.xgboost, model, pip_requirements=[f"xgboost=={xgboost.__version__}"])
     client.set_registered_model_alias(XGB, ALIAS, store.versions[XGB][0])
     if with_rf:
         forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(features, target)
+        pins = [f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"]
         trusted = skops.io.get_untrusted_types(data=skops.io.dumps(forest))
-        register(
-            RF,
-            lambda: mlflow.sklearn.log_model(
-                forest,
-                name="model",
-                signature=infer_signature(example, forest.predict(example)),
-                input_example=example,
-                skops_trusted_types=trusted,
-                pip_requirements=[
-                    f"scikit-learn=={sklearn.__version__}",
-                    f"skops=={skops.__version__}",
-                ],
-            ),
-        )
+        register(RF, mlflow.sklearn, forest, skops_trusted_types=trusted, pip_requirements=pins)
         client.set_registered_model_alias(RF, ALIAS, store.versions[RF][0])
     store.build_seconds = time.perf_counter() - started
     return store
@@ -306,82 +214,37 @@ def _dataframe_split(columns: list[str], rows: list[list[float]]) -> bytes:
 
 # ---- servers -------------------------------------------------------------------------------
 
-
-@dataclass
-class Server:
-    """One server process (the leader of its own process group)."""
-
-    side: str
-    model: str
-    process: subprocess.Popen[bytes]
-    base: str
-    log: Path
-    started: float
-    ready_seconds: float | None = None
-    ready_cpu_seconds: float | None = None
-    """CPU (user + system) its process group had used when it was first ready."""
-
-    def cpu_seconds(self) -> float | None:
-        return session_cpu_seconds(self.process.pid)
+SERVING_VARIABLES = ("MODEL_VARIANT", "MODEL_RUN_ID", "MODEL_RUN_NAME", "MODEL_REFRESH_SECONDS")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def session_cpu_seconds(session: int) -> float | None:
-    """User + system CPU seconds of every live process in ``session`` (Linux ``/proc``)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return None
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[3]) == session:  # fields[0] is the state; [3] the session id
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
-
-
-def server_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+def serving_environment(overrides: Mapping[str, str]) -> dict[str, str]:
     """This environment minus MLflow/Hokusai/serving variables, venv bin first on PATH."""
-    dropped = ("MLFLOW_", "HOKUSAI_")
-    serving = {"MODEL_VARIANT", "MODEL_RUN_ID", "MODEL_RUN_NAME", "MODEL_REFRESH_SECONDS"}
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(dropped) and k not in serving and k != "CONFIG_PATH"
-    }
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(overrides)
-    return env
+    drop = (*SERVING_VARIABLES, "CONFIG_PATH")
+    return server_environment(overrides, drop=drop, unbuffered=True)
 
 
-def start_server(side: str, model: str, store: Store, tag: str) -> Server:
+def ours_environment(store: Store, model: str) -> dict[str, str]:
+    return serving_environment(
+        {
+            "MODEL_VARIANT": store.variant(model),
+            "CONFIG_PATH": str(store.root / "config.yaml"),
+            "HOKUSAI_HOME": str(store.root / "hokusai-home"),
+            "MODEL_REFRESH_SECONDS": "0",
+        }
+    )
+
+
+def start(side: str, model: str, store: Store, tag: str) -> Server:
     """Start ``side`` serving ``model``'s champion; returns at once (see :func:`wait_ready`)."""
     port = free_port()
-    log = store.root / f"{side}-{tag}.log"
+    host = ["--host", "127.0.0.1", "--port", str(port)]
     if side == "mlflow":
-        executable = Path(sys.executable).with_name("mlflow")
-        command = [str(executable)] if executable.exists() else [sys.executable, "-m", "mlflow"]
-        command += ["models", "serve", "-m", store.variant(model), "--env-manager", "local"]
-        command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-        env = server_environment({"MLFLOW_TRACKING_URI": store.tracking_uri})
+        command = [*venv_command("mlflow", "mlflow"), "models", "serve", "-m", store.variant(model)]
+        command += ["--env-manager", "local", *host, "--workers", "1"]
+        env = serving_environment({"MLFLOW_TRACKING_URI": store.tracking_uri})
         cwd = store.root
     else:
-        home = store.root / "hokusai-home"
-        home.mkdir(exist_ok=True)
+        (store.root / "hokusai-home").mkdir(exist_ok=True)
         config = store.root / "config.yaml"
         if not config.exists():
             config.write_text(
@@ -389,92 +252,47 @@ def start_server(side: str, model: str, store: Store, tag: str) -> Server:
                 f"fallback_model_path: {store.root / 'xgb_model.pkl'}\n",
                 encoding="utf-8",
             )
-        command = [sys.executable, "-m", "uvicorn", "api.app:app"]
-        command += ["--host", "127.0.0.1", "--port", str(port)]
-        env = server_environment(
-            {
-                "MODEL_VARIANT": store.variant(model),
-                "CONFIG_PATH": str(config),
-                "HOKUSAI_HOME": str(home),
-                "MODEL_REFRESH_SECONDS": "0",
-            }
-        )
-        cwd = REPO_ROOT
-    with log.open("ab") as output:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            command,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,  # its own process group: mlflow runs uvicorn as a child
-        )
-    return Server(side, model, process, f"http://127.0.0.1:{port}", log, started)
+        command = [sys.executable, "-m", "uvicorn", "api.app:app", *host]
+        env, cwd = ours_environment(store, model), REPO_ROOT
+    log = store.root / f"{side}-{tag}.log"
+    return start_server(
+        side, command, port=port, log=log, env=env, cwd=cwd, append=True, model=model
+    )
 
 
 def wait_ready(server: Server, timeout: float = 120.0) -> float:
     """Poll the ready URL every 10 ms; seconds from process start to the first 200."""
-    import httpx
-
-    url = server.base + READY_PATH[server.side]
-    deadline = server.started + timeout
-    with httpx.Client(timeout=2) as client:
-        while time.perf_counter() < deadline:
-            if server.process.poll() is not None:
-                break
-            try:
-                if client.get(url).status_code == 200:
-                    server.ready_seconds = time.perf_counter() - server.started
-                    server.ready_cpu_seconds = server.cpu_seconds()
-                    return server.ready_seconds
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.01)
-    tail = server.log.read_text(errors="replace")[-1500:]
-    raise RuntimeError(f"{LABELS[server.side]} was not ready within {timeout:g} s:\n{tail}")
-
-
-def stop_server(server: Server, grace: float = 5.0) -> None:
-    """SIGTERM to the process group, SIGKILL after ``grace`` s; children never outlive it."""
-
-    def signal_group(sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(server.process.pid, sig)
-
-    if server.process.poll() is None:
-        signal_group(signal.SIGTERM)
-        try:
-            server.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            signal_group(signal.SIGKILL)
-            server.process.wait(5)
-    signal_group(signal.SIGKILL)  # uvicorn under mlflow may outlive its parent
+    if not wait_http(server, READY_PATH[server.side], timeout=timeout, interval=0.01):
+        tail = server.tail()
+        raise RuntimeError(f"{LABELS[server.side]} was not ready within {timeout:g} s:\n{tail}")
+    assert server.ready_seconds is not None
+    return server.ready_seconds
 
 
 @contextlib.contextmanager
-def serving(side: str, model: str, store: Store, tag: str) -> Iterator[Server]:
-    server = start_server(side, model, store, tag)
+def running(
+    model: str, store: Store, tag: str, sides: Sequence[str] = SIDES
+) -> Iterator[dict[str, Server]]:
+    """``sides`` serving ``model``, started one after the other (so they do not compete)."""
+    started: dict[str, Server] = {}
     try:
-        wait_ready(server)
-        yield server
+        for side in sides:
+            started[side] = start(side, model, store, tag)
+            wait_ready(started[side])
+        yield started
     finally:
-        stop_server(server)
+        for server in started.values():
+            stop(server.process)
 
 
 def predictions(server: Server, body: bytes) -> tuple[list[Any], dict[str, str]]:
     import httpx
 
-    response = httpx.post(
-        server.base + "/invocations",
-        content=body,
-        headers={"Content-Type": "application/json"},
-        timeout=30,
-    )
+    headers = {"Content-Type": "application/json"}
+    response = httpx.post(server.base + "/invocations", content=body, headers=headers, timeout=30)
     if response.status_code != 200:
-        raise RuntimeError(
-            f"{LABELS[server.side]} answered {response.status_code}: {response.text[:500]}"
-        )
+        answer = f"{response.status_code}: {response.text[:500]}"
+        raise RuntimeError(f"{LABELS[server.side]} answered {answer}")
     return list(response.json()["predictions"]), dict(response.headers)
 
 
@@ -557,75 +375,64 @@ class LoadGenerator:
         else:
             count = self.requests if shape.connections > 1 else max(self.requests // 5, 20)
             warmup = max(count // 10, 2 * shape.connections)
-            asyncio.run(_httpx_load(url, shape, warmup))
+            _httpx_load(url, shape, warmup)
             before = server.cpu_seconds()
-            result = asyncio.run(_httpx_load(url, shape, count))
-        after = server.cpu_seconds()
-        if before is not None and after is not None:
-            result.server_cpu_s = after - before
+            result = _httpx_load(url, shape, count)
+        result.server_cpu_s = cpu_used(before, server.cpu_seconds())
         result.side = server.side
         if server.process.poll() is not None:
             raise RuntimeError(f"{LABELS[server.side]} exited during a run; see {server.log}")
         return result
 
     def _wrk(self, url: str, shape: Shape, *, seconds: int) -> RunResult:
-        command = ["wrk", "-t1", f"-c{shape.connections}", f"-d{seconds}s", "--timeout", "10s"]
-        command += ["--latency", "-s", str(self.script(shape)), url]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+        script = self.script(shape)
+        done = run_wrk(url, script, shape.connections, seconds, latency=True)
         match = re.search(r"^BENCH_JSON (.*)$", done.stdout, re.MULTILINE)
         if done.returncode != 0 or match is None:
             raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}{done.stderr}")
         data = json.loads(match.group(1))
         errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
         distribution = re.search(r"Latency Distribution.*?(?=\n\s*\d+ requests)", done.stdout, re.S)
+        elapsed = data["duration_us"] / 1e6
         return RunResult(
             side="",
             shape=shape.name,
             tool="wrk",
             requests=data["requests"],
-            seconds=data["duration_us"] / 1e6,
-            requests_per_s=data["requests"] / (data["duration_us"] / 1e6),
-            p50_s=data["p50_us"] / 1e6,
-            p90_s=data["p90_us"] / 1e6,
-            p99_s=data["p99_us"] / 1e6,
-            p999_s=data["p999_us"] / 1e6,
-            max_s=data["max_us"] / 1e6,
-            mean_s=data["mean_us"] / 1e6,
+            seconds=elapsed,
+            requests_per_s=data["requests"] / elapsed,
+            **{
+                f"{k}_s": data[f"{k}_us"] / 1e6
+                for k in ("p50", "p90", "p99", "p999", "max", "mean")
+            },
             errors=errors,
             latency_text=" ".join(distribution.group(0).split()) if distribution else None,
         )
 
 
-async def _httpx_load(url: str, shape: Shape, count: int) -> RunResult:
+def _httpx_load(url: str, shape: Shape, count: int) -> RunResult:
     """``count`` requests over ``shape.connections`` keep-alive connections (one task each)."""
     import httpx
 
-    limits = httpx.Limits(
-        max_connections=shape.connections, max_keepalive_connections=shape.connections
-    )
     latencies: list[float] = []
     errors = 0
     remaining = count
-    async with httpx.AsyncClient(
-        limits=limits, timeout=30, headers={"Content-Type": "application/json"}
-    ) as client:
 
-        async def connection() -> None:
-            nonlocal remaining, errors
-            while remaining > 0:
-                remaining -= 1
-                sent = time.perf_counter()
-                try:
-                    response = await client.post(url, content=shape.body)
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append(time.perf_counter() - sent)
-                errors += not ok
+    async def connection(client: Any, _index: int) -> None:
+        nonlocal remaining, errors
+        while remaining > 0:
+            remaining -= 1
+            sent = time.perf_counter()
+            try:
+                response = await client.post(url, content=shape.body)
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append(time.perf_counter() - sent)
+            errors += not ok
 
-        started = time.perf_counter()
-        await asyncio.gather(*(connection() for _ in range(shape.connections)))
-        elapsed = time.perf_counter() - started
+    headers = {"Content-Type": "application/json"}
+    elapsed = run_httpx(shape.connections, connection, timeout=30, headers=headers)
     stats = summarize(latencies)
     return RunResult(
         side="",
@@ -634,12 +441,8 @@ async def _httpx_load(url: str, shape: Shape, count: int) -> RunResult:
         requests=len(latencies),
         seconds=elapsed,
         requests_per_s=len(latencies) / elapsed,
-        p50_s=stats["p50"],
-        p90_s=stats["p90"],
-        p99_s=stats["p99"],
+        **{f"{k}_s": stats[k] for k in ("p50", "p90", "p99", "max", "mean")},
         p999_s=None,
-        max_s=stats["max"],
-        mean_s=stats["mean"],
         errors=errors,
     )
 
@@ -715,7 +518,7 @@ def time_python(code: str) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-c", code], env=server_environment({}), check=True, timeout=120
+        [sys.executable, "-c", code], env=serving_environment({}), check=True, timeout=120
     )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -767,38 +570,17 @@ def startup_breakdown() -> int:
     predictor._smoke_test = timing("smoke test (pandas, predict)", predictor._smoke_test)
     outcome = manager.refresh()
     lap("manager.refresh() (resolve again + load)")
-    print(
-        json.dumps(
-            {
-                "identity": resolved.identity,
-                "action": outcome.action,
-                "phases_s": phases,
-                "inside_refresh_s": timed,
-                "modules_loaded": len(sys.modules),
-            }
-        )
-    )
+    found = {"identity": resolved.identity, "action": outcome.action, "phases_s": phases}
+    print(json.dumps({**found, "inside_refresh_s": timed, "modules_loaded": len(sys.modules)}))
     return 0
 
 
 def measure_breakdown(store: Store) -> dict[str, Any]:
-    config = store.root / "config.yaml"
-    env = server_environment(
-        {
-            "MODEL_VARIANT": store.variant(XGB),
-            "CONFIG_PATH": str(config),
-            "HOKUSAI_HOME": str(store.root / "hokusai-home"),
-            "MODEL_REFRESH_SECONDS": "0",
-        }
-    )
+    env = ours_environment(store, XGB)
     started = time.perf_counter()
+    command = [sys.executable, str(Path(__file__).resolve()), "--startup-breakdown"]
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--startup-breakdown"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
     )
     wall = time.perf_counter() - started
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -826,7 +608,8 @@ def measure_cold_starts(store: Store, repeats: int) -> dict[str, Any]:
                 samples[kind].append(wall)
                 cpu[kind].append(used)
                 continue
-            with serving(kind, XGB, store, f"cold{index}") as server:
+            with running(XGB, store, f"cold{index}", [kind]) as servers:
+                server = servers[kind]
                 assert server.ready_seconds is not None
                 samples[kind].append(server.ready_seconds)
                 if server.ready_cpu_seconds is not None:
@@ -938,7 +721,11 @@ def measure_swaps(server: Server, store: Store, swaps: int) -> dict[str, Any]:
     for index, (returned_at, target) in enumerate(windows):
         until = moves[index + 1] if index + 1 < len(moves) else float("inf")
         stale += sum(1 for s in seen if returned_at <= s[0] < until and s[3] != target)
-    arrivals = [r["alias_move_to_new_version_s"] for r in records]
+    arrived = all(r["alias_move_to_new_version_s"] is not None for r in records)
+
+    def times(key: str) -> dict[str, float] | None:
+        return summarize([r[key] for r in records]) if arrived else None
+
     return {
         "swaps": records,
         "probe_requests": len(seen),
@@ -946,52 +733,29 @@ def measure_swaps(server: Server, store: Store, swaps: int) -> dict[str, Any]:
         "probe_latency": summarize([r - s for s, r, _, _ in seen]) if seen else None,
         "stale_after_reload": stale,
         "reload_call": summarize([r["reload_call_s"] for r in records]),
-        "alias_move_to_new_version": (
-            summarize([a for a in arrivals if a is not None])
-            if all(a is not None for a in arrivals)
-            else None
-        ),
-        "reload_to_new_version": (
-            summarize([r["reload_to_new_version_s"] for r in records])
-            if all(a is not None for a in arrivals)
-            else None
-        ),
+        "alias_move_to_new_version": times("alias_move_to_new_version_s"),
+        "reload_to_new_version": times("reload_to_new_version_s"),
     }
 
 
 # ---- run, results, report ------------------------------------------------------------------
 
 
-def choose_loadgen(choice: str) -> str:
-    if choice == "httpx":
-        return "httpx"
-    if shutil.which("wrk"):
-        return "wrk"
-    if choice == "wrk":
-        raise SystemExit("--loadgen wrk: wrk is not installed (apt-get install wrk)")
-    progress("wrk not found: using the httpx load generator (lower, noisier numbers)")
-    return "httpx"
-
-
-@contextlib.contextmanager
-def pair_of_servers(model: str, store: Store, tag: str) -> Iterator[dict[str, Server]]:
-    """Both servers on ``model`` (started one after the other, so they do not compete)."""
-    started: dict[str, Server] = {}
-    try:
-        for side in SIDES:
-            started[side] = start_server(side, model, store, tag)
-            wait_ready(started[side])
-        yield started
-    finally:
-        for server in started.values():
-            stop_server(server)
+def serve_both(
+    pair: dict[str, Server], store: Store, shapes: list[Shape], loadgen: LoadGenerator, rounds: int
+) -> dict[str, Any]:
+    """Ready times, agreement and the load rounds of one model on both servers."""
+    ready = {side: s.ready_seconds for side, s in pair.items()}
+    agreement = check_agreement(pair, store)
+    load = measure_load(pair, shapes, loadgen, rounds)
+    return {"ready_s": ready, "agreement": agreement, "load": compare(load)}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     load_at_start = load_average()
     quiet_mlflow(verbose=args.verbose)
-    tool = choose_loadgen(args.loadgen)
+    tool = args.loadgen
     with temp_home(NAME, keep=args.keep_store) as root:
         progress("training, logging and registering the models")
         store = build_store(root, with_rf=not args.skip_rf)
@@ -1008,22 +772,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         breakdown = measure_breakdown(store)
 
         progress(f"XGBoost: both servers, {tool}")
-        with pair_of_servers(XGB, store, "xgb") as pair:
-            xgb_ready = {side: s.ready_seconds for side, s in pair.items()}
-            xgb_agreement = check_agreement(pair, store)
-            xgb_load = measure_load(pair, shapes, loadgen, args.rounds)
-            stop_server(pair["mlflow"])  # only ours swaps; keep the cores for it
+        with running(XGB, store, "xgb") as pair:
+            xgb = serve_both(pair, store, shapes, loadgen, args.rounds)
+            stop(pair["mlflow"].process)  # only ours swaps; keep the cores for it
             progress("swaps")
             swap = measure_swaps(pair["ours"], store, args.swaps)
 
         rf: dict[str, Any] | None = None
         if not args.skip_rf:
             progress(f"RandomForest-10: both servers, {tool}")
-            with pair_of_servers(RF, store, "rf") as pair:
-                rf_ready = {side: s.ready_seconds for side, s in pair.items()}
-                rf_agreement = check_agreement(pair, store)
-                rf_load = measure_load(pair, shapes, loadgen, args.rf_rounds)
-            rf = {"ready_s": rf_ready, "agreement": rf_agreement, "load": compare(rf_load)}
+            with running(RF, store, "rf") as pair:
+                rf = serve_both(pair, store, shapes, loadgen, args.rf_rounds)
 
     return build_payload(
         args,
@@ -1032,22 +791,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         python_pass=python_pass,
         cold=cold,
         breakdown=breakdown,
-        xgb={"ready_s": xgb_ready, "agreement": xgb_agreement, "load": compare(xgb_load)},
+        xgb=xgb,
         rf=rf,
         swap=swap,
         load_at_start=load_at_start,
         duration=time.perf_counter() - started,
     )
-
-
-def _tool_version(tool: str) -> str | None:
-    if tool == "wrk":
-        done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
-        first = (done.stdout or done.stderr).splitlines()
-        return first[0].strip() if first else None
-    import httpx
-
-    return f"httpx {httpx.__version__}"
 
 
 def build_payload(
@@ -1070,41 +819,30 @@ def build_payload(
     ours_cold = cold["ours"]["median"]
     after_import = cold["ours_minus_import_mlflow"]["median"]
     goals = {
-        "single_row_throughput": {
-            "description": "ours ≥ 5× MLflow's requests/s (XGBoost, 1 row, 8 connections)",
-            "value": single["requests_per_s_ratio"],
-            "target": GOAL_RPS_RATIO,
-            "met": single["requests_per_s_ratio"] >= GOAL_RPS_RATIO,
-        },
-        "single_row_p99_vs_mlflow_p50": {
-            "description": "our p99 ≤ MLflow's p50 (XGBoost, 1 row, 8 connections)",
-            "value_s": single["ours"]["p99_s"],
-            "mlflow_p50_s": single["mlflow"]["p50_s"],
-            "met": single["ours"]["p99_s"] <= single["mlflow"]["p50_s"],
-        },
-        "cold_start_after_import": {
-            "description": "our start → /ready minus `python -c 'import mlflow'` (paired "
-            "per round, median) ≤ 3 s",
-            "value_s": after_import,
-            "total_s": ours_cold,
-            "import_mlflow_s": import_median,
-            "target_s": GOAL_COLD_START_AFTER_IMPORT_S,
-            "met": after_import <= GOAL_COLD_START_AFTER_IMPORT_S,
-        },
+        "single_row_throughput": goal(
+            "ours ≥ 5× MLflow's requests/s (XGBoost, 1 row, 8 connections)",
+            single["requests_per_s_ratio"] >= GOAL_RPS_RATIO,
+            value=single["requests_per_s_ratio"],
+            target=GOAL_RPS_RATIO,
+        ),
+        "single_row_p99_vs_mlflow_p50": p99_vs_p50("1 row, 8 connections", single),
+        "cold_start_after_import": goal(
+            "our start → /ready minus `python -c 'import mlflow'` (paired per round, median) ≤ 3 s",
+            after_import <= GOAL_COLD_START_AFTER_IMPORT_S,
+            value_s=after_import,
+            total_s=ours_cold,
+            import_mlflow_s=import_median,
+            target_s=GOAL_COLD_START_AFTER_IMPORT_S,
+        ),
     }
     also = {
-        "batch_p99_vs_mlflow_p50": {
-            "description": "our p99 ≤ MLflow's p50 (XGBoost, 100 rows, 1 connection)",
-            "value_s": batch["ours"]["p99_s"],
-            "mlflow_p50_s": batch["mlflow"]["p50_s"],
-            "met": batch["ours"]["p99_s"] <= batch["mlflow"]["p50_s"],
-        },
-        "swap_clean": {
-            "description": "while swapping: failed predictions, and old-version answers to "
+        "batch_p99_vs_mlflow_p50": p99_vs_p50("100 rows, 1 connection", batch),
+        "swap_clean": goal(
+            "while swapping: failed predictions, and old-version answers to "
             "requests sent after the reload returned",
-            "value": f"{swap['probe_failed']} failed, {swap['stale_after_reload']} stale",
-            "met": swap["probe_failed"] == 0 and swap["stale_after_reload"] == 0,
-        },
+            swap["probe_failed"] == 0 and swap["stale_after_reload"] == 0,
+            value=f"{swap['probe_failed']} failed, {swap['stale_after_reload']} stale",
+        ),
     }
     return {
         "environment": environment(),
@@ -1112,7 +850,7 @@ def build_payload(
         "quick": args.quick,
         "parameters": {
             "loadgen": tool,
-            "loadgen_version": _tool_version(tool),
+            "loadgen_version": wrk_version() if tool == "wrk" else f"httpx {httpx_version()}",
             "loadgen_caveat": None if tool == "wrk" else HTTPX_CAVEAT,
             "wrk_command": (
                 f"wrk -t1 -c<C> -d{args.duration}s --timeout 10s --latency -s post.lua <url>"
@@ -1167,6 +905,12 @@ def build_payload(
     }
 
 
+def p99_vs_p50(shape: str, load: Mapping[str, Any]) -> dict[str, Any]:
+    ours, theirs = load["ours"]["p99_s"], load["mlflow"]["p50_s"]
+    description = f"our p99 ≤ MLflow's p50 (XGBoost, {shape})"
+    return goal(description, ours <= theirs, value_s=ours, mlflow_p50_s=theirs)
+
+
 def _ms(value: float | None) -> str:
     return "—" if value is None else fmt_ms(value)
 
@@ -1178,29 +922,15 @@ def _load_rows(load: Mapping[str, Any]) -> list[list[str]]:
             agg = doc[side]
             cpu = agg["cpu_ms_per_request"]
             rows.append(
-                [
-                    f"{shape} {LABELS[side]}",
-                    f"{agg['requests_per_s']:,.1f}",
-                    _ms(agg["p50_s"]),
-                    _ms(agg["p90_s"]),
-                    _ms(agg["p99_s"]),
-                    "—" if cpu is None else f"{cpu:.2f}",
-                    str(agg["errors"]),
-                ]
+                [f"{shape} {LABELS[side]}", f"{agg['requests_per_s']:,.1f}"]
+                + [_ms(agg[key]) for key in ("p50_s", "p90_s", "p99_s")]
+                + ["—" if cpu is None else f"{cpu:.2f}", str(agg["errors"])]
             )
-        rows.append(
-            [
-                f"{shape} ours / mlflow",
-                f"{doc['requests_per_s_ratio']:.1f}×",
-                "",
-                "",
-                f"p99/p50 {doc['ours_p99_over_mlflow_p50']:.2f}",
-                "—"
-                if doc["cpu_per_request_ratio"] is None
-                else f"{doc['cpu_per_request_ratio']:.1f}× less",
-                "",
-            ]
-        )
+        less = doc["cpu_per_request_ratio"]
+        less_text = "—" if less is None else f"{less:.1f}× less"
+        ratios = [f"{doc['requests_per_s_ratio']:.1f}×", "", ""]
+        p99_p50 = f"p99/p50 {doc['ours_p99_over_mlflow_p50']:.2f}"
+        rows.append([f"{shape} ours / mlflow", *ratios, p99_p50, less_text, ""])
     return rows
 
 
@@ -1224,9 +954,7 @@ def report(payload: dict[str, Any], path: Path) -> None:
         )
     cold = payload["cold_start"]
     print("\nCold start (process start → ready), median:")
-    rows = [
-        ["python -c pass", fmt_ms(cold["python_pass"]["median"]), "", ""],
-    ]
+    rows = [["python -c pass", fmt_ms(cold["python_pass"]["median"]), "", ""]]
     labels = {
         "import_mlflow": "python -c 'import mlflow'",
         **{side: f"{LABELS[side]} → {READY_PATH[side]}" for side in SIDES},
@@ -1234,14 +962,8 @@ def report(payload: dict[str, Any], path: Path) -> None:
     }
     for kind, label in labels.items():
         doc = cold["rounds"][kind]
-        rows.append(
-            [
-                label,
-                fmt_ms(doc["median"]),
-                f"{fmt_ms(doc['min'])}–{fmt_ms(doc['max'])} (n={doc['n']})",
-                _ms(doc["cpu_median"]),
-            ]
-        )
+        spread = f"{fmt_ms(doc['min'])}–{fmt_ms(doc['max'])} (n={doc['n']})"
+        rows.append([label, fmt_ms(doc["median"]), spread, _ms(doc["cpu_median"])])
     print_table(["", "median", "range", "CPU (median)"], rows)
     breakdown = cold["ours_breakdown"]
     if "phases_s" in breakdown:
@@ -1265,30 +987,29 @@ def report(payload: dict[str, Any], path: Path) -> None:
         f"p99 {_ms(swap['probe_latency']['p99'] if swap['probe_latency'] else None)}"
     )
     print()
-    for goal in payload["goals"].values():
-        if "value" in goal:
-            shown = f"{goal['value']:.2f}×"
+    for g in payload["goals"].values():
+        if "value" in g:
+            shown = f"{g['value']:.2f}×"
         else:
-            shown = fmt_ms(goal["value_s"])
-            if "mlflow_p50_s" in goal:
-                shown += f" vs {fmt_ms(goal['mlflow_p50_s'])}"
-            if "total_s" in goal:
-                shown += f" (total {fmt_ms(goal['total_s'])} − import "
-                shown += f"{fmt_ms(goal['import_mlflow_s'])})"
-        print(f"goal: {goal['description']}: {shown} → {'met' if goal['met'] else 'NOT met'}")
-    for goal in payload["also_checked"].values():
+            shown = fmt_ms(g["value_s"])
+            if "mlflow_p50_s" in g:
+                shown += f" vs {fmt_ms(g['mlflow_p50_s'])}"
+            if "total_s" in g:
+                shown += f" (total {fmt_ms(g['total_s'])} − import "
+                shown += f"{fmt_ms(g['import_mlflow_s'])})"
+        print(f"goal: {g['description']}: {shown} → {'met' if g['met'] else 'NOT met'}")
+    for g in payload["also_checked"].values():
         shown = (
-            f"{fmt_ms(goal['value_s'])} vs {fmt_ms(goal['mlflow_p50_s'])}"
-            if "value_s" in goal
-            else str(goal["value"])
+            f"{fmt_ms(g['value_s'])} vs {fmt_ms(g['mlflow_p50_s'])}"
+            if "value_s" in g
+            else str(g["value"])
         )
-        print(f"also: {goal['description']}: {shown} → {'yes' if goal['met'] else 'NO'}")
-    print(f"all goals met: {'yes' if payload['goals_met'] else 'NO'}")
+        print(f"also: {g['description']}: {shown} → {'yes' if g['met'] else 'NO'}")
     print(
         f"load average start {payload['load_average_at_start']} end "
         f"{payload['environment']['load_average_at_end']}"
     )
-    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+    print_footer(payload, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1301,9 +1022,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, terminate)
     payload = run(args)
-    path = write_results(NAME, payload, args.results_dir)
-    report(payload, path)
-    return 1 if args.check and not payload["goals_met"] else 0
+    return finish(NAME, args, payload, lambda path: report(payload, path))
 
 
 if __name__ == "__main__":

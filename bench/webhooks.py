@@ -1,69 +1,8 @@
 """Webhook delivery: outbox throughput, write→receipt latency, registration-time cost, MLflow's.
 
-What is measured
-    Everything runs on this machine against a fresh project database (SQLite, WAL) under a
-    temporary ``HOKUSAI_HOME``, one per measurement, with one enabled endpoint (the
-    ``HOKUSAI_WEBHOOK_URL`` one) pointing at a loopback receiver.
-
-    The receiver is a real HTTP server in its **own process** (so it does not take the GIL from
-    the sender): a small raw ASGI app under uvicorn (HTTP/1.1 keep-alive; httptools if
-    installed, else h11; ``TCP_NODELAY`` as uvicorn sets it) that answers ``200 ok`` and
-    verifies every signature with ``standardwebhooks``
-    (``hokusai.webhooks.signing.standard_webhook(secret).verify(body, headers)``, a new
-    verifier per request, as a consumer would). It stamps each request with ``time.time()``
-    once its body has arrived, keyed by the ``webhook-id`` header. MLflow's deliveries are
-    verified the same way (MLflow signs ``{delivery id}.{timestamp}.{body}`` with HMAC-SHA256
-    of the raw secret: the Standard Webhooks scheme under ``X-MLflow-*`` header names) and
-    keyed by the ``name/version`` in their body.
-
-    1. **Throughput** — 1,000 ``model_registered`` events written with
-       ``Webhooks(settings).announce_registration(result)`` (``webhook_background=False``, so
-       nothing is sent while writing), then ONE dispatcher (``webhooks.dispatcher()``, batch
-       50, what ``hokusai webhooks worker`` builds) calling ``run_once()`` until all are
-       delivered. Reported: deliveries/s over that loop (goal ≥ 200/s), where the time goes
-       per delivery (``Outbox.claim``, the HTTP ``post``, ``Outbox.complete``, timed by
-       wrapping those three on the instances), CPU of the sender and of the receiver, and a
-       floor: the same signed POSTs sent serially with the same kind of ``httpx.Client`` and no
-       outbox (half before, half after), i.e. what the receiver and HTTP client allow.
-    2. **Latency** from the outbox write to receipt — 300 events written one at a time at
-       Poisson arrivals of mean rate 20/s (seeded; exponential gaps cannot phase-lock with a
-       fixed poll interval as a fixed schedule would); latency = receipt time − the time
-       ``announce_registration`` was called (its commit is ~1 ms later). Three deliverers,
-       each on a fresh database, after 5 warm-up events:
-
-       * *worker thread* — ``Dispatcher.run(stop, poll_seconds=settings.webhook_poll_seconds)``
-         (0.05 s) in a thread of the writing process;
-       * *worker process* — ``hokusai webhooks worker --reconcile-every 0`` as a subprocess
-         (what a deployment runs, minus the reconciler; it logs every delivery at INFO, to a
-         file here);
-       * *background sender* — ``webhook_background=True``: the in-process
-         ``BackgroundSender`` that ``announce_registration`` wakes.
-
-       Goal: p50 ≤ 50 ms, evaluated on each (and every event must arrive verified).
-    3. **Registration-time cost** — ``announce_registration(result)`` alone (the outbox write
-       done inside every registration), 500 calls after 30 warm-up calls, background sending
-       off so nothing competes. Goal: median ≤ 5 ms (p99 is reported against 5 ms as well).
-       Its cost while the background sender delivers (mode *background sender* above) and
-       during the 1,000 back-to-back writes of (1) is reported too.
-    4. **MLflow's own webhooks**, side by side — MLflow ≥ 3.3 fires webhooks only from the
-       ``mlflow server`` REST handlers, so a local ``mlflow server`` is started (SQLite backend
-       in a temp dir, free loopback port, ``MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https``,
-       ``MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true``, a Fernet key in
-       ``MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY``), the receiver is subscribed to
-       ``model_version.created`` with ``MlflowClient().create_webhook(...)``, and 100 model
-       versions are created through the REST client at the same Poisson 20/s (each with its
-       own logged model as source, created beforehand; 3 warm-up versions first). Reported:
-       delivered count and latency from the ``create_model_version`` call, and from the
-       version's ``creation_timestamp`` (stamped by the server before its database write; ms
-       resolution, same clock). MLflow delivers from an in-memory thread pool with no outbox:
-       nothing is persisted, so a restart loses what is in flight. If the server cannot run,
-       the reason is reported instead of numbers. The server runs in its own process group,
-       which is always terminated (then killed).
-
-    On a 2-core machine anything else running shows in every number; the load averages at
-    start and end are recorded with the results.
-
-Run from the repository root: ``python bench/webhooks.py [--quick]``.
+One dispatcher's deliveries/s, write→receipt latency of three deliverers at Poisson arrivals,
+``announce_registration`` cost, and ``mlflow server``'s own webhooks, all to a loopback receiver
+in its own process that verifies every signature. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -73,7 +12,6 @@ import json
 import os
 import random
 import selectors
-import signal
 import socket
 import subprocess
 import sys
@@ -86,16 +24,29 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    add_common_arguments,
+    Parser,
     environment,
+    finish,
     fmt_ms,
+    goal,
+    http_parser,
     load_average,
+    print_footer,
     print_table,
     progress,
     quiet_mlflow,
     summarize,
     temp_home,
-    write_results,
+)
+from _procs import (
+    cpu_used,
+    free_port,
+    mlflow_server_command,
+    process_cpu_seconds,
+    start_server,
+    stop,
+    venv_command,
+    wait_http,
 )
 
 NAME = "webhooks"
@@ -120,29 +71,21 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    add_common_arguments(parser)
-    parser.add_argument(
-        "--events", type=int, default=None, help="throughput events (default 1000; --quick: 200)"
-    )
-    parser.add_argument(
-        "--latency-events",
-        type=int,
-        default=None,
-        help="events per latency mode (default 300; --quick: 60)",
-    )
+    parser = Parser(__doc__)
+    parser.sized("--events", 200, 1000, "throughput events (default 1000; --quick: 200)")
+    parser.sized("--latency-events", 60, 300, "events per latency mode (default 300; --quick: 60)")
     parser.add_argument("--rate", type=float, default=20.0, help="latency write rate, events/s")
-    parser.add_argument(
+    parser.sized(
         "--announce-calls",
-        type=int,
-        default=None,
-        help="timed announce_registration calls (default 500; --quick: 100)",
+        100,
+        500,
+        "timed announce_registration calls (default 500; --quick: 100)",
     )
-    parser.add_argument(
+    parser.sized(
         "--mlflow-versions",
-        type=int,
-        default=None,
-        help="model versions created through mlflow server (default 100; --quick: 20)",
+        20,
+        100,
+        "model versions created through mlflow server (default 100; --quick: 20)",
     )
     parser.add_argument(
         "--skip-mlflow", action="store_true", help="do not start mlflow server (part 4)"
@@ -155,15 +98,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (arrival times)")
     parser.add_argument("--serve-receiver", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.events is None:
-        args.events = 200 if args.quick else 1000
-    if args.latency_events is None:
-        args.latency_events = 60 if args.quick else 300
-    if args.announce_calls is None:
-        args.announce_calls = 100 if args.quick else 500
-    if args.mlflow_versions is None:
-        args.mlflow_versions = 20 if args.quick else 100
+    args = parser.parse(argv)
     if min(args.events, args.latency_events, args.announce_calls, args.mlflow_versions) < 2:
         parser.error("counts must be ≥ 2")
     if not 0 < args.rate <= 500:
@@ -329,14 +264,6 @@ class Receiver:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def cpu_seconds(self) -> float | None:
-        """CPU time (user + system) the receiver process has used; None where /proc is absent."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = self.control.get(f"{self.base}/_count").json()
         return counts
@@ -387,7 +314,7 @@ def running_receiver(log: Path) -> Iterator[Receiver]:
             yield receiver
             control.close()
         finally:
-            _stop_process(process, group=False)
+            stop(process, group=False)
 
 
 def _read_line(process: subprocess.Popen[bytes], timeout: float) -> str:
@@ -400,30 +327,6 @@ def _read_line(process: subprocess.Popen[bytes], timeout: float) -> str:
     if not line:
         raise RuntimeError(f"receiver exited with {process.wait(5)} before printing its port")
     return line
-
-
-def _stop_process(process: subprocess.Popen[Any], *, group: bool, grace: float = 5.0) -> None:
-    """SIGTERM (to its process group when ``group``), then SIGKILL after ``grace`` seconds."""
-    if process.poll() is not None:
-        return
-
-    def signal_it(sig: int) -> None:
-        try:
-            if group:
-                os.killpg(process.pid, sig)
-            else:
-                process.send_signal(sig)
-        except ProcessLookupError:
-            pass
-
-    signal_it(signal.SIGTERM)
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        signal_it(signal.SIGKILL)
-        process.wait(5)
-    if group:  # children (uvicorn under mlflow server) may outlive the leader
-        signal_it(signal.SIGKILL)
 
 
 # ---- Hokusai side --------------------------------------------------------------------------
@@ -458,31 +361,6 @@ def make_webhooks(home: Path, receiver: Receiver, *, background: bool) -> Any:
         webhook_background=background,
     )
     return Webhooks(settings)
-
-
-@dataclass
-class Throughput:
-    events: int
-    write_seconds: list[float]
-    deliver_seconds: float
-    delivered: int
-    received: int
-    verified: int
-    duplicates: int
-    passes: int
-    stats: dict[str, Any]
-    breakdown_s: dict[str, list[float]]
-    sender_cpu_s: float
-    receiver_cpu_s: float | None
-    floor_seconds: list[float]
-
-    @property
-    def per_second(self) -> float:
-        return self.delivered / self.deliver_seconds if self.deliver_seconds else 0.0
-
-    @property
-    def floor_per_second(self) -> float:
-        return len(self.floor_seconds) / sum(self.floor_seconds) if self.floor_seconds else 0.0
 
 
 def _timed(owner: Any, name: str, bucket: dict[str, list[float]]) -> None:
@@ -528,7 +406,8 @@ def raw_posts(receiver: Receiver, count: int, tag: str) -> list[float]:
 
 def measure_throughput(
     home: Path, receiver: Receiver, events: int, profile: Path | None
-) -> Throughput:
+) -> dict[str, Any]:
+    """One dispatcher delivering ``events`` written beforehand; the results' throughput part."""
     hooks = make_webhooks(home, receiver, background=False)
     floor = raw_posts(receiver, events // 2, "before")
     try:
@@ -561,7 +440,7 @@ def measure_throughput(
             profiler.enable()
         passes = 0
         delivered = 0
-        receiver_cpu = receiver.cpu_seconds()
+        receiver_cpu = process_cpu_seconds(receiver.process.pid)
         sender_cpu = time.process_time()
         started = time.perf_counter()
         deadline = time.monotonic() + 120
@@ -575,10 +454,7 @@ def measure_throughput(
             time.sleep(0.01)
         elapsed = time.perf_counter() - started
         sender_cpu = time.process_time() - sender_cpu
-        after = receiver.cpu_seconds()
-        receiver_cpu = (
-            after - receiver_cpu if after is not None and receiver_cpu is not None else None
-        )
+        receiver_cpu = cpu_used(receiver_cpu, process_cpu_seconds(receiver.process.pid))
         if profiler is not None and profile is not None:
             profiler.disable()
             profiler.dump_stats(str(profile))
@@ -589,21 +465,31 @@ def measure_throughput(
         hooks.close()
     got = receiver.wait_for(ids, timeout=10)
     floor += raw_posts(receiver, events - events // 2, "after")
-    return Throughput(
-        events=events,
-        write_seconds=write_seconds,
-        deliver_seconds=elapsed,
-        delivered=delivered,
-        received=len(got),
-        verified=sum(1 for _, ok, _ in got.values() if ok),
-        duplicates=sum(times - 1 for _, _, times in got.values()),
-        passes=passes,
-        stats=stats,
-        breakdown_s=breakdown,
-        sender_cpu_s=sender_cpu,
-        receiver_cpu_s=receiver_cpu,
-        floor_seconds=floor,
-    )
+    per_s = delivered / elapsed if elapsed else 0.0
+    floor_per_s = len(floor) / sum(floor) if floor else 0.0
+    return {
+        "events": events,
+        "floor_serial_signed_posts_per_s": floor_per_s,
+        "floor_post_s": summarize(floor),
+        "ratio_to_floor": per_s / floor_per_s if floor_per_s else None,
+        "where_the_time_goes_s": {
+            name: {"calls": len(v), "total": sum(v), "mean": sum(v) / len(v)}
+            for name, v in breakdown.items()
+            if v
+        },
+        "sender_process_cpu_s": sender_cpu,
+        "receiver_process_cpu_s": receiver_cpu,
+        "delivered": delivered,
+        "received": len(got),
+        "verified": sum(1 for _, ok, _ in got.values() if ok),
+        "duplicates": sum(times - 1 for _, _, times in got.values()),
+        "deliver_seconds": elapsed,
+        "deliveries_per_s": per_s,
+        "run_once_calls": passes,
+        "announce_back_to_back_s": summarize(write_seconds),
+        "writes_per_s": len(write_seconds) / sum(write_seconds),
+        "outbox_stats_after": stats,
+    }
 
 
 def _print_profile(path: Path) -> None:
@@ -695,11 +581,11 @@ def deliverer(mode: str, hooks: Any, env: Mapping[str, str], log: Path) -> Itera
         yield
         return
     if mode == "worker_thread":
-        stop = threading.Event()
+        halt = threading.Event()
         dispatcher = hooks.dispatcher()
         thread = threading.Thread(
             target=dispatcher.run,
-            args=(stop,),
+            args=(halt,),
             kwargs={"poll_seconds": hooks.settings.webhook_poll_seconds},
             name="bench-worker",
             daemon=True,
@@ -708,14 +594,11 @@ def deliverer(mode: str, hooks: Any, env: Mapping[str, str], log: Path) -> Itera
         try:
             yield
         finally:
-            stop.set()
+            halt.set()
             thread.join(10)
             dispatcher.client.close()
         return
-    executable = Path(sys.executable).with_name("hokusai")
-    command = (
-        [str(executable)] if executable.exists() else [sys.executable, "-m", "hokusai.cli.main"]
-    )
+    command = venv_command("hokusai", "hokusai.cli.main")
     with log.open("wb") as output:
         process = subprocess.Popen(
             [*command, "webhooks", "worker", "--reconcile-every", "0"],
@@ -733,7 +616,7 @@ def deliverer(mode: str, hooks: Any, env: Mapping[str, str], log: Path) -> Itera
                 time.sleep(0.05)
             yield
         finally:
-            _stop_process(process, group=False, grace=10)
+            stop(process, group=False, grace=10)
 
 
 def measure_latency(
@@ -777,13 +660,6 @@ def measure_announce(home: Path, receiver: Receiver, calls: int) -> list[float]:
 # ---- MLflow's own webhooks -----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class MlflowRun:
     latency: Latency
@@ -807,7 +683,7 @@ def measure_mlflow(
         run.reason = f"cannot import what mlflow server needs: {exc}"
         run.latency.error = run.reason
         return run
-    port = _free_port()
+    port = free_port()
     extra_env = {
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
@@ -818,101 +694,60 @@ def measure_mlflow(
     env = {**os.environ, **extra_env}
     for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         env.pop(variable, None)
-    executable = Path(sys.executable).with_name("mlflow")
-    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "mlflow"]
-    log = folder / "mlflow-server.log"
     folder.mkdir(parents=True, exist_ok=True)
-    uri = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                *command,
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{folder / 'mlflow.db'}",
-                "--default-artifact-root",
-                (folder / "artifacts").as_uri(),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=folder,
-            start_new_session=True,  # its own process group: uvicorn runs as a child
-        )
-        try:
-            if not _wait_healthy(process, uri, timeout=90):
-                tail = log.read_text(errors="replace")[-800:]
-                run.reason = f"mlflow server did not become healthy within 90 s: {tail}"
-                run.latency.error = run.reason
-                return run
-            run.server_start_seconds = time.perf_counter() - started
-            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-            client.create_webhook(
-                name="bench-receiver",
-                url=f"{receiver.base}/mlflow",
-                events=["model_version.created"],
-                secret=MLFLOW_SECRET,
-            )
-            name = "bench_mlflow_webhooks"
-            client.create_registered_model(name)
-            experiment = client.create_experiment("bench-webhooks")
-            model_ids = [
-                client.create_logged_model(experiment_id=experiment, name="model").model_id
-                for _ in range(count + 3)
-            ]
-            for warm in model_ids[count:]:  # warm-up, not counted (first delivery, caches)
-                version = client.create_model_version(name, f"models:/{warm}", model_id=warm)
-            receiver.wait_for([f"{MLFLOW_KEY_PREFIX}{name}/{version.version}"], timeout=15)
-            stamped: dict[str, float] = {}  # key -> the version's creation_timestamp (server)
-
-            def create(i: int) -> str:
-                model_id = model_ids[i]
-                created = client.create_model_version(
-                    name, f"models:/{model_id}", model_id=model_id
-                )
-                key = f"{MLFLOW_KEY_PREFIX}{name}/{created.version}"
-                stamped[key] = created.creation_timestamp / 1000
-                return key
-
-            writes = paced(count, rate, create, random.Random(seed))
-            settle_start = time.monotonic()
-            receipts = receiver.wait_for([k for k, _, _ in writes], timeout=settle)
-            run.settle_seconds = time.monotonic() - settle_start
-            collate(run.latency, writes, receipts)
-            run.create_call_s = run.latency.write_seconds
-            run.latency.from_return = []  # MLflow often delivers before the REST call returns
-            run.from_server_timestamp = [
-                receipts[key][0] - stamped[key] for key in stamped if key in receipts
-            ]
-        except Exception as exc:
-            run.reason = f"{type(exc).__name__}: {exc}"[:800]
+    command = mlflow_server_command(folder, port)
+    server = start_server(
+        "mlflow", command, port=port, log=folder / "mlflow-server.log", env=env, cwd=folder
+    )
+    uri = server.base
+    try:
+        if not wait_http(server, "/health", timeout=90, request_timeout=1):
+            run.reason = f"mlflow server did not become healthy within 90 s: {server.tail(800)}"
             run.latency.error = run.reason
-        finally:
-            _stop_process(process, group=True, grace=5)
+            return run
+        run.server_start_seconds = server.ready_seconds
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.create_webhook(
+            name="bench-receiver",
+            url=f"{receiver.base}/mlflow",
+            events=["model_version.created"],
+            secret=MLFLOW_SECRET,
+        )
+        name = "bench_mlflow_webhooks"
+        client.create_registered_model(name)
+        experiment = client.create_experiment("bench-webhooks")
+        model_ids = [
+            client.create_logged_model(experiment_id=experiment, name="model").model_id
+            for _ in range(count + 3)
+        ]
+        for warm in model_ids[count:]:  # warm-up, not counted (first delivery, caches)
+            version = client.create_model_version(name, f"models:/{warm}", model_id=warm)
+        receiver.wait_for([f"{MLFLOW_KEY_PREFIX}{name}/{version.version}"], timeout=15)
+        stamped: dict[str, float] = {}  # key -> the version's creation_timestamp (server)
+
+        def create(i: int) -> str:
+            model_id = model_ids[i]
+            created = client.create_model_version(name, f"models:/{model_id}", model_id=model_id)
+            key = f"{MLFLOW_KEY_PREFIX}{name}/{created.version}"
+            stamped[key] = created.creation_timestamp / 1000
+            return key
+
+        writes = paced(count, rate, create, random.Random(seed))
+        settle_start = time.monotonic()
+        receipts = receiver.wait_for([k for k, _, _ in writes], timeout=settle)
+        run.settle_seconds = time.monotonic() - settle_start
+        collate(run.latency, writes, receipts)
+        run.create_call_s = run.latency.write_seconds
+        run.latency.from_return = []  # MLflow often delivers before the REST call returns
+        run.from_server_timestamp = [
+            receipts[key][0] - stamped[key] for key in stamped if key in receipts
+        ]
+    except Exception as exc:
+        run.reason = f"{type(exc).__name__}: {exc}"[:800]
+        run.latency.error = run.reason
+    finally:
+        stop(server.process, grace=5)
     return run
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], uri: str, timeout: float) -> bool:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            if httpx.get(f"{uri}/health", timeout=1).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    return False
 
 
 # ---- run, results, report ------------------------------------------------------------------
@@ -934,17 +769,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"latency, {MODE_LABELS[mode]}: {args.latency_events} events, "
                 f"Poisson arrivals at {args.rate:g}/s"
             )
+            count, seed = args.latency_events, args.seed + index
             try:
-                latencies.append(
-                    measure_latency(
-                        mode,
-                        root / f"latency-{mode}",
-                        receiver,
-                        args.latency_events,
-                        args.rate,
-                        seed=args.seed + index,
-                    )
-                )
+                home = root / f"latency-{mode}"
+                latencies.append(measure_latency(mode, home, receiver, count, args.rate, seed))
             except (RuntimeError, OSError) as exc:
                 latencies.append(Latency(mode, 0, error=f"{type(exc).__name__}: {exc}"))
         progress(f"announce_registration cost: {args.announce_calls} calls")
@@ -956,14 +784,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"MLflow: mlflow server + {args.mlflow_versions} model versions, Poisson "
                 f"arrivals at {args.rate:g}/s"
             )
-            mlflow_run = measure_mlflow(
-                root / "mlflow",
-                receiver,
-                args.mlflow_versions,
-                args.rate,
-                settle=30,
-                seed=args.seed + len(LATENCY_MODES),
-            )
+            count, seed = args.mlflow_versions, args.seed + len(LATENCY_MODES)
+            mlflow_run = measure_mlflow(root / "mlflow", receiver, count, args.rate, 30, seed)
         receiver_counts = receiver.counts()
     payload = build_payload(args, throughput, latencies, announce, mlflow_run, receiver_counts)
     payload["duration_s"] = time.perf_counter() - started
@@ -972,43 +794,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_payload(
     args: argparse.Namespace,
-    throughput: Throughput,
+    throughput: dict[str, Any],
     latencies: list[Latency],
     announce: list[float],
     mlflow_run: MlflowRun,
     receiver_counts: dict[str, int],
 ) -> dict[str, Any]:
     announce_summary = summarize(announce)
+    median, p99 = announce_summary["median"], announce_summary["p99"]
+    per_s = throughput["deliveries_per_s"]
     goals: dict[str, Any] = {
-        "throughput": {
-            "description": f"one dispatcher delivers ≥ {GOAL_THROUGHPUT:g} deliveries/s",
-            "value_per_s": throughput.per_second,
-            "min_per_s": GOAL_THROUGHPUT,
-            "met": throughput.per_second >= GOAL_THROUGHPUT
-            and throughput.received == throughput.events,
-        },
-        "announce": {
-            "description": f"announce_registration median ≤ {GOAL_ANNOUNCE_S * 1000:g} ms",
-            "value_s": announce_summary["median"],
-            "p99_s": announce_summary["p99"],
-            "p99_within_goal": announce_summary["p99"] <= GOAL_ANNOUNCE_S,
-            "max_s": GOAL_ANNOUNCE_S,
-            "met": announce_summary["median"] <= GOAL_ANNOUNCE_S,
-        },
+        "throughput": goal(
+            f"one dispatcher delivers ≥ {GOAL_THROUGHPUT:g} deliveries/s",
+            per_s >= GOAL_THROUGHPUT and throughput["received"] == throughput["events"],
+            value_per_s=per_s,
+            min_per_s=GOAL_THROUGHPUT,
+        ),
+        "announce": goal(
+            f"announce_registration median ≤ {GOAL_ANNOUNCE_S * 1000:g} ms",
+            median <= GOAL_ANNOUNCE_S,
+            value_s=median,
+            p99_s=p99,
+            p99_within_goal=p99 <= GOAL_ANNOUNCE_S,
+            max_s=GOAL_ANNOUNCE_S,
+        ),
     }
     for lat in latencies:
         p50 = summarize(lat.from_call)["p50"] if lat.from_call else None
-        goals[f"latency_{lat.mode}"] = {
-            "description": (
-                f"{MODE_LABELS[lat.mode]}: write→receipt p50 ≤ {GOAL_LATENCY_P50_S * 1000:g} ms"
-            ),
-            "value_s": p50,
-            "max_s": GOAL_LATENCY_P50_S,
-            "met": p50 is not None
+        goals[f"latency_{lat.mode}"] = goal(
+            f"{MODE_LABELS[lat.mode]}: write→receipt p50 ≤ {GOAL_LATENCY_P50_S * 1000:g} ms",
+            p50 is not None
             and p50 <= GOAL_LATENCY_P50_S
-            and lat.received == lat.written
-            and lat.verified == lat.written,
-        }
+            and lat.received == lat.written == lat.verified,
+            value_s=p50,
+            max_s=GOAL_LATENCY_P50_S,
+        )
     mlflow_doc: dict[str, Any] = {
         "ran": mlflow_run.reason is None,
         "reason_not_run": mlflow_run.reason,
@@ -1046,7 +866,7 @@ def build_payload(
             "dispatcher_batch_size": 50,
             "poll_seconds": 0.05,
             "receiver": (
-                f"uvicorn ({_http_parser()}, asyncio) raw ASGI app in a subprocess, TCP_NODELAY; "
+                f"uvicorn ({http_parser()}, asyncio) raw ASGI app in a subprocess, TCP_NODELAY; "
                 "verifies with standardwebhooks; answers 200 'ok'"
             ),
             "arrivals": "Poisson (exponential gaps), seeded",
@@ -1058,44 +878,14 @@ def build_payload(
             ),
             "profiled": args.profile is not None,
         },
-        "throughput": {
-            "events": throughput.events,
-            "floor_serial_signed_posts_per_s": throughput.floor_per_second,
-            "floor_post_s": summarize(throughput.floor_seconds),
-            "ratio_to_floor": throughput.per_second / throughput.floor_per_second
-            if throughput.floor_per_second
-            else None,
-            "where_the_time_goes_s": {
-                name: {"calls": len(v), "total": sum(v), "mean": sum(v) / len(v)}
-                for name, v in throughput.breakdown_s.items()
-                if v
-            },
-            "sender_process_cpu_s": throughput.sender_cpu_s,
-            "receiver_process_cpu_s": throughput.receiver_cpu_s,
-            "delivered": throughput.delivered,
-            "received": throughput.received,
-            "verified": throughput.verified,
-            "duplicates": throughput.duplicates,
-            "deliver_seconds": throughput.deliver_seconds,
-            "deliveries_per_s": throughput.per_second,
-            "run_once_calls": throughput.passes,
-            "announce_back_to_back_s": summarize(throughput.write_seconds),
-            "writes_per_s": len(throughput.write_seconds) / sum(throughput.write_seconds),
-            "outbox_stats_after": throughput.stats,
-        },
+        "throughput": throughput,
         "latency": {lat.mode: lat.as_json() for lat in latencies},
         "announce_registration_s": announce_summary,
         "mlflow": mlflow_doc,
         "receiver_counts": receiver_counts,
         "goals": goals,
-        "goals_met": all(goal["met"] for goal in goals.values()),
+        "goals_met": all(g["met"] for g in goals.values()),
     }
-
-
-def _http_parser() -> str:
-    import importlib.util
-
-    return "httptools" if importlib.util.find_spec("httptools") else "h11"
 
 
 def _p(doc: Mapping[str, Any], key: str, stat: str) -> str:
@@ -1142,27 +932,16 @@ def report(payload: dict[str, Any], path: Path) -> None:
     if payload["mlflow"]["ran"]:
         docs.append(payload["mlflow"])
     for doc in docs:
-        rows.append(
-            [
-                doc["label"],
-                f"{doc['received']}/{doc['written']}",
-                f"{doc['verified']}",
-                _p(doc, "latency_from_write_call_s", "p50"),
-                _p(doc, "latency_from_write_call_s", "p90"),
-                _p(doc, "latency_from_write_call_s", "p99"),
-                _p(doc, "latency_from_write_call_s", "max"),
-                _p(doc, "write_call_s", "p50")
-                if "write_call_s" in doc
-                else _p(doc, "create_model_version_call_s", "p50"),
-            ]
-        )
+        call = "write_call_s" if "write_call_s" in doc else "create_model_version_call_s"
+        stats = [_p(doc, "latency_from_write_call_s", q) for q in ("p50", "p90", "p99", "max")]
+        counts = [f"{doc['received']}/{doc['written']}", f"{doc['verified']}"]
+        rows.append([doc["label"], *counts, *stats, _p(doc, call, "p50")])
     print(
         f"write→receipt latency at {params['latency_write_rate_per_s']:g} writes/s "
         "Poisson arrivals (from the write call):"
     )
-    print_table(
-        ["deliverer", "received", "verified", "p50", "p90", "p99", "max", "write call p50"], rows
-    )
+    headers = ["deliverer", "received", "verified", "p50", "p90", "p99", "max", "write call p50"]
+    print_table(headers, rows)
     for doc in payload["latency"].values():
         if doc["error"]:
             print(f"  {doc['label']}: ERROR {doc['error']}")
@@ -1197,16 +976,15 @@ def report(payload: dict[str, Any], path: Path) -> None:
         f"{_p(tp, 'announce_back_to_back_s', 'p99')}"
     )
     print()
-    for goal in payload["goals"].values():
-        if "value_per_s" in goal:
-            shown = f"{goal['value_per_s']:,.0f}/s"
-        elif goal["value_s"] is None:
+    for g in payload["goals"].values():
+        if "value_per_s" in g:
+            shown = f"{g['value_per_s']:,.0f}/s"
+        elif g["value_s"] is None:
             shown = "no data"
         else:
-            shown = fmt_ms(goal["value_s"])
-        print(f"goal: {goal['description']}: {shown} → {'met' if goal['met'] else 'NOT met'}")
-    print(f"all goals met: {'yes' if payload['goals_met'] else 'NO'}")
-    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+            shown = fmt_ms(g["value_s"])
+        print(f"goal: {g['description']}: {shown} → {'met' if g['met'] else 'NOT met'}")
+    print_footer(payload, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1214,9 +992,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve_receiver:
         return serve_receiver()
     payload = run(args)
-    path = write_results(NAME, payload, args.results_dir)
-    report(payload, path)
-    return 1 if args.check and not payload["goals_met"] else 0
+    return finish(NAME, args, payload, lambda path: report(payload, path))
 
 
 if __name__ == "__main__":
