@@ -255,7 +255,7 @@ def build_store(
     import mlflow
 
     from hokusai.config import Settings
-    from hokusai.registry import HokusaiModelRegistry
+    from hokusai.services.model_registry import HokusaiModelRegistry
 
     started = time.perf_counter()
     registry = HokusaiModelRegistry(settings=Settings(home=home))

@@ -517,7 +517,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Store]]:
     import mlflow
 
     from hokusai.config import Settings
-    from hokusai.registry import HokusaiModelRegistry
+    from hokusai.services.model_registry import HokusaiModelRegistry
 
     rng = random.Random(args.seed)
     stores: list[Store] = []

@@ -108,7 +108,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-announce",
         action="store_true",
-        help="register with announce=False (no webhook outbox event) to see what it costs",
+        help="register with announcer=None (no webhook outbox event) to see what it costs",
     )
     parser.add_argument(
         "--skip-defaults",
@@ -279,11 +279,12 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
     import mlflow
 
     from hokusai.config import Settings
-    from hokusai.registry import HokusaiModelRegistry
+    from hokusai.services.model_registry import HokusaiModelRegistry
 
     work = build_workload(args.dataset, args.trees)
     with temp_home(NAME, keep=args.keep_store) as home:
-        registry = HokusaiModelRegistry(settings=Settings(home=home), announce=not args.no_announce)
+        options = {"announcer": None} if args.no_announce else {}
+        registry = HokusaiModelRegistry(settings=Settings(home=home), **options)
         fluent = FluentURI(registry.tracking_uri)
 
         last: dict[str, Any] = {}  # the latest result of each callable, for the checks
