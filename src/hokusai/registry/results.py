@@ -6,7 +6,8 @@ schemas (:mod:`hokusai.rest.schemas`) and the CLI read the same keys, and a test
 schemas to these declarations field by field.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: TypedDict reads NotRequired[...] from real
+# annotations (with strings, every key would look required at run time).
 
 from typing import Any
 
