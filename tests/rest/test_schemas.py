@@ -55,3 +55,9 @@ def test_library_results_fit_their_declared_shapes_exactly(app, client, keys, fo
     answer = client.get(f"/api/v1/models/by-uuid/{better['model_uuid']}", headers=read)
     assert answer.status_code == 200
     assert set(answer.json()) == set(version)
+
+
+def test_the_cli_prints_keys_of_the_same_shapes():
+    from hokusai.cli import models
+
+    assert set(models._GET_FIELDS) <= set(results.ModelVersionInfo.__required_keys__)
