@@ -116,7 +116,7 @@ REFUSED = [
     ("https://0x7f000001/", "resolves to 127.0.0.1, a loopback address"),
     ("https://0/", "resolves to 0.0.0.0, the unspecified address"),
     ("https://100.64.0.1/", "is a carrier-grade NAT (shared) address"),
-    ("https://localhost:8080/", "resolves to 127.0.0.1, a loopback address"),
+    ("https://localhost:8080/", "a loopback address"),
     ("https://[::1]/", "is a loopback address"),
     ("https://[::ffff:127.0.0.1]/", "IPv4-mapped 127.0.0.1, a loopback address"),
     ("https://169.254.169.254/latest/meta-data", "is a link-local address"),
