@@ -82,11 +82,26 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         default=None, description="Secret of HOKUSAI_WEBHOOK_URL (whsec_<base64> or any string)."
     )
+    webhook_allow_http: bool | None = Field(
+        default=None,
+        description=(
+            "Allow http:// webhook URLs. Default: HOKUSAI_WEBHOOK_ALLOW_INSECURE if set, else "
+            "true only in the embedded mode."
+        ),
+    )
+    webhook_allow_private_networks: bool | None = Field(
+        default=None,
+        description=(
+            "Allow webhook hosts that resolve to loopback, private, link-local, CGNAT or other "
+            "non-public addresses (local receivers). Default: HOKUSAI_WEBHOOK_ALLOW_INSECURE "
+            "if set, else false."
+        ),
+    )
     webhook_allow_insecure: bool | None = Field(
         default=None,
         description=(
-            "Allow http:// and loopback/private webhook URLs. Default: true only in the "
-            "embedded mode."
+            "Deprecated: sets both webhook_allow_http and webhook_allow_private_networks "
+            "(either one set explicitly wins)."
         ),
     )
     webhook_retry_schedule: str = Field(
@@ -179,11 +194,20 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.home_path / 'hokusai.db'}"
 
     @property
-    def resolved_webhook_allow_insecure(self) -> bool:
-        """Whether http:// and loopback webhook URLs are allowed."""
-        if self.webhook_allow_insecure is not None:
-            return self.webhook_allow_insecure
+    def resolved_webhook_allow_http(self) -> bool:
+        """Whether http:// webhook URLs are allowed."""
+        for value in (self.webhook_allow_http, self.webhook_allow_insecure):
+            if value is not None:
+                return value
         return self.is_embedded
+
+    @property
+    def resolved_webhook_allow_private_networks(self) -> bool:
+        """Whether webhooks may go to loopback, private and other non-public addresses."""
+        for value in (self.webhook_allow_private_networks, self.webhook_allow_insecure):
+            if value is not None:
+                return value
+        return False
 
     @property
     def retry_schedule(self) -> list[float]:

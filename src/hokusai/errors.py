@@ -171,7 +171,8 @@ class BaselineNotFoundError(ValidationError):
 
 
 class InvalidWebhookUrlError(ValidationError):
-    """A webhook URL is malformed or not allowed (https only unless insecure URLs are allowed)."""
+    """A webhook URL is malformed or its destination not allowed (https to public hosts only,
+    unless the settings allow http or private networks)."""
 
     code = "invalid_webhook_url"
 

@@ -64,6 +64,7 @@ def seeded_app(tmp_path: Path, forest: Any) -> tuple[Any, dict[str, str]]:
         Settings(
             home=tmp_path / "home",
             webhook_background=False,
+            webhook_allow_private_networks=True,  # the seeded endpoints are on loopback
             webhook_timeout_seconds=2.0,
             rate_limit_per_minute=1_000_000,
             rate_limit_burst=1_000_000,

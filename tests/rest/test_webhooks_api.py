@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
 
+from hokusai.config import Settings
+from hokusai.webhooks.endpoints import EndpointStore
 from hokusai.webhooks.signing import standard_webhook
+from hokusai.webhooks.urlpolicy import DestinationPolicy
 from tests.rest.conftest import bearer
 from tests.webhooks.helpers import fake_result
 from tests.webhooks.receiver import running_receiver
+
+
+@pytest.fixture
+def api_settings(tmp_path: Path) -> Settings:
+    """This module's receivers listen on loopback: the app allows private networks, except in
+    the tests on ``default_app``, which keep the default policy."""
+    return Settings(
+        home=tmp_path / "home", webhook_background=False, webhook_allow_private_networks=True
+    )
+
+
+@pytest.fixture
+def default_app(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Any]]:
+    """The app with the default destination policy, its client and an admin header."""
+    from hokusai.rest.app import create_app
+
+    app = create_app(Settings(home=tmp_path / "default", webhook_background=False))
+    admin = app.state.components.keys.create(name="test-admin", scope="admin")[1]
+    with TestClient(app) as client:
+        yield client, bearer(admin), app
 
 
 def test_webhook_endpoints_deliveries_and_redelivery(client: TestClient, keys, app):
@@ -80,3 +108,50 @@ def test_bad_webhook_requests_are_4xx(client: TestClient, keys):
     assert missing.json()["error"]["code"] == "event_not_found"
     bad_state = client.get("/api/v1/webhooks/deliveries?state=lost", headers=admin)
     assert bad_state.status_code == 422
+
+
+REFUSED = [
+    ("https://2130706433/", "resolves to 127.0.0.1, a loopback address"),
+    ("https://127.1:1/", "resolves to 127.0.0.1, a loopback address"),
+    ("https://0x7f000001/", "resolves to 127.0.0.1, a loopback address"),
+    ("https://0/", "resolves to 0.0.0.0, the unspecified address"),
+    ("https://100.64.0.1/", "is a carrier-grade NAT (shared) address"),
+    ("https://localhost:8080/", "a loopback address"),
+    ("https://[::1]/", "is a loopback address"),
+    ("https://[::ffff:127.0.0.1]/", "IPv4-mapped 127.0.0.1, a loopback address"),
+    ("https://169.254.169.254/latest/meta-data", "is a link-local address"),
+]
+
+
+def test_non_public_destinations_are_refused_when_added(default_app):
+    client, admin, _ = default_app
+    for url, reason in REFUSED:
+        response = client.post("/api/v1/webhooks", json={"url": url}, headers=admin)
+        assert response.status_code == 422, (url, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "invalid_webhook_url"
+        assert reason in error["message"], (url, error)
+    assert client.get("/api/v1/webhooks", headers=admin).json()["count"] == 0
+
+
+def test_a_ping_to_a_refused_destination_returns_no_internal_body(default_app):
+    """An endpoint stored before the policy was tightened (or by another tool): the ping is a
+    failed attempt that never connects, so nothing of the internal service leaks."""
+    client, admin, app = default_app
+    with running_receiver(None) as internal:
+        internal.always((200, {}, 0, "internal-only: db password is hunter2"))
+        engine = app.state.components.webhooks.engine
+        lenient = DestinationPolicy(allow_http=True, allow_private_networks=True)
+        endpoint = EndpointStore(engine, policy=lenient).add(internal.url, secret="s" * 32)
+
+        ping = client.post(f"/api/v1/webhooks/{endpoint.id}/test", headers=admin)
+        assert ping.status_code == 200, ping.text
+        answer = ping.json()
+        assert answer["status_code"] is None
+        assert answer["response_snippet"] is None
+        assert answer["error"].startswith("refused: 127.0.0.1 is a loopback address")
+        assert "hunter2" not in ping.text
+        assert internal.received == []
+
+        failed = client.get("/api/v1/webhooks/deliveries?state=failed", headers=admin).json()
+        assert [d["event_type"] for d in failed["data"]] == ["ping"]

@@ -20,9 +20,11 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def hook_settings(tmp_path: Path, receiver: Receiver) -> Settings:
-    """Embedded store + the env endpoint pointing at the receiver, fast retries."""
+    """Embedded store + the env endpoint pointing at the receiver (on loopback, so private
+    networks are allowed), fast retries."""
     return Settings(
         home=tmp_path / "home",
+        webhook_allow_private_networks=True,
         webhook_url=receiver.url,
         webhook_secret=SECRET,
         webhook_retry_schedule="0.05,0.05,0.05",

@@ -35,6 +35,7 @@ def _run_script(tmp_path: Path, url: str) -> tuple[subprocess.CompletedProcess[s
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOKUSAI_", "MLFLOW_"))}
     env.update(
         HOKUSAI_HOME=str(tmp_path / "home"),
+        HOKUSAI_WEBHOOK_ALLOW_PRIVATE_NETWORKS="true",
         HOKUSAI_WEBHOOK_URL=url,
         HOKUSAI_WEBHOOK_SECRET=SECRET,
     )

@@ -19,8 +19,10 @@ from tests.webhooks.helpers import fake_result
 
 @pytest.fixture
 def quiet(tmp_path: Path) -> Any:
-    """Embedded settings with no endpoint and no background sender."""
-    return Settings(home=tmp_path / "home", webhook_background=False)
+    """Embedded settings with no endpoint and no background sender (endpoints on loopback)."""
+    return Settings(
+        home=tmp_path / "home", webhook_background=False, webhook_allow_private_networks=True
+    )
 
 
 def _event_keys(hooks: Webhooks) -> list[str]:

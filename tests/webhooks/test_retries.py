@@ -20,6 +20,7 @@ def manual(tmp_path: Path, receiver) -> Any:
     hooks = Webhooks(
         Settings(
             home=tmp_path / "home",
+            webhook_allow_private_networks=True,
             webhook_url=receiver.url,
             webhook_secret=SECRET,
             webhook_retry_schedule="0.05,0.05",
@@ -63,6 +64,7 @@ def test_connection_refused_is_retried(tmp_path):
     hooks = Webhooks(
         Settings(
             home=tmp_path / "h",
+            webhook_allow_private_networks=True,
             webhook_url="http://127.0.0.1:9/nothing-listens",
             webhook_secret=SECRET,
             webhook_retry_schedule="0.01",

@@ -27,6 +27,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
     env.update(
         HOKUSAI_HOME=str(settings.home),
         HOKUSAI_DATABASE_URL=settings.resolved_database_url,
+        HOKUSAI_WEBHOOK_ALLOW_PRIVATE_NETWORKS="true",
         HOKUSAI_WEBHOOK_URL=str(settings.webhook_url),
         HOKUSAI_WEBHOOK_SECRET=SECRET,
         HOKUSAI_WEBHOOK_RETRY_SCHEDULE="0.05,0.05,0.05",
@@ -71,6 +72,7 @@ def store(tmp_path: Path, receiver, database_url: str) -> Any:
     settings = Settings(
         home=tmp_path / "home",
         database_url=database_url,
+        webhook_allow_private_networks=True,
         webhook_url=receiver.url,
         webhook_secret=SECRET,
         webhook_background=False,

@@ -1,27 +1,26 @@
-"""Webhook endpoints: URL policy and the endpoint table.
+"""Webhook endpoints: the endpoint table.
 
-Only ``https`` URLs to public hosts are accepted unless insecure URLs are allowed
-(``HOKUSAI_WEBHOOK_ALLOW_INSECURE``, on by default only in the embedded mode), which then also
-permits ``http`` and loopback/private addresses for local receivers.
+Every URL written to it passes the store's :class:`~hokusai.webhooks.urlpolicy.DestinationPolicy`
+(https only, public hosts only, unless the settings allow more); the same policy is checked
+again on every connection a sender opens.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
 from hokusai.db import write_transaction
-from hokusai.errors import EndpointNotFoundError, InvalidWebhookUrlError, ValidationError
+from hokusai.errors import EndpointNotFoundError, ValidationError
 from hokusai.webhooks.tables import endpoints
+from hokusai.webhooks.urlpolicy import DestinationPolicy
 
-__all__ = ["EVENT_TYPES", "Endpoint", "EndpointStore", "validate_url"]
+__all__ = ["EVENT_TYPES", "Endpoint", "EndpointStore"]
 
 EVENT_TYPES = ("model_registered", "model_promoted")
 ENV_ENDPOINT_ID = "env"
@@ -55,57 +54,6 @@ class Endpoint:
         }
 
 
-def validate_url(url: object, *, allow_insecure: bool) -> str:
-    """Return ``url`` if it is an allowed webhook URL, else raise InvalidWebhookUrlError."""
-    if not isinstance(url, str) or not url or any(ch.isspace() for ch in url):
-        raise InvalidWebhookUrlError(f"Invalid webhook URL {url!r}: expected an absolute URL.")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        _ = parts.port  # raises ValueError for a bad port
-    except ValueError as exc:
-        raise InvalidWebhookUrlError(f"Invalid webhook URL {url!r}: {exc}.") from exc
-    if parts.scheme not in ("http", "https") or not host:
-        raise InvalidWebhookUrlError(
-            f"Invalid webhook URL {url!r}: expected an absolute http(s) URL with a host."
-        )
-    if parts.username or parts.password:
-        raise InvalidWebhookUrlError(
-            f"Invalid webhook URL {url!r}: credentials in the URL would be logged; "
-            "authenticate with the signature instead."
-        )
-    if allow_insecure:
-        return url
-    if parts.scheme != "https":
-        raise InvalidWebhookUrlError(
-            f"Webhook URL {url!r} is not https; only https is allowed "
-            "(HOKUSAI_WEBHOOK_ALLOW_INSECURE=true permits http for local receivers)."
-        )
-    if _is_local(host):
-        raise InvalidWebhookUrlError(
-            f"Webhook URL {url!r} points at a loopback or private address; "
-            "set HOKUSAI_WEBHOOK_ALLOW_INSECURE=true for local receivers."
-        )
-    return url
-
-
-def _is_local(host: str) -> bool:
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return (
-        address.is_loopback
-        or address.is_private
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_unspecified
-        or address.is_multicast
-    )
-
-
 def validate_events(events: object) -> list[str]:
     """``["*"]`` or a list of known event types."""
     if events is None:
@@ -128,9 +76,9 @@ def validate_events(events: object) -> list[str]:
 class EndpointStore:
     """CRUD over ``webhook_endpoints``."""
 
-    def __init__(self, engine: sa.Engine, *, allow_insecure: bool) -> None:
+    def __init__(self, engine: sa.Engine, *, policy: DestinationPolicy) -> None:
         self._engine = engine
-        self._allow_insecure = allow_insecure
+        self.policy = policy
 
     def add(
         self,
@@ -143,7 +91,7 @@ class EndpointStore:
         endpoint_id: str | None = None,
     ) -> Endpoint:
         """Create an endpoint."""
-        url = validate_url(url, allow_insecure=self._allow_insecure)
+        url = self.policy.validate_url(url)
         if not secret:
             raise ValidationError("A webhook secret may not be empty.")
         chosen = validate_events(events)
@@ -167,7 +115,7 @@ class EndpointStore:
 
     def sync_env_endpoint(self, url: str, secret: str) -> Endpoint:
         """Make the ``HOKUSAI_WEBHOOK_URL`` endpoint match the environment (id ``env``)."""
-        url = validate_url(url, allow_insecure=self._allow_insecure)
+        url = self.policy.validate_url(url)
         with write_transaction(self._engine) as conn:
             current = conn.execute(
                 sa.select(endpoints).where(endpoints.c.id == ENV_ENDPOINT_ID)

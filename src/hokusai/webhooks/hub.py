@@ -35,6 +35,7 @@ from hokusai.webhooks.reconciler import reconcile, registered_key_of
 from hokusai.webhooks.retry import Attempt, RetryPolicy
 from hokusai.webhooks.sender import send
 from hokusai.webhooks.signing import generate_secret
+from hokusai.webhooks.urlpolicy import DestinationPolicy
 
 __all__ = ["Webhooks"]
 
@@ -47,15 +48,17 @@ _SENDERS_LOCK = threading.Lock()
 class Webhooks:
     """The webhook layer of one project database."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, destinations: DestinationPolicy | None = None
+    ) -> None:
         self.settings = settings or get_settings()
         self.engine = open_database(
             self.settings.resolved_database_url, migrate=self.settings.database_auto_migrate
         )
         self.outbox = Outbox(self.engine)
-        self.endpoints = EndpointStore(
-            self.engine, allow_insecure=self.settings.resolved_webhook_allow_insecure
-        )
+        # Where webhooks may go: checked when an endpoint is added and on every connection.
+        self.destinations = destinations or DestinationPolicy.from_settings(self.settings)
+        self.endpoints = EndpointStore(self.engine, policy=self.destinations)
         self.policy = RetryPolicy(self.settings.retry_schedule)
         self._queries: RegistryQueries | None = None
         if self.settings.webhook_url:
@@ -182,13 +185,14 @@ class Webhooks:
     def dispatcher(
         self, *, owner_kind: str = "worker", client: httpx.Client | None = None, **kwargs: Any
     ) -> Dispatcher:
-        """A dispatcher over this outbox (a new HTTP client unless one is given)."""
+        """A dispatcher over this outbox (a new HTTP client, guarded by the destination policy,
+        unless one is given)."""
         from hokusai.webhooks.dispatcher import _owner_name
 
         return Dispatcher(
             self.outbox,
             policy=self.policy,
-            client=client or httpx.Client(follow_redirects=False),
+            client=client or self.destinations.client(),
             timeout=self.settings.webhook_timeout_seconds,
             lease_seconds=self.settings.webhook_lease_seconds,
             owner=_owner_name(owner_kind),

@@ -3,7 +3,7 @@
 2xx is delivered. Timeouts, connection errors, 408, 429 and 5xx are retried by the schedule,
 with ±20 % jitter, honouring ``Retry-After`` (capped at a day); after the last delay the
 delivery is dead. Other 4xx are failures recorded with the response. 410 also disables the
-endpoint.
+endpoint. A permanent attempt (a destination the URL policy refuses) fails at once.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Attempt:
     error: str | None = None
     response_snippet: str | None = None
     retry_after: float | None = None
+    permanent: bool = False  # e.g. a destination the URL policy refuses: never retried
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class RetryPolicy:
     def decide(self, attempt: Attempt, *, attempts_so_far: int) -> Decision:
         """``attempts_so_far`` counts this attempt (1 for the first)."""
         code = attempt.status_code
+        if attempt.permanent:
+            return Decision("failed", reason=attempt.error)
         if code is not None and 200 <= code < 300:
             return Decision("delivered")
         if code == 410:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import httpx
 
+from hokusai.errors import InvalidWebhookUrlError
 from hokusai.webhooks.outbox import Claim
 from hokusai.webhooks.retry import Attempt, parse_retry_after
 from hokusai.webhooks.signing import sign_headers
@@ -32,6 +33,8 @@ def send(
         response = client.post(
             claim.url, content=claim.body.encode(), headers=headers, timeout=timeout
         )
+    except InvalidWebhookUrlError as exc:  # the destination policy refused the address
+        return Attempt(None, _ms(started), error=f"refused: {exc.message}", permanent=True)
     except httpx.TimeoutException as exc:
         return Attempt(
             None, _ms(started), error=f"timeout after {timeout:g}s: {type(exc).__name__}"
