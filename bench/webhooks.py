@@ -21,7 +21,7 @@ What is measured
        nothing is sent while writing), then ONE dispatcher (``webhooks.dispatcher()``, batch
        50, what ``hokusai webhooks worker`` builds) calling ``run_once()`` until all are
        delivered. Reported: deliveries/s over that loop (goal ≥ 200/s), where the time goes
-       per delivery (``Outbox.claim``, the HTTP ``post``, ``Outbox.complete``, timed by
+       per delivery (``Outbox.claim``, the HTTP ``send``, ``Outbox.complete``, timed by
        wrapping those three on the instances), CPU of the sender and of the receiver, and a
        floor: the same signed POSTs sent serially with the same kind of ``httpx.Client`` and no
        outbox (half before, half after), i.e. what the receiver and HTTP client allow.
@@ -550,7 +550,7 @@ def measure_throughput(
             )
         dispatcher = hooks.dispatcher()
         breakdown: dict[str, list[float]] = {}
-        for owner, name in ((hooks.outbox, "claim"), (dispatcher.client, "post")):
+        for owner, name in ((hooks.outbox, "claim"), (dispatcher.client, "send")):
             _timed(owner, name, breakdown)
         _timed(hooks.outbox, "complete", breakdown)
         profiler = None

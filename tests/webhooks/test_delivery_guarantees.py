@@ -214,6 +214,8 @@ def test_a_huge_response_is_never_read_whole(make_hooks, receiver):
     (attempt,) = hooks.outbox.attempts(delivery["delivery_id"])
     assert attempt["status_code"] == 200
     assert attempt["response_snippet"] == "x" * SNIPPET_CHARS
+    headers = receiver.received[0].headers
+    assert (headers["accept-encoding"], headers["connection"]) == ("identity", "close")
     assert RESPONSE_CAP_BYTES <= 64 * 1024
     dispatcher.client.close()
 
