@@ -429,7 +429,7 @@ def measure_throughput(
             )
         dispatcher = hooks.dispatcher()
         breakdown: dict[str, list[float]] = {}
-        for owner, name in ((hooks.outbox, "claim"), (dispatcher.client, "post")):
+        for owner, name in ((hooks.outbox, "claim"), (dispatcher.client, "send")):
             _timed(owner, name, breakdown)
         _timed(hooks.outbox, "complete", breakdown)
         profiler = None

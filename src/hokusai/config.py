@@ -109,7 +109,9 @@ class Settings(BaseSettings):
         description="Seconds to wait before each retry (comma-separated, decimals allowed).",
     )
     webhook_timeout_seconds: float = Field(
-        default=10.0, gt=0, description="Timeout of one delivery attempt."
+        default=10.0,
+        gt=0,
+        description="Total deadline of one delivery attempt (connect + send + read).",
     )
     webhook_lease_seconds: float = Field(
         default=60.0,

@@ -16,6 +16,7 @@
     │   ├── InvalidWebhookUrlError       invalid_webhook_url     422
     │   ├── InvalidApiKeyNameError       invalid_api_key_name    422
     │   ├── InvalidScopeError            invalid_scope           422
+    │   ├── InvalidWebhookSecretError    invalid_webhook_secret  422
     │   ├── ApiKeyInQueryError           api_key_in_query        400
     │   ├── InvalidJsonError             invalid_json            400
     │   └── InvalidInputError            invalid_input           422
@@ -73,6 +74,7 @@ __all__ = [
     "InvalidModelIdError",
     "InvalidModelTypeError",
     "InvalidScopeError",
+    "InvalidWebhookSecretError",
     "InvalidWebhookUrlError",
     "ModelNotFoundError",
     "ModelNotLoadedError",
@@ -187,6 +189,13 @@ class InvalidScopeError(ValidationError):
     """An API key scope is not one of ``read``, ``write`` or ``admin``."""
 
     code = "invalid_scope"
+
+
+class InvalidWebhookSecretError(ValidationError):
+    """A webhook secret cannot sign: a ``whsec_`` secret that is not base64 of 16+ bytes, or
+    one that is empty or not encodable as UTF-8."""
+
+    code = "invalid_webhook_secret"
 
 
 class ApiKeyInQueryError(ValidationError):

@@ -155,3 +155,94 @@ def test_a_ping_to_a_refused_destination_returns_no_internal_body(default_app):
 
         failed = client.get("/api/v1/webhooks/deliveries?state=failed", headers=admin).json()
         assert [d["event_type"] for d in failed["data"]] == ["ping"]
+
+
+def test_bad_secrets_and_replays_are_4xx(client: TestClient, keys):
+    admin = bearer(keys["admin"])
+    bad = client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://x.example/y", "secret": "whsec_AAAAAAAAAAAAAAAAA"},
+        headers=admin,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "invalid_webhook_secret"
+    assert "whsec_AAAA" not in bad.json()["error"]["message"]
+
+    endpoint = client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x"}, headers=admin)
+    replay = f"/api/v1/webhooks/{endpoint.json()['id']}/replay"
+    cases = [
+        (
+            "/api/v1/webhooks/ep_missing/replay",
+            {"since": "2026-01-01T00:00:00Z"},
+            404,
+            "endpoint_not_found",
+        ),
+        (replay, {}, 422, "validation_error"),
+        (replay, {"since": "yesterday"}, 422, "validation_error"),
+        (
+            replay,
+            {"since": "2026-01-01T00:00:00Z", "event_types": ["ping"]},
+            422,
+            "validation_error",
+        ),
+        (
+            replay,
+            {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+            422,
+            "validation_error",
+        ),
+        (replay, {"since": "2026-01-01T00:00:00Z", "extra": 1}, 422, "validation_error"),
+    ]
+    for path, body, status, code in cases:
+        response = client.post(path, json=body, headers=admin)
+        assert response.status_code == status, (body, response.text)
+        assert response.json()["error"]["code"] == code
+    missing = client.post("/api/v1/webhooks/ep_missing/enable", headers=admin)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "endpoint_not_found"
+    write = bearer(keys["write"])
+    assert client.post(
+        replay, json={"since": "2026-01-01T00:00:00Z"}, headers=write
+    ).status_code == (403)
+
+
+def test_410_then_enable_then_replay_over_the_api(client: TestClient, keys, app):
+    """A 410 disables the endpoint; an event recorded meanwhile reaches it after enable +
+    replay, with its original webhook-id and a valid signature."""
+    admin = bearer(keys["admin"])
+    hooks = app.state.components.webhooks
+    with running_receiver(None) as receiver:
+        created = client.post("/api/v1/webhooks", json={"url": receiver.url}, headers=admin).json()
+        receiver.answer((410, {}, 0, "gone"))
+        gone = hooks.announce_registration(fake_result(1))
+        hooks.dispatcher().run_once()
+        endpoint = client.get(f"/api/v1/webhooks/{created['id']}", headers=admin).json()
+        assert endpoint["enabled"] is False
+        disabled_at = endpoint["disabled_reason"].rsplit(" at ", 1)[1]
+        missed = hooks.announce_registration(fake_result(2))
+
+        refused = client.post(
+            f"/api/v1/webhooks/{created['id']}/replay", json={"since": disabled_at}, headers=admin
+        )
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "conflict"
+
+        enabled = client.post(f"/api/v1/webhooks/{created['id']}/enable", headers=admin)
+        assert enabled.status_code == 200
+        assert (enabled.json()["enabled"], enabled.json()["disabled_reason"]) == (True, None)
+
+        replayed = client.post(
+            f"/api/v1/webhooks/{created['id']}/replay",
+            json={"since": disabled_at, "event_types": ["model_registered"]},
+            headers=admin,
+        )
+        assert replayed.status_code == 200, replayed.text
+        assert replayed.json() == {"queued": 1}
+        again = client.post(
+            f"/api/v1/webhooks/{created['id']}/replay", json={"since": disabled_at}, headers=admin
+        )
+        assert again.json() == {"queued": 0}
+        hooks.dispatcher().run_once()
+        assert receiver.ids() == [gone, missed]
+        delivery = receiver.received[1]
+        standard_webhook(created["secret"]).verify(delivery.body, delivery.headers)

@@ -12,6 +12,18 @@ from tests.webhooks.receiver import Receiver, running_receiver
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The project database on SQLite and, where the machine has it, PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hokusai.db'}"
+        return
+    from tests.webhooks.pg import temporary_database
+
+    with temporary_database() as url:
+        yield url
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     with running_receiver(SECRET) as r:

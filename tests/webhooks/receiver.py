@@ -1,10 +1,20 @@
-"""A real HTTP receiver on loopback that verifies signatures and answers as scripted."""
+"""A real HTTP receiver on loopback that verifies signatures and answers as scripted.
+
+Besides what it received, it knows which requests are *in flight* (arrived, not yet answered,
+client still connected — a client that hangs up during the answer's delay is noticed within
+10 ms), records every ``webhook-id`` that arrived while another request with the same id was
+in flight (``overlaps``), and can stream big or trickling bodies (:class:`Stream`), counting the
+bytes the client actually accepted (``sent_bytes``).
+"""
 
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,8 +39,17 @@ class Received:
         return self.headers["webhook-id"]
 
 
+@dataclass(frozen=True)
+class Stream:
+    """A body of ``size`` bytes written ``chunk`` bytes at a time, ``interval`` s apart."""
+
+    size: int
+    chunk: int = 65536
+    interval: float = 0.0
+
+
 # (status, extra headers, delay seconds, body)
-Answer = tuple[int, dict[str, str], float, str]
+Answer = tuple[int, dict[str, str], float, str | Stream]
 
 
 @dataclass
@@ -42,6 +61,35 @@ class Receiver:
     script: list[Answer] = field(default_factory=list)
     default: Answer = (200, {}, 0.0, "ok")
     lock: threading.Lock = field(default_factory=threading.Lock)
+    arrivals: list[Received] = field(default_factory=list)
+    in_flight: Counter[str] = field(default_factory=Counter)
+    overlaps: list[str] = field(default_factory=list)
+    abandoned: list[str] = field(default_factory=list)
+    sent_bytes: list[int] = field(default_factory=list)
+    finished: int = 0
+
+    def arrived(self, received: Received) -> None:
+        with self.lock:
+            self.arrivals.append(received)
+            key = received.headers.get("webhook-id", "")
+            if self.in_flight[key]:
+                self.overlaps.append(key)
+            self.in_flight[key] += 1
+
+    def ended(self, received: Received, *, abandoned: bool, sent: int | None = None) -> None:
+        with self.lock:
+            key = received.headers.get("webhook-id", "")
+            self.in_flight[key] -= 1
+            if abandoned:
+                self.abandoned.append(key)
+            if sent is not None:
+                self.sent_bytes.append(sent)
+            self.finished += 1
+
+    def busy(self) -> int:
+        """How many requests are in flight now."""
+        with self.lock:
+            return sum(self.in_flight.values())
 
     def answer(self, *answers: Answer) -> None:
         with self.lock:
@@ -81,6 +129,8 @@ def running_receiver(secret: str | None) -> Iterator[Receiver]:
             body = self.rfile.read(length)
             receiver = holder["r"]
             headers = {k.lower(): v for k, v in self.headers.items()}
+            arrival = Received(headers, body, time.time())
+            receiver.arrived(arrival)
             ok = True
             if receiver.secret is not None:
                 try:
@@ -88,21 +138,50 @@ def running_receiver(secret: str | None) -> Iterator[Receiver]:
                 except Exception:
                     ok = False
             status, extra, delay, text = receiver.next_answer()
-            if delay:
-                time.sleep(delay)
+            present = self._hold(delay) if delay else True
             with receiver.lock:
                 receiver.received.append(Received(headers, body, time.time()))
                 receiver.verified.append(ok)
-            payload = text.encode()
+            if not present:
+                receiver.ended(arrival, abandoned=True)
+                return
+            sent = 0
             try:
                 self.send_response(status)
                 for key, value in extra.items():
                     self.send_header(key, value)
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                if isinstance(text, Stream):
+                    self.send_header("content-length", str(text.size))
+                    self.end_headers()
+                    while sent < text.size:
+                        piece = b"x" * min(text.chunk, text.size - sent)
+                        self.wfile.write(piece)
+                        sent += len(piece)
+                        if text.interval:
+                            time.sleep(text.interval)
+                else:
+                    payload = text.encode()
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
             except (BrokenPipeError, ConnectionResetError):
-                pass
+                receiver.ended(arrival, abandoned=True, sent=sent)
+                return
+            receiver.ended(arrival, abandoned=False, sent=sent)
+
+        def _hold(self, seconds: float) -> bool:
+            """Wait ``seconds``; False as soon as the client hangs up."""
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                readable, _, _ = select.select([self.connection], [], [], min(left, 0.01))
+                if readable:
+                    try:
+                        if not self.connection.recv(1, socket.MSG_PEEK):
+                            return False
+                    except OSError:
+                        return False
+                    time.sleep(min(left, 0.01))
+            return True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -1,5 +1,6 @@
-"""Real worker processes: SIGKILL mid-batch loses nothing, two workers never double-send,
-SIGTERM exits cleanly. Runs on SQLite and, where the machine has it, PostgreSQL."""
+"""Real worker processes: SIGKILL mid-send loses nothing and counts the attempt (so a delivery
+that kills every worker still ends dead), two workers never double-send, SIGTERM exits
+cleanly. Runs on SQLite and, where the machine has it, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from hokusai.config import Settings
 from hokusai.webhooks.hub import Webhooks
+from hokusai.webhooks.outbox import IN_FLIGHT, LOST
 from tests.webhooks.conftest import SECRET
 from tests.webhooks.helpers import fake_result
 
@@ -32,8 +34,8 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
         HOKUSAI_WEBHOOK_SECRET=SECRET,
         HOKUSAI_WEBHOOK_RETRY_SCHEDULE="0.05,0.05,0.05",
         HOKUSAI_WEBHOOK_POLL_SECONDS="0.02",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -54,17 +56,6 @@ def _worker(settings: Settings, *args: str, **extra: str) -> subprocess.Popen[st
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'hokusai.db'}"
-        return
-    from tests.webhooks.pg import temporary_database
-
-    with temporary_database() as url:
-        yield url
 
 
 @pytest.fixture
@@ -95,23 +86,32 @@ def _wait(predicate: Any, timeout: float) -> None:
     raise AssertionError(f"not reached within {timeout}s")
 
 
-def test_a_worker_killed_mid_batch_loses_nothing(store, receiver):
-    events = [store.announce_registration(fake_result(n)) for n in range(1, 31)]
-    receiver.always((200, {}, 0.15, "ok"))  # slow receiver: the kill lands mid-batch
-    first = _worker(
-        store.settings, HOKUSAI_WEBHOOK_LEASE_SECONDS="1", HOKUSAI_WEBHOOK_TIMEOUT_SECONDS="0.5"
-    )
+def _kill(worker: subprocess.Popen[str]) -> None:
     try:
-        receiver.wait_for(lambda got: len(got) >= 3, timeout=30)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
     finally:
-        if first.poll() is None:
-            first.kill()
-    assert store.outbox.stats()["delivering"] > 0  # claims held by the dead worker
+        if worker.poll() is None:
+            worker.kill()
+
+
+def test_a_worker_killed_mid_send_loses_nothing(store, receiver):
+    events = [store.announce_registration(fake_result(n)) for n in range(1, 31)]
+    receiver.answer(*[(200, {}, 0.05, "ok")] * 3)
+    receiver.always((200, {}, 60.0, "held"))  # the 4th request is held: the kill lands mid-send
+    first = _worker(
+        store.settings, HOKUSAI_WEBHOOK_LEASE_SECONDS="4", HOKUSAI_WEBHOOK_TIMEOUT_SECONDS="2"
+    )
+    receiver.wait_for(lambda _: len(receiver.arrivals) == 4, timeout=60)
+    _kill(first)
+    stats = store.outbox.stats()
+    assert (stats["delivered"], stats["delivering"]) == (3, 1)  # one claim at a time
+    (held,) = store.outbox.deliveries(state="delivering")
+    assert held["attempts"] == 1  # counted before it was sent
+    assert [a["error"] for a in store.outbox.attempts(held["delivery_id"])] == [IN_FLIGHT]
     receiver.always((200, {}, 0, "ok"))
     second = _worker(
-        store.settings, HOKUSAI_WEBHOOK_LEASE_SECONDS="1", HOKUSAI_WEBHOOK_TIMEOUT_SECONDS="0.5"
+        store.settings, HOKUSAI_WEBHOOK_LEASE_SECONDS="4", HOKUSAI_WEBHOOK_TIMEOUT_SECONDS="2"
     )
     try:
         _wait(lambda: _all_delivered(store, 30), timeout=60)
@@ -121,8 +121,41 @@ def test_a_worker_killed_mid_batch_loses_nothing(store, receiver):
     received = receiver.ids()
     assert set(received) == set(events)  # every event arrived
     assert all(receiver.verified)
-    # at least once: a duplicate is possible only for the attempt cut by the kill
+    # at least once: the only duplicate is the attempt cut by the kill
     assert sum(count - 1 for count in Counter(received).values()) <= 1
+    log = store.outbox.attempts(held["delivery_id"])
+    assert [(a["status_code"], a["error"]) for a in log] == [(None, LOST), (200, None)]
+
+
+def test_a_delivery_that_kills_every_worker_ends_dead(store, receiver):
+    """A poison delivery: each worker that takes it dies mid-send. Each death is a counted,
+    lost attempt; after max attempts (1 + one retry here) the delivery is dead."""
+    event = store.announce_registration(fake_result(1))
+    receiver.always((200, {}, 60.0, "held"))
+    env = {
+        "HOKUSAI_WEBHOOK_LEASE_SECONDS": "4",
+        "HOKUSAI_WEBHOOK_TIMEOUT_SECONDS": "2",
+        "HOKUSAI_WEBHOOK_RETRY_SCHEDULE": "0.05",
+    }
+    for crash in (1, 2):
+        worker = _worker(store.settings, **env)
+        try:
+            receiver.wait_for(lambda _, n=crash: len(receiver.arrivals) == n, timeout=60)
+        finally:
+            _kill(worker)
+        (delivery,) = store.outbox.deliveries()
+        assert (delivery["state"], delivery["attempts"]) == ("delivering", crash)
+    survivor = _worker(store.settings, **env)
+    try:
+        _wait(lambda: store.outbox.deliveries()[0]["state"] == "dead", timeout=60)
+    finally:
+        survivor.send_signal(signal.SIGTERM)
+        assert survivor.wait(20) == 0
+    (delivery,) = store.outbox.deliveries()
+    assert delivery["attempts"] == 2
+    assert delivery["last_error"] == LOST
+    assert [a["error"] for a in store.outbox.attempts(delivery["delivery_id"])] == [LOST, LOST]
+    assert receiver.ids() == [event, event]  # the survivor never sent it a third time
 
 
 def test_two_workers_at_once_deliver_everything_exactly_once(store, receiver):

@@ -1,9 +1,10 @@
-"""``hokusai webhooks``: endpoints, the delivery log, redelivery and the worker."""
+"""``hokusai webhooks``: endpoints, the delivery log, redelivery, replay and the worker."""
 
 from __future__ import annotations
 
 import signal
 import threading
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -18,6 +19,8 @@ app = typer.Typer(
 )
 
 STATES = ["pending", "delivering", "delivered", "failed", "dead"]
+
+EventTypeOption: Any = typer.Option(None, "--event-type", help="Only this event type (repeatable).")
 
 
 def _webhooks(ctx: typer.Context) -> Any:
@@ -77,11 +80,40 @@ def remove(
 
 @app.command("enable")
 def enable(
-    ctx: typer.Context, endpoint: str = typer.Argument(..., help="Endpoint id or URL.")
+    ctx: typer.Context,
+    endpoint: str = typer.Argument(..., help="Endpoint id or URL."),
+    as_json: bool = JsonOption,
 ) -> None:
-    """Re-enable an endpoint (for example after a 410 disabled it)."""
-    _webhooks(ctx).endpoints.set_enabled(endpoint, True)
-    console.print(f"enabled {endpoint}")
+    """Re-enable an endpoint (for example after a 410 disabled it); then replay what it missed."""
+    enabled = _webhooks(ctx).enable_endpoint(endpoint)
+    if as_json:
+        print_json(enabled.public())
+        return
+    console.print(f"enabled {enabled.id} ({enabled.url})")
+
+
+@app.command("replay")
+def replay(
+    ctx: typer.Context,
+    endpoint: str = typer.Option(..., "--endpoint", help="Endpoint id or URL."),
+    since: str = typer.Option(..., "--since", help="ISO-8601 time, e.g. 2026-11-22T00:00:00Z."),
+    until: str | None = typer.Option(None, "--until", help="ISO-8601 time (default: now)."),
+    event_type: list[str] | None = EventTypeOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Queue the recorded events of [--since, --until) the endpoint is subscribed to, with
+    their original webhook-ids; events it already has a delivery for are skipped unless that
+    delivery failed or is dead. Times without a zone are UTC."""
+    queued = _webhooks(ctx).replay(
+        endpoint,
+        since=_parse_time(since, "--since"),
+        until=None if until is None else _parse_time(until, "--until"),
+        event_types=event_type or None,
+    )
+    if as_json:
+        print_json({"queued": queued})
+    else:
+        console.print(f"queued {queued} delivery(ies)")
 
 
 @app.command("test")
@@ -201,7 +233,9 @@ def reconcile(
 @app.command("worker")
 def worker(
     ctx: typer.Context,
-    batch_size: int = typer.Option(50, "--batch-size", min=1, max=1000),
+    batch_size: int = typer.Option(
+        50, "--batch-size", min=1, max=1000, help="Attempts per pass (each claimed just before)."
+    ),
     reconcile_every: float = typer.Option(
         60.0, "--reconcile-every", help="Seconds between reconciler passes; 0 disables."
     ),
@@ -245,6 +279,15 @@ def worker(
 
 
 def _iso(epoch: float | None) -> str | None:
-    from datetime import datetime, timezone
+    from datetime import timezone
 
     return None if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat()
+
+
+def _parse_time(text: str, option: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(
+            f"{option} must be an ISO-8601 time such as 2026-11-22T00:00:00Z; got {text!r}."
+        ) from None

@@ -8,6 +8,7 @@ renamed or removed.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -168,6 +169,34 @@ class TestResultPublic(Open):
 
 class RedeliveryPublic(Open):
     requeued: int
+
+
+class WebhookReplay(Strict):
+    """Queue an endpoint's missed events of [since, until); naive times are UTC."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"since": "2026-11-22T00:00:00Z"},
+                {
+                    "since": "2026-11-22T00:00:00Z",
+                    "until": "2026-11-23T00:00:00Z",
+                    "event_types": ["model_registered"],
+                },
+            ]
+        },
+    )
+
+    since: datetime
+    until: datetime | None = None
+    event_types: list[Literal["model_registered", "model_promoted"]] | None = Field(
+        default=None, min_length=1, max_length=8
+    )
+
+
+class ReplayPublic(Open):
+    queued: int = Field(description="Deliveries queued: new ones plus failed/dead re-queued.")
 
 
 class ServiceHealth(Open):

@@ -1,7 +1,10 @@
 """Delivery loops: the worker (``hokusai webhooks worker``) and the in-process background sender.
 
-Both run :meth:`Dispatcher.run_once` — claim a batch, send each, record each — and may run
-side by side in any number of processes: leases keep them from sending the same attempt twice.
+Both run :meth:`Dispatcher.run_once` — claim one due delivery, send it, record it, repeat — and
+may run side by side in any number of processes. A delivery is claimed right before it is sent,
+with a lease at least twice the attempt's total deadline, so no attempt is ever in flight twice.
+Nothing that goes wrong with one delivery stops the pass: a sender failure is recorded as that
+delivery's failed attempt, and the pass goes on to the next.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from collections.abc import Callable
 
 import httpx
 
-from hokusai.webhooks.outbox import Outbox
-from hokusai.webhooks.retry import RetryPolicy
+from hokusai.webhooks.outbox import Claim, Outbox
+from hokusai.webhooks.retry import Attempt, RetryPolicy
 from hokusai.webhooks.sender import send
 
 __all__ = ["BackgroundSender", "Dispatcher"]
@@ -29,7 +32,11 @@ def _owner_name(kind: str) -> str:
 
 
 class Dispatcher:
-    """Claims due deliveries and sends them."""
+    """Claims due deliveries one at a time and sends them.
+
+    ``timeout`` is each attempt's total deadline; the lease is ``lease_seconds`` but never less
+    than twice that. ``batch_size`` bounds the attempts of one :meth:`run_once` pass.
+    """
 
     def __init__(
         self,
@@ -53,30 +60,48 @@ class Dispatcher:
         self._reconcile = reconcile
 
     def run_once(self, stop: threading.Event | None = None) -> int:
-        """Send one batch of due deliveries; returns how many were attempted."""
-        claims = self.outbox.claim(
-            owner=self.owner, limit=self.batch_size, lease_seconds=self.lease_seconds
-        )
+        """Attempt up to ``batch_size`` due deliveries; returns how many were attempted."""
         done = 0
-        for index, claim in enumerate(claims):
-            if stop is not None and stop.is_set():
-                self.outbox.release(claims[index:], owner=self.owner)
-                break
-            attempt = send(self.client, claim, timeout=self.timeout)
-            decision = self.outbox.complete(claim, attempt, owner=self.owner, policy=self.policy)
-            done += 1
-            log = logger.info if decision.state == "delivered" else logger.warning
-            log(
-                "delivery %s event=%s endpoint=%s attempt=%d status=%s -> %s%s",
-                claim.delivery_id,
-                claim.event_id,
-                claim.endpoint_id,
-                claim.attempts + 1,
-                attempt.status_code if attempt.status_code is not None else attempt.error,
-                decision.state,
-                f" (retry in {decision.delay:.1f}s)" if decision.state == "pending" else "",
+        while done < self.batch_size and not (stop is not None and stop.is_set()):
+            claims = self.outbox.claim(
+                owner=self.owner, lease_seconds=self.lease_seconds, policy=self.policy
             )
+            if not claims:
+                break
+            for claim in claims:
+                self.attempt(claim)
+                done += 1
         return done
+
+    def attempt(self, claim: Claim) -> Attempt:
+        """Send one claimed delivery and record the outcome; never raises for one delivery's
+        sake (if even recording fails, the lease expires and the attempt counts as lost)."""
+        try:
+            attempt = send(self.client, claim, timeout=self.timeout)
+        except Exception as exc:  # send() should not raise; if it does, record it
+            logger.exception("delivery %s: the sender failed", claim.delivery_id)
+            attempt = Attempt(None, 0.0, error=f"sender error: {type(exc).__name__}: {exc}"[:500])
+        try:
+            decision = self.outbox.complete(claim, attempt, owner=self.owner, policy=self.policy)
+        except Exception:  # the next claim (or another sender) settles it
+            logger.exception(
+                "delivery %s: recording attempt %d failed; it will count as lost",
+                claim.delivery_id,
+                claim.attempt,
+            )
+            return attempt
+        log = logger.info if decision.state == "delivered" else logger.warning
+        log(
+            "delivery %s event=%s endpoint=%s attempt=%d status=%s -> %s%s",
+            claim.delivery_id,
+            claim.event_id,
+            claim.endpoint_id,
+            claim.attempt,
+            attempt.status_code if attempt.status_code is not None else attempt.error,
+            decision.state,
+            f" (retry in {decision.delay:.1f}s)" if decision.state == "pending" else "",
+        )
+        return attempt
 
     def run(
         self,

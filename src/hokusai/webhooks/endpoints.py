@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from hokusai.db import write_transaction
 from hokusai.errors import EndpointNotFoundError, ValidationError
+from hokusai.webhooks.signing import validate_secret
 from hokusai.webhooks.tables import endpoints
 from hokusai.webhooks.urlpolicy import DestinationPolicy
 
@@ -92,8 +93,7 @@ class EndpointStore:
     ) -> Endpoint:
         """Create an endpoint."""
         url = self.policy.validate_url(url)
-        if not secret:
-            raise ValidationError("A webhook secret may not be empty.")
+        secret = validate_secret(secret)
         chosen = validate_events(events)
         now = time.time()
         new_id = endpoint_id or f"ep_{uuid.uuid4().hex[:20]}"
@@ -116,6 +116,7 @@ class EndpointStore:
     def sync_env_endpoint(self, url: str, secret: str) -> Endpoint:
         """Make the ``HOKUSAI_WEBHOOK_URL`` endpoint match the environment (id ``env``)."""
         url = self.policy.validate_url(url)
+        secret = validate_secret(secret)
         with write_transaction(self._engine) as conn:
             current = conn.execute(
                 sa.select(endpoints).where(endpoints.c.id == ENV_ENDPOINT_ID)

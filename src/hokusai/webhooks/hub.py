@@ -11,16 +11,18 @@ import atexit
 import functools
 import logging
 import threading
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 
 from hokusai.config import Settings, get_settings
 from hokusai.db import open_database
+from hokusai.errors import ConflictError, ValidationError
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.results import ModelVersionInfo, RegistrationResult
 from hokusai.webhooks.dispatcher import BackgroundSender, Dispatcher
-from hokusai.webhooks.endpoints import Endpoint, EndpointStore
+from hokusai.webhooks.endpoints import EVENT_TYPES, Endpoint, EndpointStore, validate_events
 from hokusai.webhooks.outbox import Outbox
 from hokusai.webhooks.payloads import (
     MODEL_PROMOTED,
@@ -55,17 +57,15 @@ class Webhooks:
         self.engine = open_database(
             self.settings.resolved_database_url, migrate=self.settings.database_auto_migrate
         )
-        self.outbox = Outbox(self.engine)
+        self.policy = RetryPolicy(self.settings.retry_schedule)
+        self.outbox = Outbox(self.engine, policy=self.policy)
         # Where webhooks may go: checked when an endpoint is added and on every connection.
         self.destinations = destinations or DestinationPolicy.from_settings(self.settings)
         self.endpoints = EndpointStore(self.engine, policy=self.destinations)
-        self.policy = RetryPolicy(self.settings.retry_schedule)
         self._queries: RegistryQueries | None = None
         if self.settings.webhook_url:
             secret = self.settings.webhook_secret
             if secret is None or not secret.get_secret_value():
-                from hokusai.errors import ValidationError
-
                 raise ValidationError(
                     "HOKUSAI_WEBHOOK_URL is set but HOKUSAI_WEBHOOK_SECRET is not: "
                     "unsigned webhooks are never sent."
@@ -225,13 +225,12 @@ class Webhooks:
         """
         endpoint = self.endpoints.get(endpoint_or_url)
         if not endpoint.enabled:
-            from hokusai.errors import ConflictError
-
             raise ConflictError(
                 f"Endpoint {endpoint.id} is disabled ({endpoint.disabled_reason}); enable it first."
             )
         event_id = new_event_id()
         dispatcher = self.dispatcher(owner_kind="test", client=client)
+        once = RetryPolicy([])
         self.outbox.record(
             event_id=event_id,
             event_type=PING,
@@ -240,10 +239,13 @@ class Webhooks:
             endpoint_ids=[endpoint.id],
             lease=(dispatcher.owner, dispatcher.lease_seconds),
         )
-        claims = self.outbox.claims_of(event_id, owner=dispatcher.owner)
+        claims = self.outbox.claim(
+            owner=dispatcher.owner,
+            lease_seconds=dispatcher.lease_seconds,
+            event_id=event_id,
+            policy=once,
+        )
         if not claims:  # disabled between the check and the write
-            from hokusai.errors import ConflictError
-
             raise ConflictError(f"Endpoint {endpoint.id} was disabled; enable it first.")
         claim = claims[0]
         try:
@@ -251,8 +253,49 @@ class Webhooks:
         finally:
             if client is None:
                 dispatcher.client.close()  # the one-off client made for this ping
-        self.outbox.complete(claim, attempt, owner=dispatcher.owner, policy=RetryPolicy([]))
+        self.outbox.complete(claim, attempt, owner=dispatcher.owner, policy=once)
         return attempt
+
+    def enable_endpoint(self, endpoint_or_url: str) -> Endpoint:
+        """Re-enable an endpoint (clearing its disabled reason); its pending deliveries resume.
+
+        Events recorded while it was disabled were not queued for it: :meth:`replay` them.
+        """
+        endpoint = self.endpoints.get(endpoint_or_url)
+        self.endpoints.set_enabled(endpoint.id, True)
+        if self.settings.webhook_background and self.outbox.due_count():
+            self.background_sender().notify()
+        return self.endpoints.get(endpoint.id)
+
+    def replay(
+        self,
+        endpoint_or_url: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        event_types: list[str] | None = None,
+    ) -> int:
+        """Queue for an endpoint the recorded events of [since, until) it is subscribed to (of
+        ``event_types`` only, if given), with their original event ids; returns how many
+        deliveries were queued. Events it already has a delivery for are skipped unless that
+        delivery failed or is dead (then it is re-queued). Naive times are UTC.
+        """
+        endpoint = self.endpoints.get(endpoint_or_url)
+        if not endpoint.enabled:
+            raise ConflictError(
+                f"Endpoint {endpoint.id} is disabled ({endpoint.disabled_reason}); enable it first."
+            )
+        start = _epoch(since)
+        end = None if until is None else _epoch(until)
+        if end is not None and end <= start:
+            raise ValidationError("until must be later than since.")
+        wanted = None if event_types is None else validate_events(list(event_types))
+        subscribed = list(EVENT_TYPES) if "*" in endpoint.events else endpoint.events
+        chosen = [t for t in subscribed if wanted is None or "*" in wanted or t in wanted]
+        queued = self.outbox.replay(endpoint.id, since=start, until=end, event_types=chosen)
+        if queued and self.settings.webhook_background:
+            self.background_sender().notify()
+        return queued
 
     def close(self) -> None:
         """Stop this database's background sender and release connections."""
@@ -261,3 +304,10 @@ class Webhooks:
         if sender is not None:
             sender.stop()
         self.engine.dispose()
+
+
+def _epoch(moment: datetime) -> float:
+    """Seconds since the epoch; a naive datetime is UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()

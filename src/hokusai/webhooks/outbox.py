@@ -1,36 +1,57 @@
 """The outbox: events, one delivery per (event, endpoint), leases, and the attempt log.
 
 A registration writes its event and the deliveries to every subscribed endpoint in one
-transaction. Senders *claim* due deliveries with a lease (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite): a claimed delivery is invisible to other senders
-until its lease expires, so a sender killed mid-delivery loses nothing — its claims are simply
-retried after the lease. Delivery is therefore at least once, never "at most".
+transaction. A sender *claims* one due delivery right before sending it (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), and the claim is the attempt's start:
+in the same transaction the delivery is leased to the sender, its ``attempts`` counter is
+incremented and an attempt row is logged ``in flight``. A leased delivery is invisible to other
+senders until its lease expires, and a sender's attempt ends (its total deadline) well before
+that, so no attempt is ever in flight twice.
+
+A sender killed mid-attempt loses nothing and cannot loop forever: when its lease expires, the
+next claim finds the attempt still ``in flight``, logs it as lost, and lets the retry policy
+decide (retry after the scheduled delay, or ``dead`` once the delivery had all its attempts).
+Delivery is therefore at least once, never "at most".
+
+:meth:`Outbox.replay` gives an endpoint the events recorded before it existed or while it was
+disabled, with their original event ids; redelivery re-queues failed and dead deliveries.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
 
+from hokusai.config import Settings, parse_retry_schedule
 from hokusai.db import write_transaction
-from hokusai.errors import EventNotFoundError
+from hokusai.errors import EndpointNotFoundError, EventNotFoundError
 from hokusai.webhooks.retry import Attempt, Decision, RetryPolicy
 from hokusai.webhooks.tables import attempts, deliveries, endpoints, events
 
-__all__ = ["Claim", "Outbox"]
+__all__ = ["IN_FLIGHT", "LOST", "Claim", "Outbox"]
+
+logger = logging.getLogger(__name__)
 
 STATES = ("pending", "delivering", "delivered", "failed", "dead")
+
+IN_FLIGHT = "in flight"
+"""The ``error`` of an attempt row between its claim and its outcome."""
+
+LOST = "lost: the sender died or stalled mid-attempt (its lease expired)"
+"""The ``error`` of an attempt whose sender never recorded an outcome."""
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A delivery leased to one sender, with what it needs to send it."""
+    """A delivery leased to one sender, its attempt started, with what it needs to send it."""
 
     delivery_id: str
     event_id: str
@@ -39,14 +60,35 @@ class Claim:
     endpoint_id: str
     url: str
     secret: str
-    attempts: int
+    attempt: int
+    """This attempt's number, already counted in the delivery's ``attempts``."""
+    attempt_id: int
+    """Its row in the attempt log, ``in flight`` until :meth:`Outbox.complete`."""
+    lease_expires_at: float
+
+
+def _default_policy() -> RetryPolicy:
+    return RetryPolicy(
+        parse_retry_schedule(str(Settings.model_fields["webhook_retry_schedule"].default))
+    )
 
 
 class Outbox:
-    """Durable event store and delivery queue in the project database."""
+    """Durable event store and delivery queue in the project database.
 
-    def __init__(self, engine: sa.Engine, *, clock: Callable[[], float] = time.time) -> None:
+    ``policy`` settles the attempts of senders that died mid-send when :meth:`claim` is not
+    given one (default: the default retry schedule).
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._engine = engine
+        self._policy = policy or _default_policy()
         self._clock = clock
         self._postgres = engine.dialect.name == "postgresql"
 
@@ -73,8 +115,8 @@ class Outbox:
 
         Returns the number of deliveries created (to every enabled endpoint subscribed to
         ``event_type``, or to ``endpoint_ids`` when given). With ``lease=(owner, seconds)`` the
-        deliveries are created already claimed by ``owner`` (see :meth:`claims_of`), so no
-        other sender can take them first.
+        deliveries are created already leased to ``owner`` (who starts them with
+        :meth:`claim` and ``event_id``), so no other sender can take them first.
         """
         now = self._clock()
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True)
@@ -147,14 +189,38 @@ class Outbox:
     # ---- claiming and completing -------------------------------------------------------
 
     def claim(
-        self, *, owner: str, limit: int, lease_seconds: float, event_id: str | None = None
+        self,
+        *,
+        owner: str,
+        lease_seconds: float,
+        limit: int = 1,
+        event_id: str | None = None,
+        policy: RetryPolicy | None = None,
     ) -> list[Claim]:
-        """Lease up to ``limit`` due deliveries (of one event, if given) to ``owner``."""
+        """Start the next due attempt (up to ``limit``; of one event, if given) for ``owner``.
+
+        Each claimed delivery is leased for ``lease_seconds``, its ``attempts`` incremented and
+        its attempt logged ``in flight`` before this returns: send it at once, within the lease.
+        A due delivery whose lease expired with an attempt still in flight is settled instead
+        of claimed: the attempt is logged as lost and ``policy`` decides (retry or dead). With
+        ``event_id``, deliveries that ``owner`` already leases (created with ``lease``) count
+        as due.
+        """
         now = self._clock()
+        lease_free = sa.or_(
+            deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < now
+        )
+        if event_id is not None:
+            lease_free = sa.or_(lease_free, deliveries.c.lease_owner == owner)
         due = (
-            sa.select(deliveries.c.id)
+            sa.select(
+                deliveries.c.id,
+                deliveries.c.state,
+                deliveries.c.attempts,
+                deliveries.c.lease_expires_at,
+            )
             .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
-            .where(*self._claimable(now))
+            .where(*self._due(now), lease_free)
             .order_by(deliveries.c.next_attempt_at)
             .limit(limit)
         )
@@ -165,35 +231,99 @@ class Outbox:
         if self._postgres:
             due = due.with_for_update(skip_locked=True, of=deliveries)
         with write_transaction(self._engine) as conn:
-            ids = list(conn.execute(due).scalars())
-            if not ids:
-                return []
-            conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id.in_(ids))
-                .values(
-                    state="delivering",
-                    lease_owner=owner,
-                    lease_expires_at=now + lease_seconds,
-                    updated_at=now,
+            rows = conn.execute(due).all()
+            expired = [
+                row.id
+                for row in rows
+                if row.state == "delivering"
+                and row.lease_expires_at is not None
+                and row.lease_expires_at < now
+            ]
+            lost = self._in_flight(conn, expired)
+            for row in rows:
+                if row.id in lost:
+                    self._settle_lost(conn, row.id, row.attempts, now, policy or self._policy)
+            started: dict[str, tuple[int, int]] = {}
+            for row in rows:
+                if row.id in lost:
+                    continue
+                conn.execute(
+                    deliveries.update()
+                    .where(deliveries.c.id == row.id)
+                    .values(
+                        state="delivering",
+                        lease_owner=owner,
+                        lease_expires_at=now + lease_seconds,
+                        attempts=row.attempts + 1,
+                        updated_at=now,
+                    )
                 )
-            )
-            return self._claims(conn, deliveries.c.id.in_(ids))
-
-    def claims_of(self, event_id: str, *, owner: str) -> list[Claim]:
-        """The deliveries of ``event_id`` that ``owner`` holds (created with ``lease``)."""
-        with self._engine.connect() as conn:
-            return self._claims(
-                conn, deliveries.c.event_id == event_id, deliveries.c.lease_owner == owner
-            )
+                attempt_id = conn.execute(
+                    attempts.insert()
+                    .values(
+                        delivery_id=row.id,
+                        attempted_at=now,
+                        status_code=None,
+                        latency_ms=0.0,
+                        error=IN_FLIGHT,
+                        response_snippet=None,
+                        worker=owner,
+                    )
+                    .returning(attempts.c.id)
+                ).scalar_one()
+                started[row.id] = (row.attempts + 1, int(attempt_id))
+            if not started:
+                return []
+            return self._claims(conn, started, now + lease_seconds)
 
     @staticmethod
-    def _claims(conn: sa.Connection, *conditions: Any) -> list[Claim]:
+    def _in_flight(conn: sa.Connection, delivery_ids: list[str]) -> set[str]:
+        if not delivery_ids:
+            return set()
+        return set(
+            conn.execute(
+                sa.select(attempts.c.delivery_id).where(
+                    attempts.c.delivery_id.in_(delivery_ids), attempts.c.error == IN_FLIGHT
+                )
+            ).scalars()
+        )
+
+    def _settle_lost(
+        self, conn: sa.Connection, delivery_id: str, number: int, now: float, policy: RetryPolicy
+    ) -> None:
+        """The attempt of a sender that died mid-send counts: log it lost, then retry or dead."""
+        decision = policy.decide(Attempt(None, 0.0, error=LOST), attempts_so_far=number)
+        conn.execute(
+            attempts.update()
+            .where(attempts.c.delivery_id == delivery_id, attempts.c.error == IN_FLIGHT)
+            .values(error=LOST)
+        )
+        values: dict[str, Any] = {
+            "state": decision.state,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "last_status_code": None,
+            "last_error": LOST,
+            "updated_at": now,
+        }
+        if decision.state == "pending":
+            values["next_attempt_at"] = now + decision.delay
+        conn.execute(deliveries.update().where(deliveries.c.id == delivery_id).values(**values))
+        logger.warning(
+            "delivery %s: attempt %d was lost (sender died or stalled) -> %s",
+            delivery_id,
+            number,
+            decision.state,
+        )
+
+    @staticmethod
+    def _claims(
+        conn: sa.Connection, started: dict[str, tuple[int, int]], lease_expires_at: float
+    ) -> list[Claim]:
         rows = conn.execute(
             sa.select(
                 deliveries.c.id,
                 deliveries.c.event_id,
-                deliveries.c.attempts,
                 events.c.event_type,
                 events.c.payload,
                 endpoints.c.id.label("endpoint_id"),
@@ -202,7 +332,7 @@ class Outbox:
             )
             .join(events, events.c.id == deliveries.c.event_id)
             .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
-            .where(*conditions)
+            .where(deliveries.c.id.in_(list(started)))
             .order_by(deliveries.c.next_attempt_at)
         ).all()
         return [
@@ -214,22 +344,30 @@ class Outbox:
                 endpoint_id=row.endpoint_id,
                 url=row.url,
                 secret=row.secret,
-                attempts=row.attempts,
+                attempt=started[row.id][0],
+                attempt_id=started[row.id][1],
+                lease_expires_at=lease_expires_at,
             )
             for row in rows
         ]
 
     @staticmethod
-    def _claimable(now: float) -> tuple[Any, ...]:
+    def _due(now: float) -> tuple[Any, ...]:
         return (
             endpoints.c.enabled,
             deliveries.c.state.in_(("pending", "delivering")),
             deliveries.c.next_attempt_at <= now,
+        )
+
+    @classmethod
+    def _claimable(cls, now: float) -> tuple[Any, ...]:
+        return (
+            *cls._due(now),
             sa.or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < now),
         )
 
     def due_count(self) -> int:
-        """How many deliveries a sender could claim right now."""
+        """How many deliveries a sender could claim (or settle) right now."""
         with self._engine.connect() as conn:
             count = conn.execute(
                 sa.select(sa.func.count())
@@ -242,13 +380,15 @@ class Outbox:
     def complete(
         self, claim: Claim, attempt: Attempt, *, owner: str, policy: RetryPolicy
     ) -> Decision:
-        """Record an attempt and move the delivery on (if ``owner`` still holds the lease)."""
+        """Record the outcome of a claimed attempt and move the delivery on.
+
+        The delivery moves only if ``owner`` still holds its lease; the attempt row gets the
+        outcome either way (it is what happened on the wire).
+        """
         now = self._clock()
-        number = claim.attempts + 1
-        decision = policy.decide(attempt, attempts_so_far=number)
+        decision = policy.decide(attempt, attempts_so_far=claim.attempt)
         values: dict[str, Any] = {
             "state": decision.state,
-            "attempts": number,
             "lease_owner": None,
             "lease_expires_at": None,
             "last_status_code": attempt.status_code,
@@ -261,46 +401,41 @@ class Outbox:
             values["next_attempt_at"] = now + decision.delay
         with write_transaction(self._engine) as conn:
             conn.execute(
-                attempts.insert().values(
-                    delivery_id=claim.delivery_id,
-                    attempted_at=now - attempt.latency_ms / 1000,
+                attempts.update()
+                .where(attempts.c.id == claim.attempt_id)
+                .values(
                     status_code=attempt.status_code,
                     latency_ms=attempt.latency_ms,
                     error=attempt.error,
                     response_snippet=attempt.response_snippet,
-                    worker=owner,
                 )
             )
-            conn.execute(
+            held = conn.execute(
                 deliveries.update()
-                .where(deliveries.c.id == claim.delivery_id, deliveries.c.lease_owner == owner)
+                .where(
+                    deliveries.c.id == claim.delivery_id,
+                    deliveries.c.lease_owner == owner,
+                    deliveries.c.state == "delivering",
+                )
                 .values(**values)
-            )
+            ).rowcount
             if decision.disable_endpoint:
                 conn.execute(
                     endpoints.update()
                     .where(endpoints.c.id == claim.endpoint_id)
                     .values(
                         enabled=False,
-                        disabled_reason=f"410 Gone from the receiver at {time.ctime(now)}",
+                        disabled_reason=f"410 Gone from the receiver at {_iso(now)}",
                         updated_at=now,
                     )
                 )
-        return decision
-
-    def release(self, claims: list[Claim], *, owner: str) -> None:
-        """Give back claims that were not attempted (shutdown), for others to take at once."""
-        if not claims:
-            return
-        with write_transaction(self._engine) as conn:
-            conn.execute(
-                deliveries.update()
-                .where(
-                    deliveries.c.id.in_([c.delivery_id for c in claims]),
-                    deliveries.c.lease_owner == owner,
-                )
-                .values(state="pending", lease_owner=None, lease_expires_at=None)
+        if not held:
+            logger.warning(
+                "delivery %s: the lease of attempt %d expired before its outcome was recorded",
+                claim.delivery_id,
+                claim.attempt,
             )
+        return decision
 
     # ---- reading and redelivery --------------------------------------------------------
 
@@ -379,16 +514,87 @@ class Outbox:
             result = conn.execute(
                 deliveries.update()
                 .where(condition, deliveries.c.state.in_(("failed", "dead")))
-                .values(
-                    state="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    updated_at=now,
-                )
+                .values(**self._requeued(now))
             )
             return int(result.rowcount)
+
+    @staticmethod
+    def _requeued(now: float) -> dict[str, Any]:
+        return {
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "updated_at": now,
+        }
+
+    def replay(
+        self,
+        endpoint_id: str,
+        *,
+        since: float,
+        until: float | None = None,
+        event_types: Iterable[str],
+    ) -> int:
+        """Queue for one endpoint the events of ``event_types`` recorded in [since, until).
+
+        Deliveries keep the event's id (the receiver's ``webhook-id``). An event the endpoint
+        already has a delivery for is skipped, unless that delivery is failed or dead: it is
+        re-queued, as :meth:`redeliver` would. Returns how many deliveries were queued, so
+        replaying the same window twice queues nothing the second time.
+        """
+        chosen = list(event_types)
+        if not chosen:
+            return 0
+        now = self._clock()
+        window = [events.c.created_at >= since, events.c.event_type.in_(chosen)]
+        if until is not None:
+            window.append(events.c.created_at < until)
+        with write_transaction(self._engine) as conn:
+            found = conn.execute(
+                sa.select(endpoints.c.id).where(endpoints.c.id == endpoint_id)
+            ).first()
+            if found is None:
+                raise EndpointNotFoundError(f"No webhook endpoint {endpoint_id!r}.")
+            requeued = conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.endpoint_id == endpoint_id,
+                    deliveries.c.state.in_(("failed", "dead")),
+                    deliveries.c.event_id.in_(sa.select(events.c.id).where(*window)),
+                )
+                .values(**self._requeued(now))
+            ).rowcount
+            missing = list(
+                conn.execute(
+                    sa.select(events.c.id)
+                    .where(
+                        *window,
+                        ~sa.exists().where(
+                            deliveries.c.event_id == events.c.id,
+                            deliveries.c.endpoint_id == endpoint_id,
+                        ),
+                    )
+                    .order_by(events.c.created_at)
+                ).scalars()
+            )
+            for event_id in missing:
+                conn.execute(
+                    deliveries.insert().values(
+                        id=f"dlv_{uuid.uuid4().hex}",
+                        event_id=event_id,
+                        endpoint_id=endpoint_id,
+                        state="pending",
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        return int(requeued) + len(missing)
 
     def stats(self) -> dict[str, Any]:
         """Counts by state, attempts made, and attempt latency percentiles (ms)."""
@@ -399,9 +605,15 @@ class Outbox:
                 ).all()
             )
             total_attempts = conn.execute(sa.select(sa.func.count()).select_from(attempts)).scalar()
+            finished = sa.or_(
+                attempts.c.error.is_(None), attempts.c.error.not_in((IN_FLIGHT, LOST))
+            )
             latencies = sorted(
                 conn.execute(
-                    sa.select(attempts.c.latency_ms).order_by(attempts.c.id.desc()).limit(1000)
+                    sa.select(attempts.c.latency_ms)
+                    .where(finished)
+                    .order_by(attempts.c.id.desc())
+                    .limit(1000)
                 ).scalars()
             )
         return {
@@ -411,6 +623,10 @@ class Outbox:
             "latency_ms_p50": _percentile(latencies, 0.50),
             "latency_ms_p99": _percentile(latencies, 0.99),
         }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _percentile(values: list[float], q: float) -> float | None:

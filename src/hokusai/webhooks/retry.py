@@ -3,7 +3,10 @@
 2xx is delivered. Timeouts, connection errors, 408, 429 and 5xx are retried by the schedule,
 with ±20 % jitter, honouring ``Retry-After`` (capped at a day); after the last delay the
 delivery is dead. Other 4xx are failures recorded with the response. 410 also disables the
-endpoint. A permanent attempt (a destination the URL policy refuses) fails at once.
+endpoint. An attempt that cannot be made at all (a secret that cannot sign, a destination
+the URL policy refuses) is a permanent failure. A delivery is attempted at most
+:attr:`RetryPolicy.max_attempts` times (the first attempt plus one per scheduled delay),
+whatever the outcomes — lost attempts of senders that died mid-send included.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ class Attempt:
     error: str | None = None
     response_snippet: str | None = None
     retry_after: float | None = None
-    permanent: bool = False  # e.g. a destination the URL policy refuses: never retried
+    permanent: bool = False
+    """The attempt could not be made and never will be (retrying cannot help)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,11 @@ class RetryPolicy:
     def __init__(self, schedule: list[float], *, rng: random.Random | None = None) -> None:
         self.schedule = list(schedule)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+
+    @property
+    def max_attempts(self) -> int:
+        """How many attempts a delivery gets before it is dead."""
+        return len(self.schedule) + 1
 
     def decide(self, attempt: Attempt, *, attempts_so_far: int) -> Decision:
         """``attempts_so_far`` counts this attempt (1 for the first)."""

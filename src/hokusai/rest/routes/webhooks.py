@@ -1,4 +1,5 @@
-"""``/api/v1/webhooks``: endpoints, the delivery log, redelivery, test pings (admin scope)."""
+"""``/api/v1/webhooks``: endpoints, the delivery log, redelivery, replay, test pings (admin
+scope)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from hokusai.rest.schemas import (
     AttemptsPublic,
     DeliveriesPublic,
     RedeliveryPublic,
+    ReplayPublic,
     TestResultPublic,
     WebhookCreate,
     WebhookCreated,
     WebhookPublic,
+    WebhookReplay,
     WebhooksPublic,
 )
 
@@ -94,3 +97,25 @@ def ping_endpoint(endpoint_id: str, components: ComponentsDep, _key: AdminKey) -
         "error": attempt.error,
         "response_snippet": attempt.response_snippet,
     }
+
+
+@router.post("/{endpoint_id}/enable", response_model=WebhookPublic, responses=ERRORS)
+def enable_endpoint(endpoint_id: str, components: ComponentsDep, _key: AdminKey) -> dict[str, Any]:
+    """Re-enable an endpoint (for example after a 410 disabled it); clears disabled_reason.
+    Events recorded while it was disabled are not queued for it: replay them."""
+    return components.webhooks.enable_endpoint(endpoint_id).public()
+
+
+@router.post("/{endpoint_id}/replay", response_model=ReplayPublic, responses=ERRORS)
+def replay(
+    endpoint_id: str, body: WebhookReplay, components: ComponentsDep, _key: AdminKey
+) -> dict[str, Any]:
+    """Queue the recorded events of [since, until) the endpoint is subscribed to (same
+    webhook ids); events it already has a delivery for are skipped unless failed or dead."""
+    queued = components.webhooks.replay(
+        endpoint_id,
+        since=body.since,
+        until=body.until,
+        event_types=None if body.event_types is None else list(body.event_types),
+    )
+    return {"queued": queued}
