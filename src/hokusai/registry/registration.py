@@ -19,6 +19,7 @@ from typing import Any
 from hokusai.errors import HokusaiError, RegistrationError
 from hokusai.registry.announcer import Announcer
 from hokusai.registry.backend import mlflow_scope, translate_mlflow_error
+from hokusai.registry.filters import equals
 from hokusai.registry.records import (
     DELTA_METRIC_PREFIX,
     MLFLOW_GIT_COMMIT,
@@ -204,12 +205,12 @@ class RegistrationWriter:
         client = self._client
         try:
             run_started = client.get_run(run_id).info.start_time or 0
-            for mv in client.search_model_versions(f"run_id = '{run_id}'"):
+            for mv in client.search_model_versions(equals("run_id", run_id).text):
                 client.delete_model_version(mv.name, mv.version)
                 logger.warning("rolled back %s/%s (run %s)", mv.name, mv.version, run_id)
                 self._drop_if_created_empty(mv.name, since=run_started)
             for logged in client.search_logged_models(
-                experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'"
+                experiment_ids=[experiment_id], filter_string=equals("source_run_id", run_id).text
             ):
                 client.delete_logged_model(logged.model_id)
         except Exception:
@@ -222,7 +223,7 @@ class RegistrationWriter:
         model = self._client.get_registered_model(name)
         if (model.creation_timestamp or 0) < since:
             return
-        if not list(self._client.search_model_versions(f"name = '{name}'", max_results=1)):
+        if not list(self._client.search_model_versions(equals("name", name).text, max_results=1)):
             self._client.delete_registered_model(name)
 
 
