@@ -1,4 +1,8 @@
-"""Rate limits: GCRA in memory (fake clock) and in the machine's real Redis, and degradation."""
+"""Rate limits: GCRA in memory (fake clock) and in the machine's real Redis, and degradation.
+
+Tests of the real Redis take ``redis_limiter`` (Redis required: tests/services.py skips, or fails
+on CI); tests of a Redis that is down take ``make_limiter``, which never touches the real one.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +26,7 @@ from hokusai.rest.ratelimit import (
     RedisRateLimiter,
     build_rate_limiter,
 )
-
-REDIS_URL = "redis://127.0.0.1:6379/15"
+from tests.services import REDIS_URL, require_redis
 
 
 class FakeClock:
@@ -190,31 +193,24 @@ def test_build_rate_limiter_follows_the_settings(tmp_path):
 def redis_client() -> Iterator[Any]:
     import redis
 
+    require_redis(REDIS_URL)
     client = redis.Redis.from_url(REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        pytest.skip(f"Redis is not available here: {exc}")
     yield client
     client.close()
 
 
 @pytest.fixture
-def prefix(redis_client: Any) -> Iterator[str]:
-    """A prefix no other test uses; its keys are deleted afterwards."""
-    chosen = f"hokusai:test:{uuid.uuid4().hex}:"
-    yield chosen
-    leftovers = list(redis_client.scan_iter(match=f"{chosen}*"))
-    if leftovers:
-        redis_client.delete(*leftovers)
+def prefix() -> str:
+    """A prefix no other test uses."""
+    return f"hokusai:test:{uuid.uuid4().hex}:"
 
 
 @pytest.fixture
 def make_limiter(prefix: str) -> Iterator[Callable[..., RedisRateLimiter]]:
+    """Limiters on any URL (no Redis needed: the Redis-down tests point them at closed ports)."""
     made: list[RedisRateLimiter] = []
 
-    def make(url: str = REDIS_URL, **options: Any) -> RedisRateLimiter:
+    def make(url: str, **options: Any) -> RedisRateLimiter:
         options.setdefault("prefix", prefix)
         limiter = RedisRateLimiter(url, **options)
         made.append(limiter)
@@ -225,8 +221,23 @@ def make_limiter(prefix: str) -> Iterator[Callable[..., RedisRateLimiter]]:
         limiter.close()
 
 
-def test_redis_burst_then_refusal(make_limiter, redis_client, prefix):
-    limiter = make_limiter(rate_per_minute=60, burst=5)
+@pytest.fixture
+def redis_limiter(
+    make_limiter: Callable[..., RedisRateLimiter], redis_client: Any, prefix: str
+) -> Iterator[Callable[..., RedisRateLimiter]]:
+    """Limiters on the machine's Redis (by default); the prefix's keys are deleted afterwards."""
+
+    def make(url: str = REDIS_URL, **options: Any) -> RedisRateLimiter:
+        return make_limiter(url, **options)
+
+    yield make
+    leftovers = list(redis_client.scan_iter(match=f"{prefix}*"))
+    if leftovers:
+        redis_client.delete(*leftovers)
+
+
+def test_redis_burst_then_refusal(redis_limiter, redis_client, prefix):
+    limiter = redis_limiter(rate_per_minute=60, burst=5)
     decisions = [limiter.hit("k") for _ in range(5)]
     assert [d.allowed for d in decisions] == [True] * 5
     assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0]
@@ -238,8 +249,8 @@ def test_redis_burst_then_refusal(make_limiter, redis_client, prefix):
     assert limiter.healthy()
 
 
-def test_redis_refills_over_time(make_limiter):
-    limiter = make_limiter(rate_per_minute=6000, burst=2)  # one request per 10 ms
+def test_redis_refills_over_time(redis_limiter):
+    limiter = redis_limiter(rate_per_minute=6000, burst=2)  # one request per 10 ms
     assert limiter.hit("k").allowed
     assert limiter.hit("k").allowed
     refused = limiter.hit("k")
@@ -248,27 +259,27 @@ def test_redis_refills_over_time(make_limiter):
     _wait_for(lambda: limiter.hit("k").allowed, timeout=2)
 
 
-def test_redis_keys_are_independent(make_limiter):
-    limiter = make_limiter(rate_per_minute=1, burst=2)
+def test_redis_keys_are_independent(redis_limiter):
+    limiter = redis_limiter(rate_per_minute=1, burst=2)
     limiter.hit("a")
     limiter.hit("a")
     assert not limiter.hit("a").allowed
     assert limiter.hit("b").allowed
 
 
-def test_two_replicas_share_one_budget(make_limiter):
-    first = make_limiter(rate_per_minute=1, burst=6)
-    second = make_limiter(rate_per_minute=1, burst=6)
+def test_two_replicas_share_one_budget(redis_limiter):
+    first = redis_limiter(rate_per_minute=1, burst=6)
+    second = redis_limiter(rate_per_minute=1, burst=6)
     outcomes = [(first if i % 2 else second).hit("tenant").allowed for i in range(20)]
     assert sum(outcomes) == 6
     assert outcomes[:6] == [True] * 6
-    other = make_limiter(rate_per_minute=1, burst=6, prefix=f"other:{uuid.uuid4().hex}:")
+    other = redis_limiter(rate_per_minute=1, burst=6, prefix=f"other:{uuid.uuid4().hex}:")
     assert other.hit("tenant").allowed  # another prefix is another budget
     other._client.delete(f"{other._prefix}tenant")
 
 
-def test_redis_is_atomic_under_concurrency(make_limiter):
-    replicas = [make_limiter(rate_per_minute=1, burst=50) for _ in range(4)]
+def test_redis_is_atomic_under_concurrency(redis_limiter):
+    replicas = [redis_limiter(rate_per_minute=1, burst=50) for _ in range(4)]
     barrier = threading.Barrier(16)
     allowed: list[int] = []
 
@@ -285,8 +296,8 @@ def test_redis_is_atomic_under_concurrency(make_limiter):
     assert sum(allowed) == 50
 
 
-def test_redis_reloads_the_script_after_a_flush(make_limiter, redis_client):
-    limiter = make_limiter(rate_per_minute=60, burst=3)
+def test_redis_reloads_the_script_after_a_flush(redis_limiter, redis_client):
+    limiter = redis_limiter(rate_per_minute=60, burst=3)
     assert limiter.hit("k").allowed
     redis_client.script_flush()  # as after a Redis restart: EVALSHA answers NOSCRIPT
     assert redis_client.script_exists(ratelimit._GCRA_SHA) == [False]
@@ -401,10 +412,10 @@ def _proxy_to_redis() -> Iterator[_Proxy]:
         proxy.stop()
 
 
-def test_healthy_again_when_redis_answers_again(make_limiter, redis_client, caplog):
+def test_healthy_again_when_redis_answers_again(redis_limiter, redis_client, caplog):
     caplog.set_level(logging.INFO, logger="hokusai.rest.ratelimit")
     with _proxy_to_redis() as proxy:
-        limiter = make_limiter(f"redis://127.0.0.1:{proxy.port}/15", rate_per_minute=1, burst=3)
+        limiter = redis_limiter(f"redis://127.0.0.1:{proxy.port}/15", rate_per_minute=1, burst=3)
         assert limiter.hit("k").allowed
         assert limiter.healthy()
         proxy.stop()

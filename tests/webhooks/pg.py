@@ -1,41 +1,29 @@
-"""A throw-away PostgreSQL database on the machine's server.
-
-Without a server the test is skipped — except under CI (``CI=true``), where a missing server
-means a broken job and the test fails instead.
-"""
+"""A throw-away PostgreSQL database on the machine's server (skip or fail: tests/services.py)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
 
-import pytest
+from tests.services import POSTGRES_ADMIN_URL, require_postgres
 
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def unavailable(reason: object) -> NoReturn:
-    """Skip for want of PostgreSQL, or fail when running under CI."""
-    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
-        pytest.fail(f"PostgreSQL is required under CI (CI=true) but not available: {reason}")
-    pytest.skip(f"PostgreSQL is not available here: {reason}")
+ADMIN_URL = POSTGRES_ADMIN_URL
 
 
 @contextmanager
 def temporary_database() -> Iterator[str]:
     import sqlalchemy as sa
 
+    require_postgres(ADMIN_URL)
     admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"hokusai_test_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
+    except BaseException:
         admin.dispose()
-        unavailable(exc.orig)
+        raise
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:

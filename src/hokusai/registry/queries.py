@@ -25,6 +25,7 @@ from hokusai.registry.backend import (
     read_model_card,
     translate_mlflow_error,
 )
+from hokusai.registry.filters import equals, like
 from hokusai.registry.records import (
     LEGACY_TAG_CONTRIBUTOR,
     MLFLOW_GIT_COMMIT,
@@ -44,7 +45,7 @@ __all__ = ["RegistryQueries"]
 
 # MLflow 3 logged-model ids (m-…) and MLflow 2 MLmodel uuids (32 hex, found via the backfill's
 # tag); anything else cannot name a model, and must not trigger a tag scan.
-_UUID_RE = re.compile(r"^(m-)?[0-9a-f]{32}$")
+_UUID_RE = re.compile(r"(m-)?[0-9a-f]{32}")
 _PAGE = 1000
 
 
@@ -84,7 +85,7 @@ class RegistryQueries:
 
     def by_uuid(self, model_uuid: str) -> ModelVersionInfo | None:
         """The version registered from logged model ``model_uuid``, described; or None."""
-        if not isinstance(model_uuid, str) or not _UUID_RE.match(model_uuid):
+        if not isinstance(model_uuid, str) or not _UUID_RE.fullmatch(model_uuid):
             return None
         logged = None
         if model_uuid.startswith("m-"):
@@ -95,10 +96,12 @@ class RegistryQueries:
                 record = self.record(name, version)
                 if record is not None and record.is_hokusai:
                     return self.describe(record, logged_model=logged)
-        for mv in self.search(f"tags.`{TAG_MODEL_UUID}` = '{model_uuid}'"):
-            record = self.record_of(mv)
-            if record.is_hokusai:
-                return self.describe(record, logged_model=logged)
+        by_tag = equals(f"tags.`{TAG_MODEL_UUID}`", model_uuid)
+        for mv in self.search(by_tag.text):
+            if by_tag.admits((mv.tags or {}).get(TAG_MODEL_UUID)):
+                record = self.record_of(mv)
+                if record.is_hokusai:
+                    return self.describe(record, logged_model=logged)
         return None
 
     def _logged_model(self, model_id: str) -> Any | None:
@@ -199,11 +202,11 @@ class RegistryQueries:
         try:
             found = self._client.search_logged_models(
                 experiment_ids=[run.info.experiment_id],
-                filter_string=f"source_run_id = '{run_id}'",
+                filter_string=equals("source_run_id", run_id).text,  # 32 hex: always exact
             )
         except Exception as exc:
             raise translate_mlflow_error(exc, "searching logged models") from exc
-        matches = [m for m in found if m.name == name]
+        matches = [m for m in found if m.name == name and m.source_run_id == run_id]
         return matches[-1] if matches else None
 
     def _logged_model_of_version(self, reference: str) -> Any | None:
@@ -236,10 +239,10 @@ class RegistryQueries:
         page_token: str | None = None,
     ) -> tuple[list[ModelSummary], str | None]:
         """Hokusai versions, newest first, optionally of one type and kind; one page."""
-        pattern = f"hokusai_{model_type or '%'}_{kind or '%'}"
+        names = like("name", f"hokusai_{model_type or '%'}_{kind or '%'}")
         try:
             page = self._client.search_model_versions(
-                f"name LIKE '{pattern}'",
+                names.text,
                 max_results=max_results,
                 order_by=["creation_timestamp DESC"],
                 page_token=page_token,
@@ -257,6 +260,8 @@ class RegistryQueries:
             if not record.is_hokusai:
                 continue
             if model_type is not None and record.model_type != model_type:
+                continue  # `_` in the LIKE pattern matches any character
+            if kind is not None and not record.model_name.endswith(f"_{kind}"):
                 continue
             summaries.append(self.summary(record))
         return summaries, page.token or None
@@ -309,10 +314,12 @@ class RegistryQueries:
 
     def _resolve_all(self, model_id: str) -> list[VersionRecord]:
         """``name/version`` → that version; a bare name → all its versions, oldest first."""
-        if isinstance(model_id, str) and "/" not in model_id and MODEL_NAME_RE.match(model_id):
+        if isinstance(model_id, str) and "/" not in model_id and MODEL_NAME_RE.fullmatch(model_id):
+            named = equals("name", model_id)
             versions = [
                 self.record_of(mv)
-                for mv in self.search(f"name = '{model_id}'", order_by=["version_number ASC"])
+                for mv in self.search(named.text, order_by=["version_number ASC"])
+                if named.admits(mv.name)
             ]
             if not versions:
                 raise ModelNotFoundError(f"Model {model_id} not found.")
@@ -352,7 +359,11 @@ class RegistryQueries:
         """Improved versions of ``model_type`` grouped by the version they improve."""
         children: dict[str, list[VersionRecord]] = {}
         if model_type is not None:
-            for mv in self.search(f"name = '{improved_model_name(model_type)}'"):
+            # model_type is read back from tags (or a legacy run param): any text at all
+            named = equals("name", improved_model_name(model_type))
+            for mv in self.search(named.text):
+                if not named.admits(mv.name):
+                    continue
                 child = VersionRecord.from_version(mv)
                 if child.baseline_id and child.is_hokusai:
                     children.setdefault(child.baseline_id, []).append(child)
@@ -414,13 +425,16 @@ class RegistryQueries:
         """Every version attributed to ``address`` (any case), oldest first."""
         checksum = normalize_contributor(address)
         found: dict[str, VersionRecord] = {}
-        for mv in self.search(f"tags.`{TAG_CONTRIBUTOR}` = '{checksum}'"):
-            record = VersionRecord.from_version(mv)
-            if record.is_hokusai:
-                found[record.model_id] = record
-        for mv in self.search(f"tags.`{LEGACY_TAG_CONTRIBUTOR}` ILIKE '{checksum}'"):
+        tagged = equals(f"tags.`{TAG_CONTRIBUTOR}`", checksum)
+        for mv in self.search(tagged.text):
+            if tagged.admits((mv.tags or {}).get(TAG_CONTRIBUTOR)):
+                record = VersionRecord.from_version(mv)
+                if record.is_hokusai:
+                    found[record.model_id] = record
+        legacy = like(f"tags.`{LEGACY_TAG_CONTRIBUTOR}`", checksum, ignore_case=True)
+        for mv in self.search(legacy.text):
             record = self.record_of(mv)
-            if record.is_hokusai:
+            if record.is_hokusai and record.contributor == checksum:
                 found.setdefault(record.model_id, record)
         result: list[ModelSummary] = []
         for record in sorted(found.values(), key=lambda r: r.created_at):

@@ -74,8 +74,9 @@ MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
 
 logger = logging.getLogger(__name__)
 
-_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_NAME_RE = re.compile(r"^hokusai_(?P<type>[a-z][a-z0-9_]*)_(?P<kind>baseline|improved)$")
+# Applied with fullmatch: "$" after re.match would also accept a trailing newline.
+_ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
+_NAME_RE = re.compile(r"hokusai_(?P<type>[a-z][a-z0-9_]*)_(?P<kind>baseline|improved)")
 
 
 def baseline_model_name(model_type: str) -> str:
@@ -205,7 +206,7 @@ class VersionRecord:
     ) -> VersionRecord:
         params: dict[str, str] = dict(run.data.params) if run is not None else {}
         metrics: dict[str, float] = dict(run.data.metrics) if run is not None else {}
-        match = _NAME_RE.match(common["model_name"])
+        match = _NAME_RE.fullmatch(common["model_name"])
         baseline_id = tags.get(LEGACY_TAG_BASELINE_ID) or params.get(LEGACY_TAG_BASELINE_ID)
         contributor = tags.get(LEGACY_TAG_CONTRIBUTOR) or params.get(LEGACY_PARAM_CONTRIBUTOR)
         is_baseline = params.get(LEGACY_PARAM_IS_BASELINE) == "True" or (
@@ -249,7 +250,7 @@ def split_run_metrics(metrics: dict[str, float]) -> tuple[dict[str, float], dict
 
 def _checksum_or_raw(address: str | None) -> str | None:
     """Legacy addresses were stored as typed; return the EIP-55 form when it is a valid one."""
-    if address is None or not _ADDRESS_RE.match(address):
+    if address is None or not _ADDRESS_RE.fullmatch(address):
         return address
     from eth_utils.address import to_checksum_address
 

@@ -19,6 +19,7 @@ from typing import Any
 from hokusai.errors import HokusaiError, RegistrationError, RollbackIncompleteError
 from hokusai.registry.announcer import Announcer
 from hokusai.registry.backend import is_not_found, mlflow_scope, translate_mlflow_error
+from hokusai.registry.filters import equals
 from hokusai.registry.records import (
     COMPLETE,
     DELTA_METRIC_PREFIX,
@@ -258,7 +259,9 @@ class RegistrationWriter:
         versions = set(created)
         try:
             # Also what a lost MLflow response may have created without telling us.
-            for mv in client.search_model_versions(f"tags.`{TAG_REGISTRATION_RUN}` = '{run_id}'"):
+            for mv in client.search_model_versions(
+                equals(f"tags.`{TAG_REGISTRATION_RUN}`", run_id).text
+            ):
                 versions.add((str(mv.name), str(mv.version)))
         except Exception as exc:  # noqa: BLE001 - a rollback tries every step
             if not versions:
@@ -281,7 +284,7 @@ class RegistrationWriter:
                 logger.warning("could not drop empty registered model %s: %s", name, exc)
         try:
             for logged in client.search_logged_models(
-                experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'"
+                experiment_ids=[experiment_id], filter_string=equals("source_run_id", run_id).text
             ):
                 client.delete_logged_model(logged.model_id)
         except Exception as exc:  # noqa: BLE001 - a rollback tries every step
@@ -297,7 +300,7 @@ class RegistrationWriter:
         model = self._client.get_registered_model(name)
         if (model.creation_timestamp or 0) < since:
             return
-        if not list(self._client.search_model_versions(f"name = '{name}'", max_results=1)):
+        if not list(self._client.search_model_versions(equals("name", name).text, max_results=1)):
             self._client.delete_registered_model(name)
 
 

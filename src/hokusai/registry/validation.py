@@ -29,12 +29,17 @@ __all__ = [
     "validate_model_type",
 ]
 
-MODEL_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# Every pattern here is applied with ``fullmatch``: ``re.match`` with ``$`` accepts a trailing
+# newline ("$" also matches just before a final "\n"), which then reaches MLflow or eth-utils.
+MODEL_TYPE_RE = re.compile(r"[a-z][a-z0-9_]*")
 MODEL_TYPE_MAX_LEN = 64
-ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 # MLflow metric keys: alphanumerics, underscores, dashes, periods, spaces, slashes.
-METRIC_NAME_RE = re.compile(r"^[A-Za-z0-9_\-. /]{1,250}$")
-MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_\-.]{1,256}$")
+METRIC_NAME_RE = re.compile(r"[A-Za-z0-9_\-. /]{1,250}")
+MODEL_NAME_RE = re.compile(r"[A-Za-z0-9_\-.]{1,256}")
+# MLflow stores versions as 32-bit integers; ASCII digits only (str.isdigit accepts "²").
+VERSION_RE = re.compile(r"[0-9]{1,10}")
+MAX_VERSION = 2**31 - 1
 
 
 def validate_model_type(model_type: object) -> str:
@@ -42,7 +47,7 @@ def validate_model_type(model_type: object) -> str:
     if (
         not isinstance(model_type, str)
         or len(model_type) > MODEL_TYPE_MAX_LEN
-        or not MODEL_TYPE_RE.match(model_type)
+        or not MODEL_TYPE_RE.fullmatch(model_type)
     ):
         raise InvalidModelTypeError(
             f"Invalid model_type {model_type!r}: expected a lowercase identifier matching "
@@ -59,7 +64,7 @@ def normalize_contributor(address: object) -> str:
     """
     from eth_utils.address import to_checksum_address  # imported here: pulls in the keccak backend
 
-    if not isinstance(address, str) or not ADDRESS_RE.match(address):
+    if not isinstance(address, str) or not ADDRESS_RE.fullmatch(address):
         raise InvalidContributorError(
             f"Invalid contributor address {address!r}: expected '0x' followed by 40 hex digits."
         )
@@ -104,7 +109,7 @@ def normalize_metrics(metrics: object, *, what: str = "metrics") -> dict[str, fl
         raise InvalidMetricsError(f"{what} must be a mapping of name to number.")
     result: dict[str, float] = {}
     for name, value in metrics.items():
-        if not isinstance(name, str) or not METRIC_NAME_RE.match(name):
+        if not isinstance(name, str) or not METRIC_NAME_RE.fullmatch(name):
             raise InvalidMetricsError(
                 f"Invalid {what} name {name!r}: use letters, digits, '_', '-', '.', ' ' or '/'."
             )
@@ -116,15 +121,15 @@ def normalize_metrics(metrics: object, *, what: str = "metrics") -> dict[str, fl
     return result
 
 
-ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
-RESERVED_ALIAS_RE = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+ALIAS_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+RESERVED_ALIAS_RE = re.compile(r"latest|v[0-9]+", re.IGNORECASE)
 
 
 def validate_alias(alias: object) -> str:
     """An MLflow alias: letters, digits, ``_``/``-``; ``latest`` and ``v<N>`` are reserved."""
-    if not isinstance(alias, str) or not ALIAS_RE.match(alias):
+    if not isinstance(alias, str) or not ALIAS_RE.fullmatch(alias):
         raise ValidationError(f"Invalid alias {alias!r}: use 1-255 letters, digits, '_' or '-'.")
-    if RESERVED_ALIAS_RE.match(alias):
+    if RESERVED_ALIAS_RE.fullmatch(alias):
         raise ValidationError(f"Alias {alias!r} is reserved by MLflow ('latest', 'v<N>').")
     return alias
 
@@ -137,7 +142,11 @@ def parse_model_id(model_id: object) -> tuple[str, str]:
             "e.g. 'hokusai_classification_baseline/1'."
         )
     name, version = model_id.split("/")
-    if not MODEL_NAME_RE.match(name) or not version.isdigit() or int(version) < 1:
+    if (
+        not MODEL_NAME_RE.fullmatch(name)
+        or not VERSION_RE.fullmatch(version)
+        or not 1 <= int(version) <= MAX_VERSION
+    ):
         raise InvalidModelIdError(
             f"Invalid model id {model_id!r}: expected '{{model_name}}/{{version}}' with a "
             "positive integer version."

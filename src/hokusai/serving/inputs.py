@@ -3,7 +3,9 @@
 Accepted: MLflow's scoring formats (``dataframe_split``, ``dataframe_records``, ``instances``,
 ``inputs``) on ``/invocations``, and ``{"records": [...]}`` (or a bare list of records) on
 ``/predict``. Columns are checked against the model's signature before anything reaches the
-model: a missing, extra or mistyped column is an :class:`InputError` naming it (422).
+model: a missing, extra, repeated or mistyped column is an :class:`InputError` naming it (422).
+Whatever JSON arrives, the parser returns a finite float matrix of at least one row and one
+column, or raises :class:`InputError` (``tests/serving/test_input_fuzz.py`` checks this).
 """
 
 from __future__ import annotations
@@ -96,8 +98,9 @@ def _split(value: Any, columns: Columns, *, max_rows: int) -> np.ndarray[Any, An
         return _rows(data, columns, max_rows=max_rows)
     if not isinstance(given, list) or not all(isinstance(c, str) for c in given):
         raise InputError("dataframe_split.columns must be a list of column names.")
+    _refuse_repeated(given, "dataframe_split.columns")
     names = columns.names or tuple(given)
-    if set(given) != set(names) or len(given) != len(set(given)):
+    if set(given) != set(names):
         _name_column_difference(set(given), set(names))
     for row in data:
         if not isinstance(row, list) or len(row) != len(given):
@@ -141,6 +144,15 @@ def _check_size(rows: int, max_rows: int) -> None:
         raise InputError(f"The batch has {rows} rows; at most {max_rows} are accepted.")
 
 
+def _refuse_repeated(names: Sequence[str], where: str) -> None:
+    """A column named twice would be read from one place and silently dropped from the other."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"Column {name!r} appears more than once in {where}.", column=name)
+        seen.add(name)
+
+
 def _name_column_difference(given: set[str], expected: set[str]) -> None:
     missing = sorted(expected - given)
     if missing:
@@ -157,6 +169,8 @@ def _name_column_difference(given: set[str], expected: set[str]) -> None:
 def _matrix(
     rows: Sequence[Sequence[Any]], names: Sequence[str], columns: Columns
 ) -> np.ndarray[Any, Any]:
+    if not names:
+        raise InputError("Inputs must have at least one column.")
     try:
         raw = np.asarray(rows)
     except (TypeError, ValueError):  # ragged rows

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from hokusai.registry.filters import Condition, equals
+
 __all__ = ["Resolved", "Skip", "SourceChain"]
 
 SourceKind = Literal["MODEL_VARIANT", "MODEL_RUN_ID", "MODEL_RUN_NAME", "pickle"]
 T = TypeVar("T")
 
-_VARIANT_RE = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<ref>[^/@]+)|@(?P<alias>[^/@]+))$")
+_VARIANT_RE = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<ref>[^/@]+)|@(?P<alias>[^/@]+))")
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ class SourceChain:
     # ---- each source ---------------------------------------------------------------------
 
     def _variant(self, variant: str) -> Resolved:
-        match = _VARIANT_RE.match(variant)
+        match = _VARIANT_RE.fullmatch(variant)
         if match is None:
             raise SourceUnavailable(
                 f"{variant!r} is not models:/<name>/<stage|version> or models:/<name>@<alias>"
@@ -139,7 +141,7 @@ class SourceChain:
         name = match["name"]
         if match["alias"]:
             mv = self.bounded(lambda: self._client.get_model_version_by_alias(name, match["alias"]))
-        elif match["ref"].isdigit():
+        elif match["ref"].isascii() and match["ref"].isdigit():
             mv = self.bounded(lambda: self._client.get_model_version(name, match["ref"]))
         else:
             stage = match["ref"]
@@ -174,30 +176,46 @@ class SourceChain:
         experiment = self.bounded(lambda: self._client.get_experiment_by_name(self.experiment_name))
         if experiment is None:
             raise SourceUnavailable(f"experiment {self.experiment_name!r} does not exist")
-        runs = self.bounded(
-            lambda: self._client.search_runs(
-                [experiment.experiment_id],
-                filter_string=f"attributes.run_name = '{run_name}' "
-                "AND attributes.status = 'FINISHED'",
-                order_by=["attributes.start_time DESC"],
-                max_results=1,
-            )
-        )
-        if not runs:
+        named = equals("attributes.run_name", run_name)
+        run = self.bounded(lambda: self._latest_finished(experiment.experiment_id, named))
+        if run is None:
             raise SourceUnavailable(
                 f"no finished run named {run_name!r} in experiment {self.experiment_name!r}"
             )
-        return self._run_model(runs[0], kind="MODEL_RUN_NAME")
+        return self._run_model(run, kind="MODEL_RUN_NAME")
+
+    def _latest_finished(self, experiment_id: str, named: Condition) -> Any | None:
+        """The newest finished run whose name is exactly ``named.value``.
+
+        When no filter literal can carry the name (see :mod:`hokusai.registry.filters`), MLflow
+        returns a superset, newest first: pages are read until the first exact name.
+        """
+        token = None
+        while True:
+            page = self._client.search_runs(
+                [experiment_id],
+                filter_string=f"{named.text} AND attributes.status = 'FINISHED'",
+                order_by=["attributes.start_time DESC"],
+                max_results=1 if named.exact else 1000,
+                page_token=token,
+            )
+            for run in page:
+                if named.admits(run.info.run_name):
+                    return run
+            token = page.token
+            if named.exact or not token:
+                return None
 
     def _run_model(self, run: Any, *, kind: SourceKind) -> Resolved:
         run_id = run.info.run_id
         models = self.bounded(
             lambda: self._client.search_logged_models(
                 experiment_ids=[run.info.experiment_id],
-                filter_string=f"source_run_id = '{run_id}'",
+                filter_string=equals("source_run_id", run_id).text,  # 32 hex: always exact
                 order_by=[{"field_name": "creation_time", "ascending": False}],
             )
         )
+        models = [m for m in models if m.source_run_id == run_id]
         if not models:
             raise SourceUnavailable(f"run {run_id} logged no model")
         model_id = models[0].model_id

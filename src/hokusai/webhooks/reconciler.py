@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hokusai.db import write_transaction
+from hokusai.registry.filters import equals
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.records import TAG_BACKFILLED, VersionRecord
 from hokusai.registry.results import RegistrationResult
@@ -117,12 +118,15 @@ def reconcile(
         next_version = _cursor(engine, name, model_created)
         scanned = 0
         last_done = next_version - 1
+        by_name = equals("name", name)
         for mv in queries.search(
-            f"name = '{name}' AND version_number >= {next_version}",
+            f"{by_name.text} AND version_number >= {int(next_version)}",
             order_by=["version_number ASC"],
             limit=budget,
         ):
             scanned += 1
+            if not by_name.admits(mv.name):
+                continue
             record = VersionRecord.from_version(mv)
             if record.created_at > newest_allowed_ms:
                 break  # its own registration may still be recording its event
