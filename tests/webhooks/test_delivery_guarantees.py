@@ -35,6 +35,7 @@ def make_hooks(tmp_path: Path, receiver: Receiver) -> Iterator[Callable[..., Web
             "webhook_url": receiver.url,
             "webhook_secret": SECRET,
             "webhook_background": False,
+            "webhook_allow_private_networks": True,  # the receivers are on loopback
             **overrides,
         }
         made.append(Webhooks(Settings(**values)))

@@ -27,9 +27,16 @@ LONG_AGO = datetime.fromtimestamp(0, tz=timezone.utc)
 
 
 @pytest.fixture
-def quiet(tmp_path: Path) -> Any:
+def quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Webhooks with no endpoint and no background sender (the CLI sees the same store)."""
-    hooks = Webhooks(Settings(home=tmp_path / "home", webhook_background=False))
+    monkeypatch.setenv("HOKUSAI_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")  # for the CLI
+    hooks = Webhooks(
+        Settings(
+            home=tmp_path / "home",
+            webhook_background=False,
+            webhook_allow_private_networks=True,  # the receivers are on loopback
+        )
+    )
     yield hooks
     hooks.close()
 

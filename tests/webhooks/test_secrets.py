@@ -44,7 +44,9 @@ def test_good_secrets_are_accepted(secret):
 
 
 def test_an_endpoint_with_a_bad_secret_is_refused_at_creation(tmp_path: Path):
-    hooks = Webhooks(Settings(home=tmp_path, webhook_background=False))
+    hooks = Webhooks(
+        Settings(home=tmp_path, webhook_background=False, webhook_allow_private_networks=True)
+    )
     with pytest.raises(InvalidWebhookSecretError, match="whsec_") as info:
         hooks.add_endpoint("http://127.0.0.1:1/x", secret="whsec_AAAAAAAAAAAAAAAAA")
     assert info.value.code == "invalid_webhook_secret"
@@ -54,14 +56,18 @@ def test_an_endpoint_with_a_bad_secret_is_refused_at_creation(tmp_path: Path):
 
 def test_a_bad_env_secret_is_refused_at_start(tmp_path: Path):
     settings = Settings(
-        home=tmp_path, webhook_url="http://127.0.0.1:1/x", webhook_secret="whsec_AAAAAAAAAAAAAAAAA"
+        home=tmp_path,
+        webhook_url="http://127.0.0.1:1/x",
+        webhook_secret="whsec_AAAAAAAAAAAAAAAAA",
+        webhook_allow_private_networks=True,
     )
     with pytest.raises(InvalidWebhookSecretError, match="standard base64") as info:
         Webhooks(settings)
     assert info.value.code == "invalid_webhook_secret"
 
 
-def test_the_cli_refuses_a_bad_secret(tmp_path: Path):
+def test_the_cli_refuses_a_bad_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HOKUSAI_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
     result = CliRunner().invoke(
         app, ["webhooks", "add", "http://127.0.0.1:1/x", "--secret", "whsec_AAAAAAAAAAAAAAAAA"]
     )
