@@ -1,10 +1,5 @@
-"""Helpers shared by the benchmark scripts: statistics, environment, results, temp stores.
-
-Every benchmark runs against a fresh, throw-away MLflow store (a SQLite database and an artifact
-folder under a temporary directory), so results never depend on, or pollute, a developer's
-``./.hokusai``. Results are printed as a short table and written to
-``bench/results/<name>.json`` for machines (CI trend lines, release notes).
-"""
+"""Helpers shared by the benchmark scripts: statistics, report printing, environment, results,
+the argument parser, temporary stores. See bench/README.md."""
 
 from __future__ import annotations
 
@@ -21,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -73,9 +69,24 @@ def summarize(samples: Sequence[float]) -> dict[str, float | int]:
     }
 
 
+def summaries(**samples: Sequence[float]) -> dict[str, Any]:
+    """The summary of each non-empty sample list."""
+    return {key: summarize(values) for key, values in samples.items() if values}
+
+
 def timings(samples: Sequence[float]) -> dict[str, Any]:
     """``{"timings_s": samples, "stats_s": summarize(samples)}``."""
     return {"timings_s": samples, "stats_s": summarize(samples)}
+
+
+def timed_calls(call: Callable[[], Any], count: int) -> list[float]:
+    """Seconds each of ``count`` calls of ``call`` took."""
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return samples
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -89,34 +100,51 @@ def ratio(numerator: float, denominator: float) -> float:
 def fmt_ms(seconds: float) -> str:
     """Seconds as milliseconds with sensible precision."""
     ms = seconds * 1000
-    if ms >= 1000:
-        return f"{ms:,.0f} ms"
-    if ms >= 100:
-        return f"{ms:.0f} ms"
-    return f"{ms:.1f} ms"
+    return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.1f} ms"
 
 
 def fmt_ratio(value: float) -> str:
     return f"{value:.3f}×"
 
 
+def yes(flag: Any) -> str:
+    return "yes" if flag else "NO"
+
+
+def fmt_value(key: str, value: Any) -> str:
+    """A figure by its key's unit: ``*_per_s`` a rate, ``*_s`` seconds, other floats ratios."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return yes(value)
+    if isinstance(value, (str, list)):
+        return str(value)
+    if key.endswith("_per_s"):
+        return f"{value:,.0f}/s"
+    if key.endswith("_s"):
+        return fmt_ms(value)
+    return fmt_ratio(value) if isinstance(value, float) else f"{value:,}"
+
+
+def stat_ms(summary: Mapping[str, Any] | None, key: str) -> str:
+    """``summary[key]`` in ms; "—" when there is no summary."""
+    return fmt_ms(summary[key]) if summary else "—"
+
+
+def fmt_stats(summary: Mapping[str, Any] | None, *keys: str) -> str:
+    """``median 1.2 ms, p99 3.4 ms`` (for ``keys`` median and p99)."""
+    return ", ".join(f"{key} {stat_ms(summary, key)}" for key in keys)
+
+
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Print a plain, aligned text table (first column left-aligned, the rest right)."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+    widths = [max(len(str(cell)) for cell in col) for col in zip(headers, *rows, strict=True)]
+    for row in [headers, ["-" * w for w in widths], *rows]:
+        cells = [
+            (str(c).rjust if i else str(c).ljust)(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
         ]
-        return "  ".join(parts).rstrip()
-
-    print(line(headers))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(line(row))
+        print("  ".join(cells).rstrip())
 
 
 def progress(message: str) -> None:
@@ -124,16 +152,27 @@ def progress(message: str) -> None:
     print(f"  … {message}", file=sys.stderr, flush=True)
 
 
-def print_load(env: Mapping[str, Any]) -> None:
+def print_header(title: str, args: argparse.Namespace, env: Mapping[str, Any], *more: str) -> None:
+    """Title, versions and CPUs (and ``more``), load averages at start and end."""
+    about = [f"python {env['python']}", f"mlflow {env['mlflow']}", f"scikit-learn {env['sklearn']}"]
+    quick = "  [--quick: indicative only]" if args.quick else ""
+    print(title)
+    print(", ".join([*about, f"{env['cpu_count']} CPUs", *more]) + quick)
     print(
-        f"load average (1/5/15 min) at start {env.get('load_average_at_start')}, "
-        f"at end {env.get('load_average_at_end')}"
+        f"load average (1/5/15 min) at start {args.load_at_start}, at end "
+        f"{env['load_average_at_end']}\n"
     )
 
 
-def print_footer(payload: Mapping[str, Any], path: Path) -> None:
-    print(f"all goals met: {'yes' if payload['goals_met'] else 'NO'}")
-    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+_NOT_SHOWN = {"description", "met", "max_s", "max", "min", "min_per_s", "target", "target_s"}
+
+
+def print_goals(goals: Mapping[str, Mapping[str, Any]], word: str = "goal") -> None:
+    """One line per goal: its description, its figures (not its threshold), met or not."""
+    for g in goals.values():
+        shown = ", ".join(f"{k} {fmt_value(k, v)}" for k, v in g.items() if k not in _NOT_SHOWN)
+        verdict = ("met" if g["met"] else "NOT met") if word == "goal" else yes(g["met"])
+        print(f"{word}: {g['description']}{': ' + shown if shown else ''} → {verdict}")
 
 
 # ---- environment and results ---------------------------------------------------------------
@@ -148,13 +187,9 @@ def package_version(distribution: str) -> str | None:
 
 def _git(*args: str) -> str | None:
     try:
+        command = ["git", *args]
         out = subprocess.run(
-            ["git", *args],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
+            command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -203,9 +238,17 @@ def environment() -> dict[str, Any]:
 def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def _finite(value: Any) -> Any:
+    """Non-finite floats as None, all the way down (``json.dumps`` never passes a float to
+    its ``default``, and with ``allow_nan=False`` it raises on one)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    return [_finite(item) for item in value] if isinstance(value, (list, tuple)) else value
 
 
 def write_results(name: str, payload: Mapping[str, Any], directory: Path | None = None) -> Path:
@@ -214,25 +257,31 @@ def write_results(name: str, payload: Mapping[str, Any], directory: Path | None 
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{name}.json"
     tmp = target.with_suffix(".json.tmp")
-    document = {
-        "benchmark": name,
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **payload,
-    }
-    tmp.write_text(
-        json.dumps(document, indent=2, default=_json_default, allow_nan=False) + "\n",
-        encoding="utf-8",
-    )
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    document = _finite({"benchmark": name, "generated_at": now, **payload})
+    text = json.dumps(document, indent=2, default=_json_default, allow_nan=False)
+    tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, target)
     return target
 
 
-def finish(
-    name: str, args: argparse.Namespace, payload: Mapping[str, Any], report: Callable[[Path], None]
+def run_main(
+    name: str,
+    args: argparse.Namespace,
+    measure: Callable[[argparse.Namespace], dict[str, Any]],
+    report: Callable[[dict[str, Any], argparse.Namespace], None],
 ) -> int:
-    """Write the results, print the report; exit status 1 if ``--check`` and a goal is not met."""
+    """Quiet MLflow, ``measure(args)`` (``args.load_at_start`` set), write the results with
+    ``duration_s``, print the report; exit status 1 if ``--check`` and a goal is not met."""
+    started = time.perf_counter()
+    args.load_at_start = load_average()
+    quiet_mlflow(verbose=args.verbose)
+    payload = measure(args)
+    payload["duration_s"] = time.perf_counter() - started
     path = write_results(name, payload, args.results_dir)
-    report(path)
+    report(payload, args)
+    print(f"all goals met: {yes(payload['goals_met'])}")
+    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
     return 1 if args.check and not payload["goals_met"] else 0
 
 
@@ -241,10 +290,8 @@ def finish(
 
 @contextlib.contextmanager
 def temp_home(prefix: str, *, keep: bool = False, directory: Path | None = None) -> Iterator[Path]:
-    """A fresh folder for one benchmark's MLflow store; removed afterwards unless ``keep``.
-
-    It is made in ``directory`` when given, else in the system's temporary folder.
-    """
+    """A fresh folder (in ``directory`` or the system's temporary folder) for one benchmark's
+    MLflow store; removed afterwards unless ``keep``."""
     home = Path(tempfile.mkdtemp(prefix=f"hokusai-bench-{prefix}-", dir=directory))
     try:
         yield home
@@ -262,21 +309,15 @@ def local_path(uri: str) -> Path:
 
 
 def quiet_mlflow(*, verbose: bool = False) -> None:
-    """Silence MLflow's per-call chatter ("Created version …", INFO logs) and warnings.
-
-    Both sides of every comparison run with the same settings, so this changes no ratio; it
-    only keeps the output readable. Call it before the first registry is created. Errors still
-    surface as exceptions.
-    """
+    """Silence MLflow's chatter and warnings (both sides alike: no ratio changes), telemetry off
+    unless set, no inherited tracking URIs. Call it before the first registry is created."""
     import logging
     import warnings
 
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    # MLflow's usage telemetry posts from background threads (and retries without network):
-    # noise for a benchmark. An explicit MLFLOW_DISABLE_TELEMETRY=false still wins.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-        os.environ.pop(variable, None)  # each benchmark uses only its own temp store
+        os.environ.pop(variable, None)
     if verbose:
         return
     for category in (FutureWarning, DeprecationWarning, UserWarning):
@@ -293,41 +334,29 @@ def quiet_mlflow(*, verbose: bool = False) -> None:
 
 
 class Parser(argparse.ArgumentParser):
-    """``--quick``, ``--keep-store``, ``--results-dir``, ``--check`` and ``--verbose``, and
-    sizes that ``--quick`` shrinks (:meth:`sized`)."""
+    """The options every script takes, sizes that ``--quick`` shrinks (:meth:`sized`) and
+    :meth:`require`."""
 
     def __init__(self, doc: str | None) -> None:
         super().__init__(description=doc.split("\n\n")[0] if doc else None)
-        self.add_argument(
-            "--quick",
-            action="store_true",
-            help="smoke run: few repetitions and small sizes; numbers are indicative only",
-        )
-        self.add_argument(
-            "--keep-store",
-            action="store_true",
-            help="do not delete the temporary MLflow store (its path is printed)",
-        )
+        flag = {"action": "store_true"}
+        self.add_argument("--quick", **flag, help="smoke run: few repetitions, small sizes")
+        self.add_argument("--keep-store", **flag, help="keep the temporary MLflow store")
+        where = RESULTS_DIR.relative_to(REPO_ROOT)
         self.add_argument(
             "--results-dir",
             type=Path,
             default=RESULTS_DIR,
-            help=f"where to write <name>.json (default: {RESULTS_DIR.relative_to(REPO_ROOT)})",
+            help=f"where to write <name>.json (default {where})",
         )
-        self.add_argument(
-            "--check",
-            action="store_true",
-            help="exit with status 1 when a goal is not met (default: report only)",
-        )
-        self.add_argument(
-            "--verbose",
-            action="store_true",
-            help="let MLflow print its own messages and warnings",
-        )
+        self.add_argument("--check", **flag, help="exit with status 1 when a goal is not met")
+        self.add_argument("--verbose", **flag, help="let MLflow print its messages and warnings")
         self.sizes: dict[str, tuple[Any, Any]] = {}
 
     def sized(self, flag: str, quick: Any, full: Any, help: str, type: Any = int) -> None:
         """An option defaulting to ``quick`` under ``--quick``, else to ``full``."""
+        shown = [",".join(map(str, v)) if isinstance(v, list) else v for v in (full, quick)]
+        help = f"{help} (default {shown[0]}; --quick: {shown[1]})"
         self.sizes[self.add_argument(flag, type=type, default=None, help=help).dest] = (quick, full)
 
     def parse(self, argv: Sequence[str] | None) -> argparse.Namespace:
@@ -336,6 +365,10 @@ class Parser(argparse.ArgumentParser):
             if getattr(args, name) is None:
                 setattr(args, name, quick if args.quick else full)
         return args
+
+    def require(self, condition: bool, message: str) -> None:
+        if not condition:
+            self.error(message)
 
 
 def comma_ints(text: str) -> list[int]:

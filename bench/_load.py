@@ -14,6 +14,12 @@ from typing import Any
 from _common import progress
 
 
+def add_loadgen(parser: argparse.ArgumentParser) -> None:
+    """``--loadgen auto|wrk|httpx`` (see :func:`pick_loadgen`)."""
+    help = "load generator: wrk when installed (auto), or the httpx fallback"
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "httpx"), default="auto", help=help)
+
+
 def pick_loadgen(choice: str, parser: argparse.ArgumentParser) -> str:
     """``wrk`` or ``httpx`` for ``--loadgen auto|wrk|httpx`` (auto: wrk when installed)."""
     if choice == "httpx":

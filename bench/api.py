@@ -20,47 +20,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _common import (
-    Parser,
-    comma_ints,
-    environment,
-    finish,
-    fmt_ms,
-    fmt_ratio,
-    goal,
-    http_parser,
-    load_average,
-    package_version,
-    print_footer,
-    print_load,
-    print_table,
-    progress,
-    quiet_mlflow,
-    ratio,
-    summarize,
-    temp_home,
-)
-from _load import httpx_version, pick_loadgen, run_httpx, run_wrk, wrk_version
-from _procs import (
-    Server,
-    cpu_used,
-    free_port,
-    mlflow_server_command,
-    server_environment,
-    start_server,
-    stop,
-    wait_http,
-)
-from lookup import (
-    FILLER_TYPES,
-    VERSION_TAG,
-    add_store_arguments,
-    check_filler_types,
-    count_versions,
-    register_real_models,
-    relaxed_durability,
-    start_filler,
-)
+import _common as common
+import _load
+import _procs as procs
+import lookup
+from _common import fmt_ms, fmt_ratio, goal, progress, ratio, summarize
+from _procs import Server, stop
 
 NAME = "api"
 GOAL_P50_S = 0.015
@@ -162,82 +127,34 @@ end
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = Parser(__doc__)
-    parser.sized(
-        "--versions",
-        1000,
-        GOAL_VERSIONS,
-        f"registered versions in the store (default {GOAL_VERSIONS:,}; --quick: 1,000)",
-    )
-    parser.sized(
-        "--requests",
-        300,
-        2000,
-        "timed requests per server per concurrency (default 2000; --quick: 300)",
-    )
-    parser.sized(
-        "--warmup",
-        50,
-        200,
-        "untimed requests per server per concurrency first (default 200; --quick: 50)",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=comma_ints,
-        default=[1, 8],
-        help="comma-separated connection counts (default 1,8: latency, throughput)",
-    )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=2,
-        help="rounds the timed requests are split into, ABBA order (default 2)",
-    )
-    parser.add_argument(
-        "--loadgen",
-        choices=("auto", "wrk", "httpx"),
-        default="auto",
-        help="load generator (default: wrk when installed, else httpx)",
-    )
-    parser.add_argument(
-        "--store-dir",
-        type=Path,
-        default=None,
-        help="where the temporary store is made (default /dev/shm when writable, else $TMPDIR)",
-    )
-    add_store_arguments(
-        parser,
-        (1, 2),
-        "real baselines registered through the library, each with one improvement "
-        "(default 2; --quick: 1)",
-        "keep SQLite's fsync on every commit while filling (slower on a disk; the servers "
-        "always run with the default)",
-    )
-    parser.add_argument(
-        "--mlflow-job-execution",
-        action="store_true",
-        help="leave mlflow server's huey job consumers on (MLflow's default; off here)",
-    )
-    parser.sized(
-        "--max-run-seconds",
-        15.0,
-        30.0,
-        "time cap on each timed load run, which then ends short and is reported as "
-        "truncated; warm-ups get a quarter of it (default 30; --quick: 15)",
-        type=float,
-    )
+    parser = common.Parser(__doc__)
+    parser.sized("--versions", 1000, GOAL_VERSIONS, "registered versions in the store")
+    parser.sized("--requests", 300, 2000, "timed requests per server per concurrency")
+    parser.sized("--warmup", 50, 200, "untimed requests per server per concurrency first")
+    concurrency = "comma-separated connection counts (default 1,8: latency, throughput)"
+    parser.add_argument("--concurrency", type=common.comma_ints, default=[1, 8], help=concurrency)
+    rounds = "rounds the timed requests are split into, ABBA order (default 2)"
+    parser.add_argument("--rounds", type=int, default=2, help=rounds)
+    _load.add_loadgen(parser)
+    store = "where the temporary store is made (default /dev/shm when writable, else $TMPDIR)"
+    parser.add_argument("--store-dir", type=Path, default=None, help=store)
+    lookup.add_store_arguments(parser, 1, 2)
+    jobs = "leave mlflow server's huey job consumers on (MLflow's default; off here)"
+    parser.add_argument("--mlflow-job-execution", action="store_true", help=jobs)
+    cap = "time cap on each timed load run (then reported as truncated); warm-ups get a quarter"
+    parser.sized("--max-run-seconds", 15.0, 30.0, cap, type=float)
     parser.add_argument("--seed", type=int, default=0, help="random seed (store, targets)")
     args = parser.parse(argv)
-    if args.versions <= 2 * args.real_baselines + 2 or args.real_baselines < 1:
-        parser.error("--versions must exceed the real models plus two, --real-baselines ≥ 1")
-    if not args.concurrency or min(args.concurrency) < 1 or max(args.concurrency) > 64:
-        parser.error("--concurrency must be between 1 and 64")
-    if args.rounds < 1 or args.requests < args.rounds * max(args.concurrency):
-        parser.error("--rounds must be ≥ 1 and --requests ≥ rounds × the largest concurrency")
-    if args.warmup < 0 or args.max_run_seconds < 4:
-        parser.error("--warmup must be ≥ 0 and --max-run-seconds ≥ 4")
-    check_filler_types(parser, args)
-    args.loadgen = pick_loadgen(args.loadgen, parser)
+    enough = args.versions > 2 * args.real_baselines + 2 and args.real_baselines >= 1
+    parser.require(enough, "--versions must exceed the real models plus two, --real-baselines ≥ 1")
+    within = args.concurrency and 1 <= min(args.concurrency) <= max(args.concurrency) <= 64
+    parser.require(bool(within), "--concurrency must be between 1 and 64")
+    split = args.rounds >= 1 and args.requests >= args.rounds * max(args.concurrency)
+    parser.require(split, "--rounds must be ≥ 1 and --requests ≥ rounds × the largest concurrency")
+    sane = args.warmup >= 0 and args.max_run_seconds >= 4
+    parser.require(sane, "--warmup must be ≥ 0 and --max-run-seconds ≥ 4")
+    lookup.check_store_arguments(parser, args)
+    args.loadgen = _load.pick_loadgen(args.loadgen, parser)
     if args.store_dir is None:
         shm = Path("/dev/shm")
         args.store_dir = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
@@ -260,19 +177,19 @@ def build_store(
     started = time.perf_counter()
     registry = HokusaiModelRegistry(settings=Settings(home=home))
     client = registry.client
-    real = register_real_models(registry, args.real_baselines, rng)
+    real = lookup.register_real_models(registry, args.real_baselines, rng)
     real_seconds = time.perf_counter() - started
     # create_model_version resolves a models:/m-… source through the process-global tracking
     # URI (see bench/lookup.py), so point it at the store while filling.
     mlflow.set_tracking_uri(registry.tracking_uri)
     try:
-        with relaxed_durability(client, enabled=not args.durable_fill):
-            filler, equivalence = start_filler(registry, real, rng, args)
+        with lookup.relaxed_durability(client, enabled=not args.durable_fill):
+            filler, equivalence = lookup.start_filler(registry, real, rng, args)
             progress(f"filling to {args.versions:,} versions with MLflow's client")
             fill_seconds = filler.fill_to(args.versions, already=len(real), every=2000)
     finally:
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
-    found = count_versions(client, args.versions)
+    found = lookup.count_versions(client, args.versions)
     if found != args.versions:
         raise RuntimeError(f"expected {args.versions:,} versions in the store, found {found:,}")
     uuids = real + filler.uuids
@@ -290,8 +207,8 @@ def build_store(
 
 
 def start(side: str, command: list[str], port: int, overrides: dict[str, str], log: Path) -> Server:
-    env = server_environment(overrides)
-    server = start_server(
+    env = procs.server_environment(overrides)
+    server = procs.start_server(
         side, command, port=port, log=log, env=env, cwd=log.parent, env_overrides=overrides
     )
     server.started = time.perf_counter()  # ready_after_s counts from after the spawn, as always
@@ -299,7 +216,7 @@ def start(side: str, command: list[str], port: int, overrides: dict[str, str], l
 
 
 def start_ours(home: Path, workdir: Path) -> Server:
-    port = free_port()
+    port = procs.free_port()
     command = [sys.executable, "-m", "hokusai.cli.main", "server", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", "1"]
     overrides = {"HOKUSAI_HOME": str(home), "HOKUSAI_WEBHOOK_BACKGROUND": "false", **RATE_LIMIT_ENV}
@@ -307,9 +224,9 @@ def start_ours(home: Path, workdir: Path) -> Server:
 
 
 def start_mlflow(home: Path, workdir: Path, *, job_execution: bool) -> Server:
-    port = free_port()
+    port = procs.free_port()
     overrides = {} if job_execution else {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    command = mlflow_server_command(home, port)
+    command = procs.mlflow_server_command(home, port)
     return start("mlflow", command, port, overrides, workdir / "mlflow-server.log")
 
 
@@ -323,7 +240,7 @@ def wait_ready(server: Server, path: str) -> None:
                 server.auth = f"Bearer {match.group(1)}"
         return server.side != "ours" or bool(server.auth)
 
-    if not wait_http(server, path, also=has_key):
+    if not procs.wait_http(server, path, also=has_key):
         raise RuntimeError(f"{LABELS[server.side]} did not become ready: {server.tail()}")
 
 
@@ -333,7 +250,7 @@ def wait_ready(server: Server, path: str) -> None:
 def target_path(side: str, uuid: str) -> str:
     if side == "ours":
         return f"/api/v1/models/by-uuid/{uuid}"
-    query = quote(f"tags.`{VERSION_TAG}` = '{uuid}'", safe="")
+    query = quote(f"tags.`{lookup.VERSION_TAG}` = '{uuid}'", safe="")
     return f"/api/2.0/mlflow/model-versions/search?filter={query}"
 
 
@@ -419,7 +336,7 @@ class LoadGenerator:
             result = self._httpx(server, concurrency, per_connection, seed, seconds)
         if not result.latencies:
             raise RuntimeError(f"no answer from {LABELS[server.side]} within {seconds:g} s")
-        result.server_cpu_s = cpu_used(before, server.cpu_seconds())
+        result.server_cpu_s = procs.cpu_used(before, server.cpu_seconds())
         if server.process.poll() is not None:
             raise RuntimeError(f"{LABELS[server.side]} exited during the run; see {server.log}")
         return result
@@ -433,7 +350,7 @@ class LoadGenerator:
         lua |= {"SEED": str(seed), "AUTH": server.auth}
         env = {**os.environ, **{f"BENCH_{name}": value for name, value in lua.items()}}
         script, cap = self.workdir / "lookup.lua", math.ceil(seconds)
-        done = run_wrk(server.base, script, concurrency, cap, threads=concurrency, env=env)
+        done = _load.run_wrk(server.base, script, concurrency, cap, threads=concurrency, env=env)
         if not out.exists():
             raise RuntimeError(
                 f"wrk against {LABELS[server.side]} wrote no results (exit {done.returncode}): "
@@ -493,7 +410,9 @@ class LoadGenerator:
                     counts["mismatches"] += 1
             ends.append(time.perf_counter())
 
-        run_httpx(concurrency, connection, base_url=server.base, headers=server.headers, timeout=10)
+        _load.run_httpx(
+            concurrency, connection, base_url=server.base, headers=server.headers, timeout=10
+        )
         return RunResult(
             planned=per_connection * concurrency,
             latencies=latencies,
@@ -616,14 +535,11 @@ def measure(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    started = time.perf_counter()
-    load_at_start = load_average()
     removed = sorted(name for name in os.environ if name.startswith("HOKUSAI_"))
     for name in removed:  # the store and servers are configured explicitly, nothing else
         del os.environ[name]
-    quiet_mlflow(verbose=args.verbose)
     rng = random.Random(args.seed)
-    with temp_home(NAME, keep=args.keep_store, directory=args.store_dir) as root:
+    with common.temp_home(NAME, keep=args.keep_store, directory=args.store_dir) as root:
         home = root / "home"
         workdir = root / "work"
         workdir.mkdir()
@@ -663,10 +579,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for side in SIDES
         }
 
-    payload = build_payload(args, store, results, server_info, agreement, removed)
-    payload["environment"]["load_average_at_start"] = load_at_start
-    payload["duration_s"] = time.perf_counter() - started
-    return payload
+    return build_payload(args, store, results, server_info, agreement, removed)
 
 
 def build_payload(
@@ -708,7 +621,7 @@ def build_payload(
             f"one worker each, same SQLite store of {args.versions:,} versions; latency "
             f"(concurrency {latency_c}) and requests/s (concurrency {throughput_c})."
         ),
-        "environment": environment(),
+        "environment": common.environment() | {"load_average_at_start": args.load_at_start},
         "parameters": {
             "quick": args.quick,
             "versions": args.versions,
@@ -721,7 +634,9 @@ def build_payload(
             "order": "per concurrency: warm-up both, then rounds in ABBA order",
             "load_generator": args.loadgen,
             "load_generator_version": (
-                wrk_version() if args.loadgen == "wrk" else f"httpx {httpx_version()} AsyncClient"
+                _load.wrk_version()
+                if args.loadgen == "wrk"
+                else f"httpx {_load.httpx_version()} AsyncClient"
             ),
             "connections": "keep-alive, one per wrk thread (-t C -c C), closed loop",
             "targets": "uuids drawn at random (seeded) from all registered; same for both",
@@ -729,7 +644,7 @@ def build_payload(
             "store_dir": str(args.store_dir) if args.store_dir else None,
             "store_filesystem": _filesystem(args.store_dir),
             "real_models": 2 * args.real_baselines,
-            "filler_model_types": list(FILLER_TYPES[: args.filler_types]),
+            "filler_model_types": list(lookup.FILLER_TYPES[: args.filler_types]),
             "filler_versions_per_run": args.versions_per_run,
             "fill_sqlite_synchronous_off": not args.durable_fill,
             "ours_request": "GET /api/v1/models/by-uuid/<uuid>, Authorization: Bearer <key>",
@@ -775,11 +690,11 @@ def server_stack() -> dict[str, Any]:
 
     return {
         "versions": {
-            name: package_version(name)
+            name: common.package_version(name)
             for name in ("uvicorn", "uvloop", "httptools", "h11", "fastapi", "starlette", "flask")
         },
         "uvicorn_loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        "uvicorn_http": http_parser(),
+        "uvicorn_http": common.http_parser(),
     }
 
 
@@ -796,88 +711,55 @@ def _filesystem(directory: Path | None) -> str | None:
     return kind
 
 
-def report(payload: dict[str, Any], path: Path) -> None:
-    env = payload["environment"]
-    params = payload["parameters"]
-    print(
-        f"GET by uuid over HTTP, {params['versions']:,} versions, one worker each: Hokusai API vs "
-        "mlflow server's tag search (model-versions/search)"
-    )
-    print(
-        f"python {env['python']}, mlflow {env['mlflow']}, {env['cpu_count']} CPUs; "
-        f"{params['load_generator_version']}; {params['requests_per_server_per_concurrency']:,} "
-        f"requests per server per concurrency after {params['warmup_per_server_per_concurrency']} "
-        f"warm-up, {params['rounds']} rounds ABBA; store on {params['store_filesystem']}"
-        f"{'  [--quick: indicative only]' if params['quick'] else ''}"
-    )
-    print_load(env)
-    print()
+def report(payload: dict[str, Any], args: argparse.Namespace) -> None:
+    params, results, store = payload["parameters"], payload["results"], payload["store"]
+    title = f"GET by uuid over HTTP, {args.versions:,} versions, one worker each: Hokusai API vs "
+    title += "mlflow server's tag search (model-versions/search)"
+    about = f"{params['load_generator_version']}; {args.requests:,} requests per server per "
+    about += f"concurrency after {args.warmup} warm-up, {args.rounds} rounds ABBA; store on "
+    common.print_header(title, args, payload["environment"], about + params["store_filesystem"])
     rows = []
-    for concurrency, sides in payload["results"].items():
+    for concurrency, sides in results.items():
         for side in SIDES:
             doc = sides[side]
-            stats = doc["latency_stats_s"]
-            cpu = doc["server_cpu_ms_per_request"]
+            stats = [fmt_ms(doc["latency_stats_s"][q]) for q in ("p50", "p90", "p99", "max")]
             capped = "*" if doc["rounds_ended_by_time_cap"] else ""
-            rows.append(
-                [concurrency, LABELS[side], f"{doc['requests']:,}{capped}"]
-                + [fmt_ms(stats[key]) for key in ("p50", "p90", "p99", "max")]
-                + [f"{doc['requests_per_s']:.1f}", "-" if cpu is None else f"{cpu:.1f}"]
-                + [str(doc["errors_non_200"] + doc["mismatches_uuid_not_in_body"])]
-            )
+            cpu = doc["server_cpu_ms_per_request"]
+            cpu_text = "-" if cpu is None else f"{cpu:.1f}"
+            failed = doc["errors_non_200"] + doc["mismatches_uuid_not_in_body"]
+            rows.append([concurrency, LABELS[side], f"{doc['requests']:,}{capped}", *stats])
+            rows[-1] += [f"{doc['requests_per_s']:.1f}", cpu_text, failed]
     headers = ["concurrency", "server", "requests", "p50", "p90", "p99", "max", "req/s"]
-    print_table([*headers, "server CPU ms/req", "failed"], rows)
-    if any(
-        sides[side]["rounds_ended_by_time_cap"]
-        for sides in payload["results"].values()
-        for side in SIDES
-    ):
-        print(f"* some rounds hit the {params['max_seconds_per_timed_run']:g} s time cap")
+    common.print_table([*headers, "server CPU ms/req", "failed"], rows)
+    if any(sides[side]["rounds_ended_by_time_cap"] for sides in results.values() for side in SIDES):
+        print(f"* some rounds hit the {args.max_run_seconds:g} s time cap")
     print()
     for concurrency, doc in payload["ratios"].items():
-        print(
-            f"concurrency {concurrency}: req/s ours/mlflow "
-            f"{fmt_ratio(doc['requests_per_s_ours_to_mlflow'])}, p50 mlflow/ours "
-            f"{fmt_ratio(doc['p50_mlflow_to_ours'])}, p99 mlflow/ours "
-            f"{fmt_ratio(doc['p99_mlflow_to_ours'])}"
-        )
-    for g in payload["goals"].values():
-        if "value_s" in g:
-            shown = f": {fmt_ms(g['value_s'])}"
-        elif "value" in g:
-            shown = f": {fmt_ratio(g['value'])}"
-        else:
-            shown = ""
-        print(f"goal: {g['description']}{shown} → {'met' if g['met'] else 'NOT met'}")
+        shown = ", ".join(f"{key} {fmt_ratio(value)}" for key, value in doc.items())
+        print(f"concurrency {concurrency}: {shown}")
+    common.print_goals(payload["goals"])
     if not payload["goals_evaluated_at_target_size"]:
-        print(f"  (evaluated at {params['versions']:,} versions, not {GOAL_VERSIONS:,})")
-    store = payload["store"]
-    equivalent = all(e["ok"] for e in store["equivalence_with_real_registration"])
+        print(f"  (evaluated at {args.versions:,} versions, not {GOAL_VERSIONS:,})")
+    same = common.yes(all(e["ok"] for e in store["equivalence_with_real_registration"]))
+    agree = payload["agreement_check"]
     print(
         f"store: {store['versions']:,} versions, filled in {store['fill_seconds']:.0f} s (median "
         f"{fmt_ms(store['filler_seconds_per_version']['median'])} each); filler same shape as a "
-        f"real registration: {'yes' if equivalent else 'NO'}; servers agree on "
-        f"{payload['agreement_check']['checked']} uuids: "
-        f"{'yes' if payload['agreement_check']['ok'] else 'NO'}"
+        f"real registration: {same}; servers agree on {agree['checked']} uuids: "
+        f"{common.yes(agree['ok'])}"
     )
     stack = params["server_stack"]
+    ready = {side: params["servers"][side]["ready_after_s"] for side in SIDES}
     print(
         f"both servers: uvicorn {stack['versions']['uvicorn']} with {stack['uvicorn_loop']} and "
         f"{stack['uvicorn_http']}, one worker; ours FastAPI {stack['versions']['fastapi']}, "
-        f"MLflow's Flask {stack['versions']['flask']} under FastAPI"
+        f"MLflow's Flask {stack['versions']['flask']} under FastAPI; ready after: hokusai API "
+        f"{ready['ours']:.1f} s, mlflow server {ready['mlflow']:.1f} s"
     )
-    ready = {side: params["servers"][side]["ready_after_s"] for side in SIDES}
-    print(
-        f"servers ready after: hokusai API {ready['ours']:.1f} s, mlflow server "
-        f"{ready['mlflow']:.1f} s"
-    )
-    print_footer(payload, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    payload = run(args)
-    return finish(NAME, args, payload, lambda path: report(payload, path))
+    return common.run_main(NAME, parse_args(argv), run, report)
 
 
 if __name__ == "__main__":

@@ -19,103 +19,55 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    Parser,
-    comma_ints,
-    environment,
-    finish,
-    fmt_ms,
-    fmt_ratio,
-    goal,
-    load_average,
-    local_path,
-    print_footer,
-    print_load,
-    print_table,
-    progress,
-    quiet_mlflow,
-    ratio,
-    summarize,
-    temp_home,
-    timings,
-)
+import _common as common
+from _common import fmt_ms, fmt_ratio, goal, local_path, progress, ratio, summarize, timings
 
 NAME = "lookup"
 GOAL_P50_S = 0.010
 GOAL_GROWTH = 1.3
 GOAL_SIZE = 10_000
 REAL_TYPE = "bench_rf"
-FILLER_TYPES = (
-    "lead_scoring",
-    "churn",
-    "fraud",
-    "credit_risk",
-    "demand_forecast",
-    "sentiment",
-    "ranking",
-    "pricing",
-)
+FILLER_TYPES = ("lead_scoring", "churn", "fraud", "credit_risk", "demand_forecast", "sentiment")
+FILLER_TYPES += ("ranking", "pricing")
 VERSION_TAG = "hokusai.model_uuid"
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 MODES = (("interleaved", "interleaved"), ("after_fill", "after fill"))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = Parser(__doc__)
-    parser.sized(
-        "--sizes",
-        [200, 1000],
-        [1000, GOAL_SIZE],
-        "comma-separated registry sizes in versions, ascending "
-        "(default 1000,10000; --quick: 200,1000)",
-        type=comma_ints,
-    )
-    parser.sized(
-        "--lookups", 60, 300, "timed lookups per size for each side (default 300; --quick: 60)"
-    )
-    parser.add_argument(
-        "--warmup", type=int, default=20, help="untimed lookups per side before each size"
-    )
-    add_store_arguments(
-        parser,
-        (2, 4),
-        "real baselines registered through the library (default 4; --quick: 2); "
-        "each also gets one real improved version",
-        "keep SQLite's default fsync on every commit while filling (slower fill; "
-        "lookups are always measured with the default)",
-    )
+    parser = common.Parser(__doc__)
+    sizes = "comma-separated registry sizes in versions, ascending"
+    parser.sized("--sizes", [200, 1000], [1000, GOAL_SIZE], sizes, type=common.comma_ints)
+    parser.sized("--lookups", 60, 300, "timed lookups per size for each side")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed lookups per side and size")
+    add_store_arguments(parser, 2, 4)
     parser.add_argument("--seed", type=int, default=0, help="random seed (targets, filler)")
     args = parser.parse(argv)
     minimum = 2 * args.real_baselines + 2  # real models + the two checked filler versions
     ascending = all(a < b for a, b in zip(args.sizes, args.sizes[1:], strict=False))
-    if not ascending or args.sizes[0] < minimum:
-        parser.error(f"--sizes must be strictly ascending and at least {minimum}")
-    check_filler_types(parser, args)
-    if args.lookups < 2 or args.versions_per_run < 1 or args.warmup < 0:
-        parser.error("--lookups must be ≥ 2, --versions-per-run ≥ 1, --warmup ≥ 0")
+    message = f"--sizes must be strictly ascending and at least {minimum}"
+    parser.require(ascending and args.sizes[0] >= minimum, message)
+    check_store_arguments(parser, args)
+    parser.require(args.lookups >= 2 and args.warmup >= 0, "--lookups must be ≥ 2, --warmup ≥ 0")
     return args
 
 
-def add_store_arguments(
-    parser: Parser, real_baselines: tuple[int, int], real_help: str, durable_help: str
-) -> None:
+def add_store_arguments(parser: common.Parser, quick_baselines: int, baselines: int) -> None:
     """``--real-baselines``, ``--filler-types``, ``--versions-per-run``, ``--durable-fill``."""
-    parser.sized("--real-baselines", *real_baselines, real_help)
-    parser.add_argument(
-        "--filler-types",
-        type=int,
-        default=6,
-        help=f"model types the filler is spread over (×2 names each; max {len(FILLER_TYPES)})",
-    )
-    parser.add_argument(
-        "--versions-per-run", type=int, default=100, help="filler versions sharing one run"
-    )
-    parser.add_argument("--durable-fill", action="store_true", help=durable_help)
+    real = "real baselines registered through the library, each with one improvement"
+    parser.sized("--real-baselines", quick_baselines, baselines, real)
+    types = f"model types the filler is spread over (×2 names each; max {len(FILLER_TYPES)})"
+    parser.add_argument("--filler-types", type=int, default=6, help=types)
+    per_run = "filler versions sharing one run"
+    parser.add_argument("--versions-per-run", type=int, default=100, help=per_run)
+    durable = "keep SQLite's fsync on every commit while filling (slower; reads always do)"
+    parser.add_argument("--durable-fill", action="store_true", help=durable)
 
 
-def check_filler_types(parser: Parser, args: argparse.Namespace) -> None:
-    if not 1 <= args.filler_types <= len(FILLER_TYPES):
-        parser.error(f"--filler-types must be between 1 and {len(FILLER_TYPES)}")
+def check_store_arguments(parser: common.Parser, args: argparse.Namespace) -> None:
+    types = f"--filler-types must be between 1 and {len(FILLER_TYPES)}"
+    parser.require(1 <= args.filler_types <= len(FILLER_TYPES), types)
+    parser.require(args.versions_per_run >= 1, "--versions-per-run must be ≥ 1")
 
 
 # ---- real models ---------------------------------------------------------------------------
@@ -132,20 +84,15 @@ def register_real_models(registry: Any, baselines: int, rng: random.Random) -> l
     uuids: list[str] = []
     for index in range(baselines):
         model = RandomForestClassifier(n_estimators=10, random_state=index).fit(features, target)
+        metadata = {"dataset": "iris", "owner": {"team": "bench"}, "index": index}
+        metrics = {"accuracy": 0.9 + index / 100}
         base = registry.register_baseline(
-            model,
-            REAL_TYPE,
-            metadata={"dataset": "iris", "owner": {"team": "bench"}, "index": index},
-            input_example=example,
-            metrics={"accuracy": 0.9 + index / 100},
+            model, REAL_TYPE, metadata=metadata, input_example=example, metrics=metrics
         )
+        contribution = (base["model_id"], {"accuracy": 0.01}, _address(rng))
+        metadata = {"dataset": "iris+contrib"}
         improved = registry.register_improved_model(
-            model,
-            base["model_id"],
-            {"accuracy": 0.01},
-            _address(rng),
-            input_example=example,
-            metadata={"dataset": "iris+contrib"},
+            model, *contribution, input_example=example, metadata=metadata
         )
         uuids += [base["model_uuid"], improved["model_uuid"]]
     return uuids
@@ -265,10 +212,8 @@ class Filler:
                     "hokusai.delta_metrics": json.dumps(delta, separators=(",", ":")),
                 }
             )
-        # mlflow.register_model tags the logged model with the version it created, right after
-        # create_model_version (which does not). We are the store's only writer and versions are
-        # numbered max + 1 per name, so the tag is written with the logged model, saving a call;
-        # the number is checked against what create_model_version returns.
+        # mlflow.register_model tags the logged model with its version; versions are numbered
+        # max + 1 per name, so write the tag with the logged model and check the number after.
         expected = self._versions.get(name, 0) + 1
         link = json.dumps([{"name": name, "version": expected}])
         logged = self.client.create_logged_model(
@@ -288,12 +233,11 @@ class Filler:
             encoding="utf-8",
         )
         self.client.finalize_logged_model(model_id, LoggedModelStatus.READY)
+        # The tags of a complete registration (its state is set to "complete" by a second call).
+        tags |= {VERSION_TAG: model_id, "hokusai.registration_run_id": run_id}
+        tags["hokusai.registration_state"] = "complete"
         version = self.client.create_model_version(
-            name,
-            f"models:/{model_id}",
-            run_id=run_id,
-            tags={**tags, "hokusai.model_uuid": model_id},
-            model_id=model_id,
+            name, f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id
         )
         self._versions[name] = int(version.version)
         if int(version.version) != expected:  # someone else wrote: set the tag as MLflow does
@@ -462,14 +406,8 @@ def measure_interleaved(stores: list[Store], lookups: int, warmup: int, rng: ran
 
 @contextlib.contextmanager
 def relaxed_durability(client: Any, *, enabled: bool) -> Iterator[None]:
-    """``PRAGMA synchronous=OFF`` on the store's SQLite connections while the filler writes.
-
-    The rows are still written by MLflow's own client calls, unchanged; SQLite just stops
-    waiting for each commit to reach the disk (an fsync per call), which is most of a filler
-    version's cost when the machine is busy (26 → 16 ms measured). Crash safety of a
-    throw-away store is irrelevant. Afterwards the pooled connections are dropped, so lookups
-    run on fresh connections with SQLite's default (FULL), as in production.
-    """
+    """``PRAGMA synchronous=OFF`` on the store's SQLite connections while the filler writes (no
+    fsync per commit); afterwards the pooled connections are dropped, so reads run with FULL."""
     if not enabled:
         yield
         return
@@ -496,13 +434,9 @@ def snapshot(database: Path, home: Path) -> Path:
     """A consistent copy of the SQLite store in ``home`` (artifact paths keep pointing at the
     original artifact folder, which only ever grows)."""
     home.mkdir(parents=True)
-    source = sqlite3.connect(database)
-    target = sqlite3.connect(home / "mlflow.db")
-    try:
+    source, target = sqlite3.connect(database), sqlite3.connect(home / "mlflow.db")
+    with contextlib.closing(source), contextlib.closing(target):
         source.backup(target)
-    finally:
-        target.close()
-        source.close()
     return home
 
 
@@ -510,10 +444,7 @@ def count_versions(client: Any, limit: int) -> int:
     return len(client.search_model_versions(max_results=limit + 1))
 
 
-def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Store]]:
-    started = time.perf_counter()
-    load_at_start = load_average()
-    quiet_mlflow(verbose=args.verbose)
+def run(args: argparse.Namespace) -> dict[str, Any]:
     import mlflow
 
     from hokusai.config import Settings
@@ -521,7 +452,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Store]]:
 
     rng = random.Random(args.seed)
     stores: list[Store] = []
-    with temp_home(NAME, keep=args.keep_store) as root:
+    with common.temp_home(NAME, keep=args.keep_store) as root:
         home = root / "live"
         registry = HokusaiModelRegistry(settings=Settings(home=home))
         client = registry.client
@@ -552,10 +483,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Store]]:
                 size_registry = registry
             store = Store(size, size_registry, real, list(filler.uuids), fill_seconds)
             stores.append(store)
-            progress(
-                f"{size:,} versions (filled in {fill_seconds:.0f} s): "
-                f"{args.lookups} lookups per side"
-            )
+            progress(f"{size:,} versions (filled in {fill_seconds:.0f} s): {args.lookups} lookups")
             measure_after_fill(store, args.lookups, args.warmup, rng)
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
         for store in stores[:-1]:
@@ -565,14 +493,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Store]]:
         progress(f"{args.lookups} rounds interleaved across all sizes")
         measure_interleaved(stores, args.lookups, args.warmup, rng)
 
-    payload = build_payload(args, stores, filler, equivalence)
-    payload["environment"]["load_average_at_start"] = load_at_start
-    payload["duration_s"] = time.perf_counter() - started
-    return payload, stores
-
-
-def _growth(first: list[float], last: list[float], key: str) -> float:
-    return ratio(summarize(last)[key], summarize(first)[key])
+    return build_payload(args, stores, filler, equivalence)
 
 
 def build_payload(
@@ -580,10 +501,10 @@ def build_payload(
 ) -> dict[str, Any]:
     first, last = stores[0], stores[-1]
     growth: dict[str, Any] = {"between_versions": [first.size, last.size]}
-    for mode in ("interleaved", "after_fill"):
+    for mode, _ in MODES:
         a, b = getattr(first, mode), getattr(last, mode)
         growth[mode] = {
-            f"{side}_{q}": _growth(getattr(a, side), getattr(b, side), q)
+            f"{side}_{q}": ratio(summarize(getattr(b, side))[q], summarize(getattr(a, side))[q])
             for side in ("ours", "reference")
             for q in ("p50", "p99")
         }
@@ -613,7 +534,7 @@ def build_payload(
             "get_model_by_uuid latency (p50/p99) at growing registry sizes vs MLflow's "
             "search_model_versions on the hokusai.model_uuid tag, interleaved, fresh SQLite store."
         ),
-        "environment": environment(),
+        "environment": common.environment() | {"load_average_at_start": args.load_at_start},
         "parameters": {
             "quick": args.quick,
             "sizes": args.sizes,
@@ -667,71 +588,40 @@ def build_payload(
     }
 
 
-def report(payload: dict[str, Any], stores: list[Store], path: Path) -> None:
-    env = payload["environment"]
-    params = payload["parameters"]
-    print(
-        "get_model_by_uuid vs MLflow tag search (search_model_versions on hokusai.model_uuid), "
-        "fresh SQLite store"
-    )
-    print(
-        f"python {env['python']}, mlflow {env['mlflow']}, scikit-learn {env['sklearn']}, "
-        f"{env['cpu_count']} CPUs; {params['lookups_per_size_per_side']} lookups per size "
-        f"per side per measurement{'  [--quick: indicative only]' if params['quick'] else ''}"
-    )
-    print_load(env)
-    print()
+def report(payload: dict[str, Any], args: argparse.Namespace) -> None:
+    title = "get_model_by_uuid vs MLflow tag search (search_model_versions on hokusai.model_uuid)"
+    lookups = f"{args.lookups} lookups per size per side per measurement"
+    common.print_header(title, args, payload["environment"], lookups)
+    columns = {"ours p50": ("ours", "p50"), "ours p99": ("ours", "p99")}
+    columns |= {"(real p50)": ("ours_real_models", "p50"), "(filler p50)": ("ours_filler", "p50")}
+    columns |= {f"tag search {q}": ("reference", q) for q in ("p50", "p99")}
     rows = []
     for mode, label in MODES:
-        for store in stores:
-            samples: Samples = getattr(store, mode)
-            ours, ref = summarize(samples.ours), summarize(samples.reference)
-            real, fill = summarize(samples.ours_real), summarize(samples.ours_filler)
-            rows.append(
-                [f"{store.size:,}", label]
-                + [fmt_ms(x) for x in (ours["p50"], ours["p99"], real["p50"], fill["p50"])]
-                + [
-                    fmt_ms(ref["p50"]),
-                    fmt_ms(ref["p99"]),
-                    fmt_ratio(ratio(ours["p50"], ref["p50"])),
-                ]
-            )
-    headers = "versions|measured|ours p50|ours p99|(real p50)|(filler p50)|tag search p50"
-    print_table([*headers.split("|"), "tag search p99", "ours/ref p50"], rows)
+        for size, doc in payload["sizes"].items():
+            cells = [fmt_ms(doc[mode][key]["stats_s"][q]) for key, q in columns.values()]
+            ours_to_ref = fmt_ratio(doc[mode]["ratio_ours_to_reference_p50"])
+            rows.append([f"{int(size):,}", label, *cells, ours_to_ref])
+    common.print_table(["versions", "measured", *columns, "ours/ref p50"], rows)
     growth = payload["growth_ratios"]
     a, b = growth["between_versions"]
     print()
     for mode, label in MODES:
-        g = growth[mode]
-        print(
-            f"growth {a:,} → {b:,} ({label}): ours p50 {fmt_ratio(g['ours_p50'])}, "
-            f"p99 {fmt_ratio(g['ours_p99'])}; tag search p50 {fmt_ratio(g['reference_p50'])}, "
-            f"p99 {fmt_ratio(g['reference_p99'])}"
-        )
-    for g in payload["goals"].values():
-        value = g.get("value_s")
-        shown = fmt_ms(value) if value is not None else fmt_ratio(g["value"])
-        print(
-            f"goal ({g['measurement']}): {g['description']}: {shown} → "
-            f"{'met' if g['met'] else 'NOT met'}"
-        )
+        ratios = ", ".join(f"{key} {fmt_ratio(value)}" for key, value in growth[mode].items())
+        print(f"growth {a:,} → {b:,} ({label}): {ratios}")
+    common.print_goals(payload["goals"])
     if not payload["goals_evaluated_at_target_sizes"]:
         print(f"  (evaluated at {a:,} → {b:,} versions, not the target 1,000 → 10,000)")
     filler = payload["filler"]
-    equivalent = all(e["ok"] for e in filler["equivalence_with_real_registration"])
+    same = common.yes(all(e["ok"] for e in filler["equivalence_with_real_registration"]))
+    each = fmt_ms(filler["seconds_per_version"]["median"])
     print(
         f"filler: {filler['versions']:,} versions through MLflow's client in "
-        f"{filler['seconds_total']:.0f} s (median "
-        f"{fmt_ms(filler['seconds_per_version']['median'])} each); same shape as a real "
-        f"registration: {'yes' if equivalent else 'NO'}"
+        f"{filler['seconds_total']:.0f} s (median {each} each); same shape as a real one: {same}"
     )
-    print_footer(payload, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    payload, stores = run(args)
-    return finish(NAME, args, payload, lambda path: report(payload, stores, path))
+    return common.run_main(NAME, parse_args(argv), run, report)
 
 
 if __name__ == "__main__":

@@ -10,37 +10,22 @@ import argparse
 import importlib.metadata
 import re
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 from typing import Any
 
-from _common import (
-    Parser,
-    environment,
-    finish,
-    fmt_ms,
-    fmt_ratio,
-    load_average,
-    local_path,
-    print_footer,
-    print_load,
-    print_table,
-    progress,
-    quiet_mlflow,
-    ratio,
-    summarize,
-    temp_home,
-    timings,
-)
+import _common as common
+from _common import fmt_ms, progress, ratio, summarize, timed_calls, timings, yes
 
 NAME = "registration"
 MODEL_TYPE = "bench_rf"
 BARE_MODEL_NAME = "bare_mlflow_bench_rf"
 PINNED_DISTRIBUTIONS = ("mlflow", "scikit-learn", "skops", "numpy", "scipy", "pandas")
-GOAL_DEFAULTS = 0.10
-GOAL_EXPLICIT = 1.05
+COMPARISONS = {  # key: title, goal (max median ratio), goal text
+    "defaults": ("(a) defaults: bare MLflow infers pip requirements", 0.10, "ours ≤ 0.1×"),
+    "explicit_pip_requirements": ("(b) both with explicit pip_requirements", 1.05, "ours ≤ 1.05×"),
+}
 _PIN_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;=<>!~,]+)$")
 
 
@@ -83,11 +68,7 @@ class Comparison:
             "reps": len(self.ours),
             "ours": timings(self.ours),
             "reference": timings(self.bare),
-            "ratios": {
-                "median": self.ratio,
-                "p99": ratio(ours["p99"], bare["p99"]),
-                "mean": ratio(ours["mean"], bare["mean"]),
-            },
+            "ratios": {q: ratio(ours[q], bare[q]) for q in ("median", "p99", "mean")},
             "overhead_median_s": ours["median"] - bare["median"],
             "goal": {"metric": "median(ours) / median(bare MLflow)", "max_ratio": self.goal},
             "goal_text": self.goal_text,
@@ -96,28 +77,17 @@ class Comparison:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = Parser(__doc__)
-    parser.sized(
-        "--reps-defaults", 1, 5, "repetitions of comparison (a), each ~5 s (default 5; --quick: 1)"
-    )
-    parser.sized("--reps-explicit", 5, 30, "repetitions of comparison (b) (default 30; --quick: 5)")
-    parser.add_argument(
-        "--dataset", choices=("iris", "breast_cancer"), default="iris", help="training data"
-    )
+    parser = common.Parser(__doc__)
+    parser.sized("--reps-defaults", 1, 5, "repetitions of comparison (a), each ~5 s")
+    parser.sized("--reps-explicit", 5, 30, "repetitions of comparison (b)")
+    parser.add_argument("--dataset", choices=("iris", "breast_cancer"), default="iris")
     parser.add_argument("--trees", type=int, default=10, help="RandomForest n_estimators")
-    parser.add_argument(
-        "--no-announce",
-        action="store_true",
-        help="register with announcer=None (no webhook outbox event) to see what it costs",
-    )
-    parser.add_argument(
-        "--skip-defaults",
-        action="store_true",
-        help="skip comparison (a) (the slow one: MLflow's requirement inference)",
-    )
+    flag = {"action": "store_true"}
+    parser.add_argument("--no-announce", **flag, help="register with announcer=None (no event)")
+    parser.add_argument("--skip-defaults", **flag, help="skip the slow comparison (a)")
     args = parser.parse(argv)
-    if args.reps_defaults < 1 or args.reps_explicit < 1 or args.trees < 1:
-        parser.error("repetitions and --trees must be positive")
+    positive = min(args.reps_defaults, args.reps_explicit, args.trees) >= 1
+    parser.require(positive, "repetitions and --trees must be positive")
     return args
 
 
@@ -134,34 +104,7 @@ def build_workload(dataset: str, n_estimators: int) -> Workload:
     signature = infer_signature(features, model.predict(features))
     trusted = sorted(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
     pins = [f"{d}=={importlib.metadata.version(d)}" for d in PINNED_DISTRIBUTIONS]
-    return Workload(
-        model=model,
-        signature=signature,
-        input_example=features.head(5),
-        dataset=dataset,
-        n_estimators=n_estimators,
-        skops_trusted_types=trusted,
-        pip_requirements=pins,
-    )
-
-
-class FluentURI:
-    """Points MLflow's process-global tracking URI at the store, or back to unset."""
-
-    def __init__(self, store_uri: str) -> None:
-        import mlflow
-        from mlflow.tracking._tracking_service import utils as tracking_utils
-
-        self._mlflow = mlflow
-        self._utils = tracking_utils
-        self._store_uri = store_uri
-        self._initial: str | None = tracking_utils._tracking_uri
-
-    def store(self) -> None:
-        self._mlflow.set_tracking_uri(self._store_uri)
-
-    def unset(self) -> None:
-        self._mlflow.set_tracking_uri(self._initial)  # type: ignore[arg-type]
+    return Workload(model, signature, features.head(5), dataset, n_estimators, trusted, pins)
 
 
 def bare_register(work: Workload, *, explicit: bool) -> tuple[Any, Any]:
@@ -196,13 +139,9 @@ def interleave(
     bare_times: list[float] = []
     for rep in range(reps):
         before_ours()
-        start = time.perf_counter()
-        ours()
-        ours_times.append(time.perf_counter() - start)
+        ours_times += timed_calls(ours, 1)
         before_bare()
-        start = time.perf_counter()
-        bare()
-        bare_times.append(time.perf_counter() - start)
+        bare_times += timed_calls(bare, 1)
         if reps < 10 or (rep + 1) % 10 == 0:
             progress(
                 f"{label}: {rep + 1}/{reps}  ours {fmt_ms(ours_times[-1])}, "
@@ -212,7 +151,7 @@ def interleave(
 
 
 def read_requirements(artifact_uri: str) -> list[str]:
-    text = (local_path(artifact_uri) / "requirements.txt").read_text(encoding="utf-8")
+    text = (common.local_path(artifact_uri) / "requirements.txt").read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
@@ -237,13 +176,7 @@ def check_pins(lines: list[str], expected: list[str]) -> dict[str, Any]:
 
 
 def preparation_costs(work: Workload, reps: int = 15) -> dict[str, Any]:
-    """Median cost of the library's own pre-registration steps, timed alone (diagnostic).
-
-    These run inside every ``register_baseline`` before MLflow is called, and have no
-    counterpart in bare MLflow: choosing the flavor (which serialises the model once with
-    skops to list the types it must trust) and checking the input example against the
-    signature (which also runs ``predict`` on it).
-    """
+    """Median cost of the library's own steps before MLflow is called, timed alone."""
     from hokusai.registry.flavors import plan_flavor
     from hokusai.registry.signatures import resolve_signature
 
@@ -254,15 +187,8 @@ def preparation_costs(work: Workload, reps: int = 15) -> dict[str, Any]:
             work.signature, work.input_example, plan.predict
         ),
     }
-    result: dict[str, Any] = {}
-    for name, step in steps.items():
-        samples = []
-        for _ in range(reps):
-            start = time.perf_counter()
-            step()
-            samples.append(time.perf_counter() - start)
-        result[name] = {"median_s": summarize(samples)["median"], "reps": reps}
-    return result
+    median = {name: summarize(timed_calls(step, reps))["median"] for name, step in steps.items()}
+    return {name: {"median_s": value, "reps": reps} for name, value in median.items()}
 
 
 def check_loads(model_uri: str, work: Workload) -> bool:
@@ -272,20 +198,20 @@ def check_loads(model_uri: str, work: Workload) -> bool:
     return len(predictions) == len(work.input_example)
 
 
-def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
-    started = time.perf_counter()
-    load_at_start = load_average()
-    quiet_mlflow(verbose=args.verbose)
+def run(args: argparse.Namespace) -> dict[str, Any]:
     import mlflow
+    from mlflow.tracking._tracking_service import utils as tracking_utils
 
     from hokusai.config import Settings
     from hokusai.services.model_registry import HokusaiModelRegistry
 
     work = build_workload(args.dataset, args.trees)
-    with temp_home(NAME, keep=args.keep_store) as home:
+    with common.temp_home(NAME, keep=args.keep_store) as home:
         options = {"announcer": None} if args.no_announce else {}
         registry = HokusaiModelRegistry(settings=Settings(home=home), **options)
-        fluent = FluentURI(registry.tracking_uri)
+        # MLflow's process-global tracking URI: the store for bare MLflow, unset for ours.
+        fluent_store = partial(mlflow.set_tracking_uri, registry.tracking_uri)
+        fluent_unset = partial(mlflow.set_tracking_uri, tracking_utils._tracking_uri)
 
         last: dict[str, Any] = {}  # the latest result of each callable, for the checks
 
@@ -306,45 +232,28 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
         # Warm-up: ours first (it creates the "hokusai" experiment, with its artifact folder
         # inside the temp home), then bare MLflow in that same experiment.
         progress("warm-up (imports, tables, first calls)")
-        fluent.unset()
+        fluent_unset()
         ours_defaults()
         ours_explicit()
-        fluent.store()
+        fluent_store()
         mlflow.set_experiment(registry.settings.experiment_name)
         if not args.skip_defaults:
             bare_defaults()
         bare_explicit()
 
-        comparisons: list[Comparison] = []
-
-        def compare(
-            label: str, reps: int, ours: Callable[[], None], bare: Callable[[], None], *about: Any
-        ) -> None:
-            """Time ``ours`` and ``bare`` interleaved; ``about``: key, title, goal, goal text."""
-            times = interleave(reps, ours, bare, fluent.unset, fluent.store, label)
-            comparisons.append(Comparison(*about, *times))
-
+        plan = [("explicit_pip_requirements", args.reps_explicit, ours_explicit, bare_explicit)]
         if not args.skip_defaults:
-            compare(
-                "(a) defaults",
-                args.reps_defaults,
-                ours_defaults,
-                bare_defaults,
-                *("defaults", "(a) defaults: bare MLflow infers pip requirements"),
-                *(GOAL_DEFAULTS, "ours ≤ 0.1× bare MLflow"),
-            )
-        compare(
-            "(b) explicit pip_requirements",
-            args.reps_explicit,
-            ours_explicit,
-            bare_explicit,
-            *("explicit_pip_requirements", "(b) both with explicit pip_requirements"),
-            *(GOAL_EXPLICIT, "ours ≤ 1.05× bare MLflow (< 5% overhead)"),
-        )
+            plan.insert(0, ("defaults", args.reps_defaults, ours_defaults, bare_defaults))
+        comparisons: list[Comparison] = []
+        for key, reps, ours, bare in plan:
+            title, goal, goal_text = COMPARISONS[key]
+            goal_text += " bare MLflow" + (" (< 5% overhead)" if goal > 1 else "")
+            times = interleave(reps, ours, bare, fluent_unset, fluent_store, title[:3])
+            comparisons.append(Comparison(key, title, goal, goal_text, *times))
 
         # Checks, outside the timings, on the last registration of each kind.
         progress("checking requirements.txt and loading the models back")
-        fluent.store()
+        fluent_store()
         ours_last = last["ours_defaults"]
         ours_pins = check_pins(read_requirements(ours_last["artifact_path"]), work.pip_requirements)
         bare_key = "bare_explicit" if args.skip_defaults else "bare_defaults"
@@ -361,18 +270,16 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
             "bare_registered_model": BARE_MODEL_NAME,
             "bare_versions_created": int(last["bare_explicit"][1].version),
         }
-        fluent.unset()
+        fluent_unset()
 
-    env = environment()
-    env["load_average_at_start"] = load_at_start
-    payload: dict[str, Any] = {
+    return {
         "description": (
             "Median wall time of one registration (run + log_model + register_model) of a "
             f"RandomForestClassifier({args.trees} trees) with signature and input example, "
             "ours (HokusaiModelRegistry.register_baseline) vs bare MLflow, interleaved, on a "
             "fresh SQLite store."
         ),
-        "environment": env,
+        "environment": common.environment() | {"load_average_at_start": args.load_at_start},
         "parameters": {
             "quick": args.quick,
             "dataset": work.dataset,
@@ -415,69 +322,41 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Comparison]]:
             ),
         },
         "goals_met": all(c.met for c in comparisons) and ours_pins["ok"],
-        "duration_s": time.perf_counter() - started,
     }
-    return payload, comparisons
 
 
-def report(payload: dict[str, Any], comparisons: list[Comparison], path: Path) -> None:
-    params = payload["parameters"]
-    env = payload["environment"]
-    print(
-        f"Registration of {params['model']} on {params['dataset']}, signature + input example, "
-        f"fresh SQLite store"
-    )
-    print(
-        f"python {env['python']}, mlflow {env['mlflow']}, scikit-learn {env['sklearn']}, "
-        f"{env['cpu_count']} CPUs; ours announces a webhook event: "
-        f"{'yes' if params['ours_announce_webhook_event'] else 'no'}"
-        f"{'  [--quick: indicative only]' if params['quick'] else ''}"
-    )
-    print_load(env)
-    print()
+def report(payload: dict[str, Any], args: argparse.Namespace) -> None:
+    params, checks = payload["parameters"], payload["checks"]
+    title = f"Registration of {params['model']} on {params['dataset']}, signature + input example"
+    announces = f"ours announces a webhook event: {yes(params['ours_announce_webhook_event'])}"
+    common.print_header(title + ", fresh SQLite store", args, payload["environment"], announces)
     rows = []
-    for c in comparisons:
-        ours, bare = summarize(c.ours), summarize(c.bare)
-        times = [fmt_ms(x) for x in (ours["median"], bare["median"], ours["p99"], bare["p99"])]
-        verdict = [fmt_ratio(c.ratio), f"≤ {c.goal:g}×", "yes" if c.met else "NO"]
-        rows.append([c.title, str(len(c.ours)), *times, *verdict])
+    for c in payload["comparisons"].values():
+        ours, bare = c["ours"]["stats_s"], c["reference"]["stats_s"]
+        times = [fmt_ms(side[q]) for q in ("median", "p99") for side in (ours, bare)]
+        goal = f"≤ {c['goal']['max_ratio']:g}×"
+        rows.append([c["title"], c["reps"], *times, common.fmt_ratio(c["ratios"]["median"]), goal])
+        rows[-1].append(yes(c["goal_met"]))
     headers = ["comparison", "reps", "ours p50", "bare p50", "ours p99", "bare p99", "ratio"]
-    print_table([*headers, "goal", "met"], rows)
-    checks = payload["checks"]
-    pins = checks["ours_requirements_txt"]
-    print()
+    common.print_table([*headers, "goal", "met"], rows)
+    pins, loads = checks["ours_requirements_txt"], checks["models_load"]
     verdict = "exact pins of the installed versions" if pins["ok"] else "PROBLEMS"
-    print(f"ours requirements.txt: {verdict}: {', '.join(pins['lines'])}")
+    print(f"\nours requirements.txt: {verdict}: {', '.join(pins['lines'])}")
     for problem in pins["problems"]:
         print(f"  - {problem}")
+    bare_lines = ", ".join(checks["bare_mlflow_requirements_txt"])
     print(
-        f"bare MLflow requirements.txt ({checks['bare_mlflow_requirements_source']}): "
-        f"{', '.join(checks['bare_mlflow_requirements_txt'])}"
+        f"bare MLflow requirements.txt ({checks['bare_mlflow_requirements_source']}): {bare_lines}"
     )
-    print(
-        "bare MLflow was given skops_trusted_types="
-        f"{params['bare_skops_trusted_types']} (MLflow 3.17's skops default refuses a "
-        "RandomForest without it; the minimum for bare MLflow to work)"
-    )
-    loads = checks["models_load"]
-    print(
-        f"models load back: ours {'yes' if loads['ours'] else 'NO'}, "
-        f"bare {'yes' if loads['bare_mlflow'] else 'NO'}"
-    )
+    print(f"bare MLflow was given skops_trusted_types={params['bare_skops_trusted_types']}")
+    print(f"models load back: ours {yes(loads['ours'])}, bare {yes(loads['bare_mlflow'])}")
     prep = payload["diagnostics"]["ours_preparation_median_s"]
-    print(
-        "ours' own steps before MLflow (timed alone): plan_flavor "
-        f"{fmt_ms(prep['plan_flavor']['median_s'])} (an extra skops serialisation to list "
-        f"trusted types), resolve_signature {fmt_ms(prep['resolve_signature']['median_s'])} "
-        "(example check + predict)"
-    )
-    print_footer(payload, path)
+    steps = ", ".join(f"{name} {fmt_ms(step['median_s'])}" for name, step in prep.items())
+    print(f"ours' own steps before MLflow (timed alone): {steps}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    payload, comparisons = run(args)
-    return finish(NAME, args, payload, lambda path: report(payload, comparisons, path))
+    return common.run_main(NAME, parse_args(argv), run, report)
 
 
 if __name__ == "__main__":

@@ -22,33 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    REPO_ROOT,
-    Parser,
-    environment,
-    finish,
-    fmt_ms,
-    goal,
-    load_average,
-    print_footer,
-    print_table,
-    progress,
-    quiet_mlflow,
-    ratio,
-    summarize,
-    temp_home,
-)
-from _load import httpx_version, pick_loadgen, run_httpx, run_wrk, wrk_version
-from _procs import (
-    Server,
-    cpu_used,
-    free_port,
-    server_environment,
-    start_server,
-    stop,
-    venv_command,
-    wait_http,
-)
+import _common as common
+import _load
+import _procs as procs
+from _common import REPO_ROOT, fmt_ms, fmt_stats, goal, progress, ratio, summarize
+from _procs import Server, stop
 
 NAME = "serving"
 GOAL_RPS_RATIO = 5.0
@@ -98,33 +76,23 @@ end
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = Parser(__doc__)
-    parser.add_argument(
-        "--loadgen",
-        choices=("auto", "wrk", "httpx"),
-        default="auto",
-        help="load generator: wrk when installed (auto), or the httpx fallback",
-    )
-    parser.sized("--duration", 2, 5, "seconds per timed wrk run (default 5; quick 2)")
-    parser.sized("--rounds", 1, 3, "XGBoost rounds per shape (default 3; quick 1)")
-    parser.sized("--rf-rounds", 1, 2, "RandomForest rounds (default 2; quick 1)")
-    parser.sized(
-        "--requests",
-        200,
-        1000,
-        "httpx fallback: timed single-row requests per run (default 1000; quick 200); "
-        "batch runs send a fifth of it",
-    )
-    parser.sized("--cold-starts", 1, 3, "starts of each server (default 3; quick 1)")
-    parser.sized("--swaps", 2, 4, "alias moves + reloads (default 4; quick 2)")
+    parser = common.Parser(__doc__)
+    _load.add_loadgen(parser)
+    parser.sized("--duration", 2, 5, "seconds per timed wrk run")
+    parser.sized("--rounds", 1, 3, "XGBoost rounds per shape")
+    parser.sized("--rf-rounds", 1, 2, "RandomForest rounds")
+    requests = "httpx fallback: timed single-row requests per run (batch runs: a fifth)"
+    parser.sized("--requests", 200, 1000, requests)
+    parser.sized("--cold-starts", 1, 3, "starts of each server")
+    parser.sized("--swaps", 2, 4, "alias moves + reloads")
     parser.add_argument("--skip-rf", action="store_true", help="do not serve the RandomForest")
     parser.add_argument("--startup-breakdown", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse(argv)
-    if min(args.duration, args.rounds, args.rf_rounds, args.cold_starts, args.swaps) < 1:
-        parser.error("counts and durations must be ≥ 1")
-    if args.requests < 2 * SINGLE_CONNECTIONS:
-        parser.error(f"--requests must be ≥ {2 * SINGLE_CONNECTIONS}")
-    args.loadgen = pick_loadgen(args.loadgen, parser)
+    counts = (args.duration, args.rounds, args.rf_rounds, args.cold_starts, args.swaps)
+    parser.require(min(counts) >= 1, "counts and durations must be ≥ 1")
+    minimum = 2 * SINGLE_CONNECTIONS
+    parser.require(args.requests >= minimum, f"--requests must be ≥ {minimum}")
+    args.loadgen = _load.pick_loadgen(args.loadgen, parser)
     return args
 
 
@@ -220,7 +188,7 @@ SERVING_VARIABLES = ("MODEL_VARIANT", "MODEL_RUN_ID", "MODEL_RUN_NAME", "MODEL_R
 def serving_environment(overrides: Mapping[str, str]) -> dict[str, str]:
     """This environment minus MLflow/Hokusai/serving variables, venv bin first on PATH."""
     drop = (*SERVING_VARIABLES, "CONFIG_PATH")
-    return server_environment(overrides, drop=drop, unbuffered=True)
+    return procs.server_environment(overrides, drop=drop, unbuffered=True)
 
 
 def ours_environment(store: Store, model: str) -> dict[str, str]:
@@ -236,11 +204,12 @@ def ours_environment(store: Store, model: str) -> dict[str, str]:
 
 def start(side: str, model: str, store: Store, tag: str) -> Server:
     """Start ``side`` serving ``model``'s champion; returns at once (see :func:`wait_ready`)."""
-    port = free_port()
+    port = procs.free_port()
     host = ["--host", "127.0.0.1", "--port", str(port)]
     if side == "mlflow":
-        command = [*venv_command("mlflow", "mlflow"), "models", "serve", "-m", store.variant(model)]
-        command += ["--env-manager", "local", *host, "--workers", "1"]
+        mlflow = procs.venv_command("mlflow", "mlflow")
+        command = [*mlflow, "models", "serve", "-m", store.variant(model), "--env-manager", "local"]
+        command += [*host, "--workers", "1"]
         env = serving_environment({"MLFLOW_TRACKING_URI": store.tracking_uri})
         cwd = store.root
     else:
@@ -255,14 +224,14 @@ def start(side: str, model: str, store: Store, tag: str) -> Server:
         command = [sys.executable, "-m", "uvicorn", "api.app:app", *host]
         env, cwd = ours_environment(store, model), REPO_ROOT
     log = store.root / f"{side}-{tag}.log"
-    return start_server(
+    return procs.start_server(
         side, command, port=port, log=log, env=env, cwd=cwd, append=True, model=model
     )
 
 
 def wait_ready(server: Server, timeout: float = 120.0) -> float:
     """Poll the ready URL every 10 ms; seconds from process start to the first 200."""
-    if not wait_http(server, READY_PATH[server.side], timeout=timeout, interval=0.01):
+    if not procs.wait_http(server, READY_PATH[server.side], timeout=timeout, interval=0.01):
         tail = server.tail()
         raise RuntimeError(f"{LABELS[server.side]} was not ready within {timeout:g} s:\n{tail}")
     assert server.ready_seconds is not None
@@ -378,7 +347,7 @@ class LoadGenerator:
             _httpx_load(url, shape, warmup)
             before = server.cpu_seconds()
             result = _httpx_load(url, shape, count)
-        result.server_cpu_s = cpu_used(before, server.cpu_seconds())
+        result.server_cpu_s = procs.cpu_used(before, server.cpu_seconds())
         result.side = server.side
         if server.process.poll() is not None:
             raise RuntimeError(f"{LABELS[server.side]} exited during a run; see {server.log}")
@@ -386,7 +355,7 @@ class LoadGenerator:
 
     def _wrk(self, url: str, shape: Shape, *, seconds: int) -> RunResult:
         script = self.script(shape)
-        done = run_wrk(url, script, shape.connections, seconds, latency=True)
+        done = _load.run_wrk(url, script, shape.connections, seconds, latency=True)
         match = re.search(r"^BENCH_JSON (.*)$", done.stdout, re.MULTILINE)
         if done.returncode != 0 or match is None:
             raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}{done.stderr}")
@@ -432,7 +401,7 @@ def _httpx_load(url: str, shape: Shape, count: int) -> RunResult:
             errors += not ok
 
     headers = {"Content-Type": "application/json"}
-    elapsed = run_httpx(shape.connections, connection, timeout=30, headers=headers)
+    elapsed = _load.run_httpx(shape.connections, connection, timeout=30, headers=headers)
     stats = summarize(latencies)
     return RunResult(
         side="",
@@ -473,21 +442,18 @@ def measure_load(
 def aggregate(runs: Sequence[RunResult]) -> dict[str, Any]:
     """Median over rounds of each figure; totals of requests and errors."""
 
-    def median(values: Sequence[float | None]) -> float | None:
-        present = [v for v in values if v is not None]
+    def median(key: str) -> float | None:
+        present = [v for v in (getattr(r, key) for r in runs) if v is not None]
         return statistics.median(present) if present else None
 
     return {
         "rounds": len(runs),
         "requests": sum(r.requests for r in runs),
         "errors": sum(r.errors for r in runs),
-        "requests_per_s": median([r.requests_per_s for r in runs]),
-        "p50_s": median([r.p50_s for r in runs]),
-        "p90_s": median([r.p90_s for r in runs]),
-        "p99_s": median([r.p99_s for r in runs]),
+        **{key: median(key) for key in ("requests_per_s", "p50_s", "p90_s", "p99_s")},
         "p99_worst_round_s": max(r.p99_s for r in runs),
         "max_s": max(r.max_s for r in runs),
-        "cpu_ms_per_request": median([r.cpu_ms_per_request for r in runs]),
+        "cpu_ms_per_request": median("cpu_ms_per_request"),
         "raw": [{**asdict(r), "cpu_ms_per_request": r.cpu_ms_per_request} for r in runs],
     }
 
@@ -752,11 +718,8 @@ def serve_both(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    started = time.perf_counter()
-    load_at_start = load_average()
-    quiet_mlflow(verbose=args.verbose)
     tool = args.loadgen
-    with temp_home(NAME, keep=args.keep_store) as root:
+    with common.temp_home(NAME, keep=args.keep_store) as root:
         progress("training, logging and registering the models")
         store = build_store(root, with_rf=not args.skip_rf)
         progress(f"store ready in {store.build_seconds:.1f} s: {store.versions}")
@@ -784,25 +747,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             with running(RF, store, "rf") as pair:
                 rf = serve_both(pair, store, shapes, loadgen, args.rf_rounds)
 
-    return build_payload(
-        args,
-        tool=tool,
-        store=store,
-        python_pass=python_pass,
-        cold=cold,
-        breakdown=breakdown,
-        xgb=xgb,
-        rf=rf,
-        swap=swap,
-        load_at_start=load_at_start,
-        duration=time.perf_counter() - started,
-    )
+    return build_payload(args, store, python_pass, cold, breakdown, xgb, rf, swap)
 
 
 def build_payload(
     args: argparse.Namespace,
-    *,
-    tool: str,
     store: Store,
     python_pass: list[float],
     cold: dict[str, Any],
@@ -810,9 +759,8 @@ def build_payload(
     xgb: dict[str, Any],
     rf: dict[str, Any] | None,
     swap: dict[str, Any],
-    load_at_start: list[float] | None,
-    duration: float,
 ) -> dict[str, Any]:
+    tool = args.loadgen
     single = xgb["load"]["single"]
     batch = xgb["load"]["batch"]
     import_median = cold["import_mlflow"]["median"]
@@ -845,12 +793,14 @@ def build_payload(
         ),
     }
     return {
-        "environment": environment(),
-        "load_average_at_start": load_at_start,
+        "environment": common.environment(),
+        "load_average_at_start": args.load_at_start,
         "quick": args.quick,
         "parameters": {
             "loadgen": tool,
-            "loadgen_version": wrk_version() if tool == "wrk" else f"httpx {httpx_version()}",
+            "loadgen_version": _load.wrk_version()
+            if tool == "wrk"
+            else f"httpx {_load.httpx_version()}",
             "loadgen_caveat": None if tool == "wrk" else HTTPX_CAVEAT,
             "wrk_command": (
                 f"wrk -t1 -c<C> -d{args.duration}s --timeout 10s --latency -s post.lua <url>"
@@ -901,7 +851,6 @@ def build_payload(
         "goals": goals,
         "goals_met": all(g["met"] for g in goals.values()),
         "also_checked": also,
-        "duration_s": duration,
     }
 
 
@@ -911,60 +860,65 @@ def p99_vs_p50(shape: str, load: Mapping[str, Any]) -> dict[str, Any]:
     return goal(description, ours <= theirs, value_s=ours, mlflow_p50_s=theirs)
 
 
-def _ms(value: float | None) -> str:
-    return "—" if value is None else fmt_ms(value)
-
-
 def _load_rows(load: Mapping[str, Any]) -> list[list[str]]:
     rows = []
     for shape, doc in load.items():
         for side in SIDES:
             agg = doc[side]
             cpu = agg["cpu_ms_per_request"]
-            rows.append(
-                [f"{shape} {LABELS[side]}", f"{agg['requests_per_s']:,.1f}"]
-                + [_ms(agg[key]) for key in ("p50_s", "p90_s", "p99_s")]
-                + ["—" if cpu is None else f"{cpu:.2f}", str(agg["errors"])]
-            )
+            rows.append([f"{shape} {LABELS[side]}", f"{agg['requests_per_s']:,.1f}"])
+            rows[-1] += [common.fmt_value("_s", agg[key]) for key in ("p50_s", "p90_s", "p99_s")]
+            rows[-1] += ["—" if cpu is None else f"{cpu:.2f}", str(agg["errors"])]
         less = doc["cpu_per_request_ratio"]
-        less_text = "—" if less is None else f"{less:.1f}× less"
-        ratios = [f"{doc['requests_per_s_ratio']:.1f}×", "", ""]
-        p99_p50 = f"p99/p50 {doc['ours_p99_over_mlflow_p50']:.2f}"
-        rows.append([f"{shape} ours / mlflow", *ratios, p99_p50, less_text, ""])
+        cells = [f"{doc['requests_per_s_ratio']:.1f}×", "", ""]
+        cells += [f"p99/p50 {doc['ours_p99_over_mlflow_p50']:.2f}"]
+        rows.append(
+            [f"{shape} ours / mlflow", *cells, "—" if less is None else f"{less:.1f}× less"]
+        )
+        rows[-1].append("")
     return rows
 
 
-def report(payload: dict[str, Any], path: Path) -> None:
-    params = payload["parameters"]
-    print(f"\nServing benchmark — load generator: {params['loadgen_version']}")
+COLD_LABELS = {
+    "import_mlflow": "python -c 'import mlflow'",
+    **{side: f"{LABELS[side]} → {READY_PATH[side]}" for side in SIDES},
+    "ours_minus_import_mlflow": "ours − import mlflow (paired)",
+}
+
+
+def report(payload: dict[str, Any], args: argparse.Namespace) -> None:
+    params, cold, swap = payload["parameters"], payload["cold_start"], payload["swap"]
+    loadgen = f"load generator: {params['loadgen_version']}"
+    common.print_header(
+        "Serving: api.app vs mlflow models serve", args, payload["environment"], loadgen
+    )
     if params["loadgen_caveat"]:
-        print(f"  note: {params['loadgen_caveat']}")
+        print(f"note: {params['loadgen_caveat']}\n")
     headers = ["shape / server", "req/s", "p50", "p90", "p99", "CPU ms/req", "errors"]
-    print(f"\nXGBoost (50 trees, depth 4), median of {params['rounds_xgb']} round(s):")
-    print_table(headers, _load_rows(payload["xgboost"]["load"]))
-    if payload["random_forest"]:
-        print(f"\nRandomForest (10 trees), median of {params['rounds_rf']} round(s):")
-        print_table(headers, _load_rows(payload["random_forest"]["load"]))
-        notes = NOTES_REFERENCE["mlflow_models_serve_rf10_single_8c"]
-        print(
-            "  MLFLOW_NOTES reference, RF-10 single row 8 conn: mlflow "
-            f"{notes['requests_per_s'][0]}–{notes['requests_per_s'][1]} req/s, p50 "
-            f"{notes['p50_ms'][0]}–{notes['p50_ms'][1]} ms, p99 {notes['p99_ms'][0]}–"
-            f"{notes['p99_ms'][1]} ms; FastAPI+native ~440 req/s, p99 ~23 ms"
-        )
-    cold = payload["cold_start"]
-    print("\nCold start (process start → ready), median:")
+    models = {"xgboost": "XGBoost (50 trees, depth 4)", "random_forest": "RandomForest (10 trees)"}
+    rounds = {"xgboost": params["rounds_xgb"], "random_forest": params["rounds_rf"]}
+    notes = NOTES_REFERENCE["mlflow_models_serve_rf10_single_8c"]
+    span = {key: "–".join(map(str, value)) for key, value in notes.items()}
+    for key, title in models.items():
+        if payload[key]:
+            print(f"{title}, median of {rounds[key]} round(s):")
+            common.print_table(headers, _load_rows(payload[key]["load"]))
+            if key == "random_forest":
+                print(
+                    f"  MLFLOW_NOTES reference, RF-10 single row 8 conn: mlflow "
+                    f"{span['requests_per_s']} req/s, p50 {span['p50_ms']} ms, p99 "
+                    f"{span['p99_ms']} ms; FastAPI+native ~440 req/s, p99 ~23 ms"
+                )
+            print()
+    print("Cold start (process start → ready), median:")
     rows = [["python -c pass", fmt_ms(cold["python_pass"]["median"]), "", ""]]
-    labels = {
-        "import_mlflow": "python -c 'import mlflow'",
-        **{side: f"{LABELS[side]} → {READY_PATH[side]}" for side in SIDES},
-        "ours_minus_import_mlflow": "ours − import mlflow (paired)",
-    }
-    for kind, label in labels.items():
+    for kind, label in COLD_LABELS.items():
         doc = cold["rounds"][kind]
         spread = f"{fmt_ms(doc['min'])}–{fmt_ms(doc['max'])} (n={doc['n']})"
-        rows.append([label, fmt_ms(doc["median"]), spread, _ms(doc["cpu_median"])])
-    print_table(["", "median", "range", "CPU (median)"], rows)
+        rows.append(
+            [label, fmt_ms(doc["median"]), spread, common.fmt_value("_s", doc["cpu_median"])]
+        )
+    common.print_table(["", "median", "range", "CPU (median)"], rows)
     breakdown = cold["ours_breakdown"]
     if "phases_s" in breakdown:
         print("  our start-up by phase (child process):")
@@ -972,44 +926,16 @@ def report(payload: dict[str, Any], path: Path) -> None:
             print(f"    {phase:<48} {fmt_ms(seconds):>10}")
         for phase, seconds in breakdown["inside_refresh_s"].items():
             print(f"      of which {phase:<37} {fmt_ms(seconds):>10}")
-    swap = payload["swap"]
-    print("\nSwap (alias moved, POST /admin/reload, probe on one connection):")
+    moved = swap["alias_move_to_new_version"]
     print(
-        f"  reload call median {fmt_ms(swap['reload_call']['median'])} "
-        f"(max {fmt_ms(swap['reload_call']['max'])}); alias move → new X-Model-Version "
-        + (
-            f"median {fmt_ms(swap['alias_move_to_new_version']['median'])}"
-            if swap["alias_move_to_new_version"]
-            else "NOT seen"
-        )
-        + f"; probe {swap['probe_requests']} requests, {swap['probe_failed']} failed, "
-        f"{swap['stale_after_reload']} stale, "
-        f"p99 {_ms(swap['probe_latency']['p99'] if swap['probe_latency'] else None)}"
+        "\nSwap (alias moved, POST /admin/reload, probe on one connection): reload call "
+        f"{fmt_stats(swap['reload_call'], 'median', 'max')}; alias move → new X-Model-Version "
+        f"{fmt_stats(moved, 'median') if moved else 'NOT seen'}; probe {swap['probe_requests']} "
+        f"requests, {swap['probe_failed']} failed, {swap['stale_after_reload']} stale, "
+        f"{fmt_stats(swap['probe_latency'], 'p99')}\n"
     )
-    print()
-    for g in payload["goals"].values():
-        if "value" in g:
-            shown = f"{g['value']:.2f}×"
-        else:
-            shown = fmt_ms(g["value_s"])
-            if "mlflow_p50_s" in g:
-                shown += f" vs {fmt_ms(g['mlflow_p50_s'])}"
-            if "total_s" in g:
-                shown += f" (total {fmt_ms(g['total_s'])} − import "
-                shown += f"{fmt_ms(g['import_mlflow_s'])})"
-        print(f"goal: {g['description']}: {shown} → {'met' if g['met'] else 'NOT met'}")
-    for g in payload["also_checked"].values():
-        shown = (
-            f"{fmt_ms(g['value_s'])} vs {fmt_ms(g['mlflow_p50_s'])}"
-            if "value_s" in g
-            else str(g["value"])
-        )
-        print(f"also: {g['description']}: {shown} → {'yes' if g['met'] else 'NO'}")
-    print(
-        f"load average start {payload['load_average_at_start']} end "
-        f"{payload['environment']['load_average_at_end']}"
-    )
-    print_footer(payload, path)
+    common.print_goals(payload["goals"])
+    common.print_goals(payload["also_checked"], "also")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1021,8 +947,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(128 + signum)  # unwinds through every finally: servers are stopped
 
     signal.signal(signal.SIGTERM, terminate)
-    payload = run(args)
-    return finish(NAME, args, payload, lambda path: report(payload, path))
+    return common.run_main(NAME, args, run, report)
 
 
 if __name__ == "__main__":

@@ -23,31 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    Parser,
-    environment,
-    finish,
-    fmt_ms,
-    goal,
-    http_parser,
-    load_average,
-    print_footer,
-    print_table,
-    progress,
-    quiet_mlflow,
-    summarize,
-    temp_home,
-)
-from _procs import (
-    cpu_used,
-    free_port,
-    mlflow_server_command,
-    process_cpu_seconds,
-    start_server,
-    stop,
-    venv_command,
-    wait_http,
-)
+import _common as common
+import _procs as procs
+from _common import fmt_ms, fmt_stats, goal, progress, stat_ms, summaries, summarize
+from _procs import stop
 
 NAME = "webhooks"
 GOAL_THROUGHPUT = 200.0
@@ -71,38 +50,21 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = Parser(__doc__)
-    parser.sized("--events", 200, 1000, "throughput events (default 1000; --quick: 200)")
-    parser.sized("--latency-events", 60, 300, "events per latency mode (default 300; --quick: 60)")
+    parser = common.Parser(__doc__)
+    parser.sized("--events", 200, 1000, "throughput events")
+    parser.sized("--latency-events", 60, 300, "events per latency mode")
     parser.add_argument("--rate", type=float, default=20.0, help="latency write rate, events/s")
-    parser.sized(
-        "--announce-calls",
-        100,
-        500,
-        "timed announce_registration calls (default 500; --quick: 100)",
-    )
-    parser.sized(
-        "--mlflow-versions",
-        20,
-        100,
-        "model versions created through mlflow server (default 100; --quick: 20)",
-    )
-    parser.add_argument(
-        "--skip-mlflow", action="store_true", help="do not start mlflow server (part 4)"
-    )
-    parser.add_argument(
-        "--profile",
-        type=Path,
-        default=None,
-        help="cProfile the throughput dispatcher loop into this file (slows it down)",
-    )
+    parser.sized("--announce-calls", 100, 500, "timed announce_registration calls")
+    parser.sized("--mlflow-versions", 20, 100, "model versions created through mlflow server")
+    parser.add_argument("--skip-mlflow", action="store_true", help="do not start mlflow server")
+    profile = "cProfile the throughput dispatcher loop into this file (slows it down)"
+    parser.add_argument("--profile", type=Path, default=None, help=profile)
     parser.add_argument("--seed", type=int, default=0, help="random seed (arrival times)")
     parser.add_argument("--serve-receiver", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse(argv)
-    if min(args.events, args.latency_events, args.announce_calls, args.mlflow_versions) < 2:
-        parser.error("counts must be ≥ 2")
-    if not 0 < args.rate <= 500:
-        parser.error("--rate must be in (0, 500]")
+    counts = (args.events, args.latency_events, args.announce_calls, args.mlflow_versions)
+    parser.require(min(counts) >= 2, "counts must be ≥ 2")
+    parser.require(0 < args.rate <= 500, "--rate must be in (0, 500]")
     return args
 
 
@@ -163,13 +125,8 @@ def receiver_app(secrets: Mapping[str, str]) -> Callable[[Scope, Receive, Send],
     counts = {"hokusai": 0, "mlflow": 0, "unverified": 0, "duplicates": 0, "other": 0}
 
     async def respond(send: Send, status: int, body: bytes, kind: bytes) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())],
-            }
-        )
+        headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -231,22 +188,14 @@ def serve_receiver() -> int:
     import uvicorn
 
     secrets = json.loads(os.environ[RECEIVER_ENV])
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the
-    # listening socket says TCP, and without it every response (start and body are two writes)
-    # waits ~40 ms for the client's delayed ACK (Nagle), as when uvicorn binds the port itself.
+    # IPPROTO_TCP: only then does asyncio set TCP_NODELAY on accepted sockets (else each
+    # response waits ~40 ms for the client's delayed ACK).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
-    config = uvicorn.Config(
-        receiver_app(secrets),
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
-        http="auto",  # httptools when installed, else h11
-        loop="asyncio",
-        timeout_keep_alive=60,
-    )
+    options = {"lifespan": "off", "log_level": "warning", "access_log": False, "http": "auto"}
+    config = uvicorn.Config(receiver_app(secrets), **options, loop="asyncio", timeout_keep_alive=60)
     print(sock.getsockname()[1], flush=True)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
@@ -351,16 +300,13 @@ def make_webhooks(home: Path, receiver: Receiver, *, background: bool) -> Any:
     from hokusai.webhooks import Webhooks
 
     env = settings_env(home, receiver)
-    settings = Settings(
-        home=home,
-        tracking_uri=env["HOKUSAI_TRACKING_URI"],
-        database_url=env["HOKUSAI_DATABASE_URL"],
-        webhook_url=env["HOKUSAI_WEBHOOK_URL"],
-        webhook_secret=SecretStr(HOKUSAI_SECRET),
-        webhook_allow_insecure=True,
-        webhook_background=background,
-    )
-    return Webhooks(settings)
+    urls = {key: env[f"HOKUSAI_{key.upper()}"] for key in ("tracking_uri", "database_url")}
+    secret = {
+        "webhook_url": env["HOKUSAI_WEBHOOK_URL"],
+        "webhook_secret": SecretStr(HOKUSAI_SECRET),
+    }
+    options = {"webhook_allow_insecure": True, "webhook_background": background}
+    return Webhooks(Settings(home=home, **urls, **secret, **options))
 
 
 def _timed(owner: Any, name: str, bucket: dict[str, list[float]]) -> None:
@@ -429,9 +375,9 @@ def measure_throughput(
             )
         dispatcher = hooks.dispatcher()
         breakdown: dict[str, list[float]] = {}
-        for owner, name in ((hooks.outbox, "claim"), (dispatcher.client, "send")):
+        timed = ((hooks.outbox, "claim"), (dispatcher.client, "send"), (hooks.outbox, "complete"))
+        for owner, name in timed:
             _timed(owner, name, breakdown)
-        _timed(hooks.outbox, "complete", breakdown)
         profiler = None
         if profile is not None:
             import cProfile
@@ -440,7 +386,7 @@ def measure_throughput(
             profiler.enable()
         passes = 0
         delivered = 0
-        receiver_cpu = process_cpu_seconds(receiver.process.pid)
+        receiver_cpu = procs.process_cpu_seconds(receiver.process.pid)
         sender_cpu = time.process_time()
         started = time.perf_counter()
         deadline = time.monotonic() + 120
@@ -454,7 +400,7 @@ def measure_throughput(
             time.sleep(0.01)
         elapsed = time.perf_counter() - started
         sender_cpu = time.process_time() - sender_cpu
-        receiver_cpu = cpu_used(receiver_cpu, process_cpu_seconds(receiver.process.pid))
+        receiver_cpu = procs.cpu_used(receiver_cpu, procs.process_cpu_seconds(receiver.process.pid))
         if profiler is not None and profile is not None:
             profiler.disable()
             profiler.dump_stats(str(profile))
@@ -516,7 +462,7 @@ class Latency:
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
+        return {
             "mode": self.mode,
             "label": MODE_LABELS[self.mode],
             "written": self.written,
@@ -524,14 +470,11 @@ class Latency:
             "verified": self.verified,
             "achieved_write_rate_per_s": self.achieved_rate,
             "error": self.error,
-        }
-        if self.from_call:
-            doc["latency_from_write_call_s"] = summarize(self.from_call)
-        if self.from_return:
-            doc["latency_from_write_return_s"] = summarize(self.from_return)
-        if self.write_seconds:
-            doc["write_call_s"] = summarize(self.write_seconds)
-        return doc
+        } | summaries(
+            latency_from_write_call_s=self.from_call,
+            latency_from_write_return_s=self.from_return,
+            write_call_s=self.write_seconds,
+        )
 
 
 def paced(
@@ -598,7 +541,7 @@ def deliverer(mode: str, hooks: Any, env: Mapping[str, str], log: Path) -> Itera
             thread.join(10)
             dispatcher.client.close()
         return
-    command = venv_command("hokusai", "hokusai.cli.main")
+    command = procs.venv_command("hokusai", "hokusai.cli.main")
     with log.open("wb") as output:
         process = subprocess.Popen(
             [*command, "webhooks", "worker", "--reconcile-every", "0"],
@@ -643,18 +586,13 @@ def measure_latency(
 
 def measure_announce(home: Path, receiver: Receiver, calls: int) -> list[float]:
     hooks = make_webhooks(home, receiver, background=False)
-    samples: list[float] = []
     try:
         for n in range(1, 31):
             hooks.announce_registration(realistic_result(-n))
-        for n in range(1, calls + 1):
-            result = realistic_result(n)
-            started = time.perf_counter()
-            hooks.announce_registration(result)
-            samples.append(time.perf_counter() - started)
+        results = iter([realistic_result(n) for n in range(1, calls + 1)])
+        return common.timed_calls(lambda: hooks.announce_registration(next(results)), calls)
     finally:
         hooks.close()
-    return samples
 
 
 # ---- MLflow's own webhooks -----------------------------------------------------------------
@@ -683,7 +621,7 @@ def measure_mlflow(
         run.reason = f"cannot import what mlflow server needs: {exc}"
         run.latency.error = run.reason
         return run
-    port = free_port()
+    port = procs.free_port()
     extra_env = {
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
@@ -695,13 +633,13 @@ def measure_mlflow(
     for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         env.pop(variable, None)
     folder.mkdir(parents=True, exist_ok=True)
-    command = mlflow_server_command(folder, port)
-    server = start_server(
+    command = procs.mlflow_server_command(folder, port)
+    server = procs.start_server(
         "mlflow", command, port=port, log=folder / "mlflow-server.log", env=env, cwd=folder
     )
     uri = server.base
     try:
-        if not wait_http(server, "/health", timeout=90, request_timeout=1):
+        if not procs.wait_http(server, "/health", timeout=90, request_timeout=1):
             run.reason = f"mlflow server did not become healthy within 90 s: {server.tail(800)}"
             run.latency.error = run.reason
             return run
@@ -754,11 +692,8 @@ def measure_mlflow(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    started = time.perf_counter()
-    args.load_at_start = load_average()
-    quiet_mlflow(verbose=args.verbose)
     with (
-        temp_home(NAME, keep=args.keep_store) as root,
+        common.temp_home(NAME, keep=args.keep_store) as root,
         running_receiver(root / "receiver.log") as receiver,
     ):
         progress(f"throughput: {args.events:,} events written, then one dispatcher")
@@ -787,9 +722,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             count, seed = args.mlflow_versions, args.seed + len(LATENCY_MODES)
             mlflow_run = measure_mlflow(root / "mlflow", receiver, count, args.rate, 30, seed)
         receiver_counts = receiver.counts()
-    payload = build_payload(args, throughput, latencies, announce, mlflow_run, receiver_counts)
-    payload["duration_s"] = time.perf_counter() - started
-    return payload
+    return build_payload(args, throughput, latencies, announce, mlflow_run, receiver_counts)
 
 
 def build_payload(
@@ -839,13 +772,11 @@ def build_payload(
         "verified": mlflow_run.latency.verified,
         "waited_for_deliveries_s": mlflow_run.settle_seconds,
         **mlflow_run.latency.as_json(),
+        **summaries(
+            create_model_version_call_s=mlflow_run.create_call_s,
+            latency_from_server_creation_timestamp_s=mlflow_run.from_server_timestamp,
+        ),
     }
-    if mlflow_run.create_call_s:
-        mlflow_doc["create_model_version_call_s"] = summarize(mlflow_run.create_call_s)
-    if mlflow_run.from_server_timestamp:
-        mlflow_doc["latency_from_server_creation_timestamp_s"] = summarize(
-            mlflow_run.from_server_timestamp
-        )
     mlflow_doc.pop("write_call_s", None)
     return {
         "description": (
@@ -855,7 +786,7 @@ def build_payload(
             "MLflow server's own model_version.created webhooks side by side; fresh SQLite "
             "project database per measurement."
         ),
-        "environment": environment(),
+        "environment": common.environment(),
         "parameters": {
             "quick": args.quick,
             "throughput_events": args.events,
@@ -866,8 +797,8 @@ def build_payload(
             "dispatcher_batch_size": 50,
             "poll_seconds": 0.05,
             "receiver": (
-                f"uvicorn ({http_parser()}, asyncio) raw ASGI app in a subprocess, TCP_NODELAY; "
-                "verifies with standardwebhooks; answers 200 'ok'"
+                f"uvicorn ({common.http_parser()}, asyncio) raw ASGI app in a subprocess, "
+                "TCP_NODELAY; verifies with standardwebhooks; answers 200 'ok'"
             ),
             "arrivals": "Poisson (exponential gaps), seeded",
             "seed": args.seed,
@@ -888,111 +819,61 @@ def build_payload(
     }
 
 
-def _p(doc: Mapping[str, Any], key: str, stat: str) -> str:
-    summary = doc.get(key)
-    return fmt_ms(summary[stat]) if summary else "—"
-
-
-def report(payload: dict[str, Any], path: Path) -> None:
-    env = payload["environment"]
-    params = payload["parameters"]
-    print("Webhook delivery: outbox + dispatcher vs MLflow server webhooks, loopback receiver")
-    print(
-        f"python {env['python']}, mlflow {env['mlflow']}, {env['cpu_count']} CPUs; receiver: "
-        f"separate process, verifies every signature; load average at start "
-        f"{params['load_average_at_start']}, at end {env.get('load_average_at_end')}"
-        f"{'  [--quick: indicative only]' if params['quick'] else ''}"
-    )
-    tp = payload["throughput"]
-    print()
+def report(payload: dict[str, Any], args: argparse.Namespace) -> None:
+    tp, mlflow, latency = payload["throughput"], payload["mlflow"], payload["latency"]
+    title = "Webhook delivery: outbox + dispatcher vs MLflow server webhooks, loopback receiver"
+    receiver = "receiver: separate process, verifies every signature"
+    common.print_header(title, args, payload["environment"], receiver)
     print(
         f"throughput: {tp['delivered']:,}/{tp['events']:,} delivered by one dispatcher in "
-        f"{tp['deliver_seconds']:.2f} s = {tp['deliveries_per_s']:,.0f} deliveries/s "
-        f"(received {tp['received']:,}, verified {tp['verified']:,}, duplicates "
-        f"{tp['duplicates']}); writing them: {tp['writes_per_s']:,.0f} events/s"
-    )
-    print(
-        f"  floor, serial signed httpx POSTs to the same receiver without the outbox: "
-        f"{tp['floor_serial_signed_posts_per_s']:,.0f}/s (dispatcher at "
+        f"{tp['deliver_seconds']:.2f} s = {tp['deliveries_per_s']:,.0f} deliveries/s (received "
+        f"{tp['received']:,}, verified {tp['verified']:,}, duplicates {tp['duplicates']}); "
+        f"writing them: {tp['writes_per_s']:,.0f} events/s\n  floor, serial signed httpx POSTs "
+        f"without the outbox: {tp['floor_serial_signed_posts_per_s']:,.0f}/s (dispatcher at "
         f"{tp['ratio_to_floor']:.0%} of it)"
     )
-    parts = tp["where_the_time_goes_s"]
-    per = {name: part["total"] / max(tp["events"], 1) for name, part in parts.items()}
-    other = tp["deliver_seconds"] / max(tp["events"], 1) - sum(per.values())
-    cpu = tp["receiver_process_cpu_s"]
-    print(
-        "  per delivery: "
-        + ", ".join(f"{name} {fmt_ms(value)}" for name, value in per.items())
-        + f", rest {fmt_ms(other)}; CPU: sender {fmt_ms(tp['sender_process_cpu_s'] / tp['events'])}"
-        + (f", receiver {fmt_ms(cpu / tp['events'])}" if cpu is not None else "")
-    )
-    print()
+    events = max(tp["events"], 1)
+    per = {name: part["total"] / events for name, part in tp["where_the_time_goes_s"].items()}
+    per["rest"] = tp["deliver_seconds"] / events - sum(per.values())
+    cpu = {"sender": tp["sender_process_cpu_s"], "receiver": tp["receiver_process_cpu_s"]}
+    per |= {f"CPU {side}": value / events for side, value in cpu.items() if value is not None}
+    print("  per delivery: " + ", ".join(f"{name} {fmt_ms(value)}" for name, value in per.items()))
     rows = []
-    docs = [*payload["latency"].values()]
-    if payload["mlflow"]["ran"]:
-        docs.append(payload["mlflow"])
-    for doc in docs:
-        call = "write_call_s" if "write_call_s" in doc else "create_model_version_call_s"
-        stats = [_p(doc, "latency_from_write_call_s", q) for q in ("p50", "p90", "p99", "max")]
-        counts = [f"{doc['received']}/{doc['written']}", f"{doc['verified']}"]
-        rows.append([doc["label"], *counts, *stats, _p(doc, call, "p50")])
-    print(
-        f"write→receipt latency at {params['latency_write_rate_per_s']:g} writes/s "
-        "Poisson arrivals (from the write call):"
-    )
+    for doc in [*latency.values(), *([mlflow] if mlflow["ran"] else [])]:
+        call = doc.get("write_call_s") or doc.get("create_model_version_call_s")
+        stats = [stat_ms(doc.get("latency_from_write_call_s"), q) for q in ("p50", "p90", "p99")]
+        rows.append([doc["label"], f"{doc['received']}/{doc['written']}", doc["verified"], *stats])
+        rows[-1] += [stat_ms(doc.get("latency_from_write_call_s"), "max"), stat_ms(call, "p50")]
+    rate = payload["parameters"]["latency_write_rate_per_s"]
+    print(f"\nwrite→receipt latency at {rate:g} writes/s Poisson arrivals (from the write call):")
     headers = ["deliverer", "received", "verified", "p50", "p90", "p99", "max", "write call p50"]
-    print_table(headers, rows)
-    for doc in payload["latency"].values():
+    common.print_table(headers, rows)
+    for doc in latency.values():
         if doc["error"]:
             print(f"  {doc['label']}: ERROR {doc['error']}")
-    mlflow = payload["mlflow"]
     if not mlflow["ran"]:
         print(f"  MLflow server webhooks: not measured — {mlflow['reason_not_run']}")
     else:
+        from_stamp = fmt_stats(mlflow.get("latency_from_server_creation_timestamp_s"), "p50", "p99")
         print(
-            f"  MLflow: {mlflow['delivered']}/{mlflow['versions_created']} delivered "
-            f"(server started in {mlflow['server_start_s']:.1f} s); its write call is "
-            "create_model_version over REST; from the version's creation_timestamp (set by the "
-            f"server before its DB write, ms): p50 "
-            f"{_p(mlflow, 'latency_from_server_creation_timestamp_s', 'p50')}, p99 "
-            f"{_p(mlflow, 'latency_from_server_creation_timestamp_s', 'p99')}"
+            f"  MLflow: {mlflow['delivered']}/{mlflow['versions_created']} delivered (server "
+            f"started in {mlflow['server_start_s']:.1f} s); its write call is create_model_version "
+            f"over REST; from the version's creation_timestamp (server clock, ms): {from_stamp}"
         )
-    a = payload["announce_registration_s"]
-    print()
-    print(
-        f"announce_registration (outbox write, {a['n']} calls, nothing sending): median "
-        f"{fmt_ms(a['median'])}, p90 {fmt_ms(a['p90'])}, p99 {fmt_ms(a['p99'])}, max "
-        f"{fmt_ms(a['max'])}"
-    )
-    bg = payload["latency"].get("background_sender", {})
-    if bg.get("write_call_s"):
-        print(
-            f"  while the background sender delivers: median {_p(bg, 'write_call_s', 'median')}"
-            f", p99 {_p(bg, 'write_call_s', 'p99')}"
-        )
-    print(
-        f"  {tp['events']:,} back-to-back writes (throughput part): median "
-        f"{_p(tp, 'announce_back_to_back_s', 'median')}, p99 "
-        f"{_p(tp, 'announce_back_to_back_s', 'p99')}"
-    )
-    print()
-    for g in payload["goals"].values():
-        if "value_per_s" in g:
-            shown = f"{g['value_per_s']:,.0f}/s"
-        elif g["value_s"] is None:
-            shown = "no data"
-        else:
-            shown = fmt_ms(g["value_s"])
-        print(f"goal: {g['description']}: {shown} → {'met' if g['met'] else 'NOT met'}")
-    print_footer(payload, path)
+    announce = fmt_stats(payload["announce_registration_s"], "median", "p90", "p99", "max")
+    calls = payload["announce_registration_s"]["n"]
+    print(f"\nannounce_registration (outbox write, {calls} calls, nothing sending): {announce}")
+    background = latency.get("background_sender", {}).get("write_call_s")
+    if background:
+        print(f"  while the background sender delivers: {fmt_stats(background, 'median', 'p99')}")
+    back_to_back = fmt_stats(tp["announce_back_to_back_s"], "median", "p99")
+    print(f"  {tp['events']:,} back-to-back writes (throughput part): {back_to_back}\n")
+    common.print_goals(payload["goals"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.serve_receiver:
-        return serve_receiver()
-    payload = run(args)
-    return finish(NAME, args, payload, lambda path: report(payload, path))
+    return serve_receiver() if args.serve_receiver else common.run_main(NAME, args, run, report)
 
 
 if __name__ == "__main__":
