@@ -12,8 +12,10 @@ MLflow tracking and registry in ``sqlite:///<home>/mlflow.db`` and artifacts in
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -27,7 +29,10 @@ __all__ = [
     "export_to_environment",
     "get_settings",
     "load_project_config",
+    "mask_secrets",
     "parse_retry_schedule",
+    "public_location",
+    "public_text",
 ]
 
 
@@ -151,14 +156,21 @@ class Settings(BaseSettings):
         default=None,
         description="Redis for rate limits shared by API replicas (in-memory when unset).",
     )
+    rate_limit_redis_down: Literal["memory", "refuse"] = Field(
+        default="memory",
+        description=(
+            "While Redis is unreachable: 'memory' limits each replica on its own (degraded), "
+            "'refuse' answers 503 rate_limiter_unavailable."
+        ),
+    )
     api_key: SecretStr | None = Field(
         default=None, description="API key the CLI sends when talking to a server (--server)."
     )
     api_bootstrap_admin_key: bool = Field(
         default=True,
         description=(
-            "On first start of the embedded server with no API key, create an admin key "
-            "and print it once."
+            "On the first start of the embedded server on a brand-new database (no API key "
+            "ever created), create an admin key and print it once."
         ),
     )
 
@@ -291,6 +303,11 @@ class ServingSettings(BaseSettings):
         validation_alias=AliasChoices("HOKUSAI_SERVING_BATCH_WAIT_MS", "batch_wait_ms"),
         description="Longest a single-row request waits to share a batch under concurrency.",
     )
+    admin_reload: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("HOKUSAI_SERVING_ADMIN_RELOAD", "admin_reload"),
+        description="Serve POST /admin/reload (always behind an admin key); false removes it.",
+    )
 
     @field_validator("model_variant", "model_run_id", "model_run_name")
     @classmethod
@@ -350,3 +367,71 @@ def export_to_environment(**overrides: Any) -> None:
 def get_settings(**overrides: Any) -> Settings:
     """Read the environment now and return fresh settings; keyword overrides win."""
     return Settings(**overrides)
+
+
+# ---- showing settings and errors safely ------------------------------------------------------
+
+# ``scheme://user:password@`` in a URL (a password may be empty; a user alone is not a secret).
+_URL_CREDENTIALS: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):[^@/\s]*@")
+# ``?token=…``-like query values and ``password=…`` in a DSN: any parameter whose name says it
+# holds a secret.
+_SECRET_PARAMETER: Final = re.compile(
+    r"(?i)(?<![^?&;\s])([\w.-]*(?:key|token|secret|passw|pwd|auth|signature|credential)"
+    r"[\w.-]*=)[^&#\s\"']*"
+)
+# A Hokusai API key ``hk_<id>_<secret>``: the id is safe to show, the secret is not.
+_API_KEY: Final = re.compile(r"(?<![A-Za-z0-9])(hk_[A-Za-z0-9]{12}_)[A-Za-z0-9_-]{20,}")
+# Local-file URIs, and absolute paths of two segments or more that are not part of a URI
+# (``models:/name/1`` and ``runs:/id/model`` are MLflow references, not paths).
+_FILE_URI: Final = re.compile(r"\b((?:file|sqlite):/*)([^\s'\"]+)")
+_POSIX_PATH: Final = re.compile(
+    r"(?<![\w.~/\\-])(?<!models:)(?<!runs:)(?:/[^\s/'\"<>|:,;()\[\]{}]+){2,}"
+)
+_WINDOWS_PATH: Final = re.compile(r"\b[A-Za-z]:\\[^\s'\"<>|:,;]+")
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` (a URL, a log line, a message) with every credential replaced by ``***``:
+    passwords in URLs (``postgresql://app:***@db/hokusai``), secret-looking query values
+    (``?api_key=***``) and the secret part of Hokusai API keys (``hk_<id>_***``).
+
+    The one helper for anything printed or logged: CLI banners, logs, health details.
+    """
+    text = _URL_CREDENTIALS.sub(r"\1:***@", text)
+    text = _SECRET_PARAMETER.sub(r"\1***", text)
+    return _API_KEY.sub(r"\1***", text)
+
+
+def public_location(url: str) -> str:
+    """Where a store is, as a client may see it: ``sqlite (embedded)``, ``file store
+    (embedded)``, ``databricks``, or ``scheme://host[:port]`` — never a path, a user or a
+    password."""
+    scheme, colon, _ = url.partition(":")
+    scheme = scheme.lower()
+    if scheme.startswith("sqlite"):
+        return "sqlite (embedded)"
+    if scheme.startswith("databricks"):
+        return "databricks"
+    if not colon or scheme == "file" or len(scheme) == 1 or "/" in scheme:
+        return "file store (embedded)"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return scheme
+    return f"{scheme}://{host}{port}" if host else scheme
+
+
+def public_text(text: str) -> str:
+    """:func:`mask_secrets`, and absolute filesystem paths cut to their last part
+    (``…/xgb_model.pkl``): what an error or health detail may show a client."""
+    text = mask_secrets(text)
+    text = _FILE_URI.sub(lambda m: m.group(1) + _last_part(m.group(2), "/"), text)
+    text = _POSIX_PATH.sub(lambda m: _last_part(m.group(0), "/"), text)
+    return _WINDOWS_PATH.sub(lambda m: _last_part(m.group(0), "\\"), text)
+
+
+def _last_part(path: str, separator: str) -> str:
+    last = path.rstrip(separator).rsplit(separator, 1)[-1]
+    return f"…{separator}{last}"

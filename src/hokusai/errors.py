@@ -28,6 +28,7 @@
     ├── UnauthenticatedError             unauthenticated         401
     │   └── InvalidApiKeyError           invalid_api_key         401
     ├── ForbiddenError                   forbidden               403
+    │   └── AdminKeyRequiredError        admin_key_required      403
     ├── ConflictError                    conflict                409
     ├── PayloadTooLargeError             payload_too_large       413
     ├── RateLimitedError                 rate_limited            429
@@ -36,6 +37,7 @@
     ├── ModelNotLoadedError              model_not_loaded        503
     └── BackendError                     backend_error           502
         ├── BackendUnavailableError      backend_unavailable     503
+        │   └── RateLimiterUnavailableError  rate_limiter_unavailable  503
         └── DatabaseNotMigratedError     database_not_migrated   503
 
 Each class carries its code and its HTTP status; a subclass inherits its family's status, so
@@ -53,6 +55,7 @@ from typing import ClassVar
 
 __all__ = [
     "HTTP_STATUS",
+    "AdminKeyRequiredError",
     "ApiKeyInQueryError",
     "ApiKeyNotFoundError",
     "BackendError",
@@ -82,6 +85,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "RateLimitedError",
+    "RateLimiterUnavailableError",
     "RegistrationError",
     "RollbackIncompleteError",
     "SignatureMismatchError",
@@ -273,6 +277,13 @@ class ForbiddenError(HokusaiError):
     status = 403
 
 
+class AdminKeyRequiredError(ForbiddenError):
+    """An admin-only route with no active admin key to allow it: it stays closed until one is
+    created (``hokusai keys create --scope admin``)."""
+
+    code = "admin_key_required"
+
+
 class ConflictError(HokusaiError):
     """The request conflicts with the current state (for example a duplicate)."""
 
@@ -337,6 +348,13 @@ class DatabaseNotMigratedError(BackendError):
 
     code = "database_not_migrated"
     status = 503
+
+
+class RateLimiterUnavailableError(BackendUnavailableError):
+    """The shared rate limiter (Redis) cannot be reached and the API is set to refuse requests
+    rather than limit each replica on its own (``HOKUSAI_RATE_LIMIT_REDIS_DOWN=refuse``)."""
+
+    code = "rate_limiter_unavailable"
 
 
 def _family(cls: type[HokusaiError]) -> list[type[HokusaiError]]:

@@ -176,6 +176,28 @@ def test_count_active(store: ApiKeyStore):
     assert store.count_active() == 1
 
 
+def test_count_active_of_one_scope(store: ApiKeyStore):
+    store.create(name="r", scope="read")
+    admin, _ = store.create(name="a", scope="admin")
+    assert store.count_active(scope="admin") == 1
+    assert store.count_active(scope="write") == 0
+    store.revoke(admin.id)
+    assert store.count_active(scope="admin") == 0
+    with pytest.raises(InvalidScopeError):
+        store.count_active(scope="root")
+
+
+def test_create_first_only_on_a_brand_new_table(store: ApiKeyStore):
+    created = store.create_first(name="bootstrap-admin", scope="admin")
+    assert created is not None
+    key, plaintext = created
+    assert store.authenticate(plaintext) is not None and key.scope == "admin"
+    assert store.create_first(name="again", scope="admin") is None
+    store.revoke(key.id)  # revoked keys count: the table is not new any more
+    assert store.create_first(name="again", scope="admin") is None
+    assert [k.id for k in store.list()] == [key.id]
+
+
 def test_list_is_oldest_first(store: ApiKeyStore, clock):
     names = ["one", "two", "three"]
     for name in names:

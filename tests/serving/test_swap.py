@@ -95,7 +95,8 @@ def test_a_broken_version_never_replaces_the_serving_one(store, models, data, tm
     app = create_app(
         serving_settings(store, model_variant=f"models:/{MODEL}@champion"), store.settings
     )
-    with TestClient(app) as client:
+    admin = _admin_key(store.settings)
+    with TestClient(app, headers=admin) as client:
         v2 = store.register(store.log(models[1], example=features.head(3)))
         _break(store, v2)
         store.client.set_registered_model_alias(MODEL, "champion", v2)
@@ -116,7 +117,7 @@ def test_a_broken_version_never_replaces_the_serving_one(store, models, data, tm
         assert client.post("/admin/reload").json()["action"] == "unchanged"
 
 
-def test_admin_reload_needs_an_admin_key_once_keys_exist(store, models, data):
+def test_admin_reload_is_closed_until_an_admin_key_exists(store, models, data):
     from fastapi.testclient import TestClient
 
     from hokusai.auth.keys import ApiKeyStore
@@ -128,7 +129,9 @@ def test_admin_reload_needs_an_admin_key_once_keys_exist(store, models, data):
     settings: Settings = store.settings
     app = create_app(serving_settings(store, model_variant=f"models:/{MODEL}@champion"), settings)
     with TestClient(app) as client:
-        assert client.post("/admin/reload").status_code == 200  # no keys yet: open
+        closed = client.post("/admin/reload")  # no keys at all: closed, not open
+        assert closed.status_code == 403
+        assert closed.json()["error"]["code"] == "admin_key_required"
         keys = ApiKeyStore(open_database(settings.resolved_database_url))
         admin = keys.create(name="ops", scope="admin")[1]
         reader = keys.create(name="dash", scope="read")[1]
@@ -138,3 +141,14 @@ def test_admin_reload_needs_an_admin_key_once_keys_exist(store, models, data):
         ok = client.post("/admin/reload", headers={"Authorization": f"Bearer {admin}"})
         assert ok.status_code == 200
         assert ok.json()["action"] == "unchanged"
+
+
+def _admin_key(settings: Settings) -> dict[str, str]:
+    """Headers with a new admin key of the server's project database."""
+    from hokusai.auth.keys import ApiKeyStore
+    from hokusai.db import open_database
+
+    key = ApiKeyStore(open_database(settings.resolved_database_url)).create(
+        name="ops", scope="admin"
+    )[1]
+    return {"Authorization": f"Bearer {key}"}

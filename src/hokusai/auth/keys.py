@@ -142,6 +142,25 @@ class ApiKeyStore:
 
     def create(self, *, name: str, scope: str) -> tuple[ApiKey, str]:
         """A new key and its plaintext, which is returned this once and never stored."""
+        key, plaintext = self._new(name, scope)
+        with _database("Creating an API key"), write_transaction(self._engine) as conn:
+            _insert(conn, key, plaintext)
+        logger.info("created API key id=%s name=%r scope=%s", key.id, key.name, key.scope)
+        return key, plaintext
+
+    def create_first(self, *, name: str, scope: str) -> tuple[ApiKey, str] | None:
+        """Like :meth:`create`, but only on a brand-new table: None when any key was ever
+        created, revoked ones included. Check and insert are one write transaction, so two
+        processes starting together on one SQLite database make one key, not two."""
+        key, plaintext = self._new(name, scope)
+        with _database("Creating the first API key"), write_transaction(self._engine) as conn:
+            if conn.execute(sa.select(api_keys.c.id).limit(1)).first() is not None:
+                return None
+            _insert(conn, key, plaintext)
+        logger.info("created first API key id=%s name=%r scope=%s", key.id, key.name, key.scope)
+        return key, plaintext
+
+    def _new(self, name: str, scope: str) -> tuple[ApiKey, str]:
         name = validate_name(name)
         scope = validate_scope(scope)
         key_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
@@ -154,19 +173,6 @@ class ApiKeyStore:
             last_used_at=None,
             revoked_at=None,
         )
-        with _database("Creating an API key"), write_transaction(self._engine) as conn:
-            conn.execute(
-                api_keys.insert().values(
-                    id=key.id,
-                    name=key.name,
-                    key_hash=_hash(plaintext),
-                    scopes=key.scope,
-                    created_at=key.created_at,
-                    last_used_at=None,
-                    revoked_at=None,
-                )
-            )
-        logger.info("created API key id=%s name=%r scope=%s", key.id, key.name, key.scope)
         return key, plaintext
 
     def get(self, key_id: str) -> ApiKey:
@@ -220,14 +226,16 @@ class ApiKeyStore:
             return None
         return self._mark_used(key)
 
-    def count_active(self) -> int:
-        """How many keys are not revoked (the server bootstraps an admin key when none)."""
+    def count_active(self, *, scope: str | None = None) -> int:
+        """How many keys are not revoked; with ``scope``, how many of those have exactly it
+        (the prediction server's admin reload stays closed while there is no admin key)."""
+        query = (
+            sa.select(sa.func.count()).select_from(api_keys).where(api_keys.c.revoked_at.is_(None))
+        )
+        if scope is not None:
+            query = query.where(api_keys.c.scopes == validate_scope(scope))
         with _database("Counting API keys"), self._engine.connect() as conn:
-            count = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(api_keys)
-                .where(api_keys.c.revoked_at.is_(None))
-            ).scalar_one()
+            count = conn.execute(query).scalar_one()
         return int(count)
 
     def _mark_used(self, key: ApiKey) -> ApiKey:
@@ -252,6 +260,20 @@ class ApiKeyStore:
             logger.warning("could not record the use of API key id=%s: %s", key.id, _cause(exc))
             return key
         return replace(key, last_used_at=now)
+
+
+def _insert(conn: sa.Connection, key: ApiKey, plaintext: str) -> None:
+    conn.execute(
+        api_keys.insert().values(
+            id=key.id,
+            name=key.name,
+            key_hash=_hash(plaintext),
+            scopes=key.scope,
+            created_at=key.created_at,
+            last_used_at=None,
+            revoked_at=None,
+        )
+    )
 
 
 def _hash(plaintext: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from hokusai.cli._common import console, format_metrics, registry
+from hokusai.config import mask_secrets
 
 SAMPLE_CONTRIBUTOR = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 
@@ -73,7 +74,7 @@ def quickstart(
         )
         return
     reg = registry(ctx)
-    console.print(f"MLflow store: [bold]{reg.tracking_uri}[/bold]")
+    console.print(f"MLflow store: [bold]{mask_secrets(reg.tracking_uri)}[/bold]")
     with console.status("Registering the baseline…"):
         base = reg.register_baseline(
             baseline,

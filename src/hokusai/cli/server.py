@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from hokusai.cli._common import CliState
-from hokusai.config import export_to_environment
+from hokusai.config import export_to_environment, mask_secrets
 
 
 def server(
@@ -34,7 +34,7 @@ def server(
     _bootstrap_admin_key(settings)
     url = f"http://{host}:{port}"
     typer.echo(f"Hokusai registry API on {url}  (OpenAPI docs: {url}/docs)")
-    typer.echo(f"MLflow store: {settings.resolved_tracking_uri}")
+    typer.echo(f"MLflow store: {mask_secrets(settings.resolved_tracking_uri)}")
     typer.echo("Register a first model (trains, logs with MLflow, registers through the API):")
     typer.echo(f"  hokusai quickstart --server {url}")
     typer.echo("or register any model already logged with MLflow:")
@@ -53,7 +53,9 @@ def server(
 
 
 def _bootstrap_admin_key(settings: object) -> None:
-    """First start of the embedded server with no key: create an admin key, print it once."""
+    """First start of the embedded server on a brand-new database: create an admin key and
+    print it once. Never again once any key was created — revoking every key does not make
+    the next start print a fresh admin key into the logs."""
     from hokusai.auth.keys import ApiKeyStore
     from hokusai.config import Settings
     from hokusai.db import open_database
@@ -64,9 +66,10 @@ def _bootstrap_admin_key(settings: object) -> None:
     store = ApiKeyStore(
         open_database(settings.resolved_database_url, migrate=settings.database_auto_migrate)
     )
-    if store.count_active():
+    created = store.create_first(name="bootstrap-admin", scope="admin")
+    if created is None:
         return
-    key, plaintext = store.create(name="bootstrap-admin", scope="admin")
+    key, plaintext = created
     typer.echo(
         f"Created admin API key {key.id} (shown once, store it now):\n"
         f"  export HOKUSAI_API_KEY={plaintext}"

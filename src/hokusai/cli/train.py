@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hokusai.cli._common import CliState, JsonOption, console, key_value_table, print_json
+from hokusai.config import mask_secrets
 from hokusai.errors import HokusaiError
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def _print_result(result: TrainResult) -> None:
     values = {
         "run": f"{result.run_name}  ({result.run_id})",
         "experiment": result.experiment_id,
-        "tracking_uri": result.tracking_uri,
+        "tracking_uri": mask_secrets(result.tracking_uri),
         "model_uri": result.model_uri,
         "metrics": "  ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items())),
         "fallback": str(result.fallback_path),

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from hokusai.cli._common import CliState, JsonOption, console, print_json, registry, short_time
+from hokusai.config import mask_secrets
 from hokusai.errors import ValidationError
 
 app = typer.Typer(
@@ -269,7 +270,7 @@ def worker(
     logging.getLogger(__name__).info(
         "webhook worker %s delivering from %s",
         dispatcher.owner,
-        hooks.settings.resolved_database_url,
+        mask_secrets(hooks.settings.resolved_database_url),
     )
     dispatcher.run(
         stop,

@@ -1,18 +1,39 @@
 """The one error handler: every failure is ``{"error": {"code", "message"}}`` with the status
 of the error's class; nothing else ever reaches a client. Shared by the REST service and the
-prediction server."""
+prediction server.
+
+A 5xx never sends internal text (an exception's message, a path, a driver's words) to the
+client: the answer is a generic message with an ``error_id``, and the details are logged under
+that id (credentials masked), so an operator finds them from what a user reports. Backend
+errors (502/503) say which service failed — MLflow, the project database, the rate limiter —
+and nothing more.
+"""
 
 from __future__ import annotations
 
 import logging
+import secrets
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hokusai import errors
+from hokusai.config import mask_secrets
+
+__all__ = [
+    "CatchAll",
+    "error_response",
+    "install",
+    "new_error_id",
+    "response_for",
+    "server_error",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +49,13 @@ _STATUS_CODES = {
     429: "rate_limited",
 }
 
+# Which service a backend error came from, by the package of the exception it translated.
+_SERVICES = (
+    (("sqlalchemy", "sqlite3", "psycopg", "psycopg2", "alembic"), "The project database"),
+    (("redis",), "The rate limiter (Redis)"),
+    (("mlflow", "requests", "urllib3", "http", "botocore", "google", "azure"), "MLflow"),
+)
+
 
 def error_response(
     status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
@@ -38,20 +66,131 @@ def error_response(
     )
 
 
+def new_error_id() -> str:
+    """A reference for one server error, shown to the client and written in the log."""
+    return f"err_{secrets.token_hex(8)}"
+
+
+def _service(exc: BaseException) -> str:
+    if isinstance(exc, errors.RateLimiterUnavailableError):
+        return "The rate limiter (Redis)"
+    cause = exc.__cause__ or exc.__context__
+    seen = 0
+    while cause is not None and seen < 10:
+        package = type(cause).__module__.partition(".")[0]
+        for packages, service in _SERVICES:
+            if package in packages:
+                return service
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    text = exc.message.lower() if isinstance(exc, errors.HokusaiError) else ""
+    if "mlflow" in text:
+        return "MLflow"
+    if "database" in text or "api key" in text:
+        return "The project database"
+    return "A backend service"
+
+
+def _public_message(exc: errors.HokusaiError, error_id: str) -> str:
+    reference = f"reference {error_id}"
+    if isinstance(exc, errors.BackendUnavailableError):
+        return f"{_service(exc)} is unavailable; retry later ({reference})."
+    if isinstance(exc, errors.BackendError):
+        return f"{_service(exc)} answered with an error ({reference})."
+    if isinstance(exc, errors.ModelNotLoadedError):
+        return f"No model is loaded; GET /health says why ({reference})."
+    return f"Internal error; {reference}"
+
+
+def _where(request: HTTPConnection | None) -> str:
+    if request is None:
+        return "-"
+    return f"{request.scope.get('method', '-')} {request.url.path}"
+
+
+def server_error(
+    request: HTTPConnection | None,
+    exc: BaseException,
+    *,
+    status: int = 500,
+    code: str = "internal_error",
+) -> JSONResponse:
+    """The answer to a 5xx: a generic message and an error id; the details go to the log."""
+    error_id = new_error_id()
+    if isinstance(exc, errors.HokusaiError):
+        message = _public_message(exc, error_id)
+        detail = mask_secrets(f"{exc.code}: {exc.message}")
+        # A known failure is one line; an unexpected one (a bug) is worth its traceback.
+        expected = isinstance(exc, errors.BackendError | errors.ModelNotLoadedError)
+    else:
+        message = f"Internal error; reference {error_id}"
+        detail = mask_secrets(f"{type(exc).__name__}: {exc}")
+        expected = False
+    if not expected:
+        # The traceback is formatted here so that it is masked too.
+        detail += "\n" + mask_secrets("".join(traceback.format_exception(exc)).rstrip())
+    logger.error("error_id=%s %s -> %d %s", error_id, _where(request), status, detail)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return error_response(status, code, message, headers=headers, error_id=error_id)
+
+
+def response_for(exc: errors.HokusaiError, request: HTTPConnection | None = None) -> JSONResponse:
+    """The envelope for one of the project's errors (used by the handler and by middleware
+    that answers before the app)."""
+    status = errors.http_status_for(exc)
+    if status >= 500:
+        return server_error(request, exc, status=status, code=exc.code)
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.RateLimitedError):
+        headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+    if isinstance(exc, errors.UnauthenticatedError):
+        headers["WWW-Authenticate"] = 'Bearer realm="hokusai"'
+    return error_response(status, exc.code, exc.message, headers=headers or None)
+
+
+class CatchAll:
+    """The outermost middleware: any exception that escapes the app and its middleware before
+    a response started becomes the generic 5xx here.
+
+    Starlette's own last resort answers too, but then re-raises so that the server logs the
+    exception — unmasked, credentials and all. Nothing re-raises past this point.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            connection = HTTPConnection(scope)
+            if isinstance(exc, errors.HokusaiError):
+                response = response_for(exc, connection)
+            else:
+                response = server_error(connection, exc)
+            await response(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers on ``app``."""
+    """Register the handlers on ``app``. The app adds :class:`CatchAll` as its outermost
+    middleware (after all others) so that no exception reaches the server's own log."""
 
     @app.exception_handler(errors.HokusaiError)
-    async def _hokusai(_request: Request, exc: errors.HokusaiError) -> JSONResponse:
-        status = errors.http_status_for(exc)
-        headers: dict[str, str] = {}
-        if isinstance(exc, errors.RateLimitedError):
-            headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
-        if isinstance(exc, errors.UnauthenticatedError):
-            headers["WWW-Authenticate"] = 'Bearer realm="hokusai"'
-        if status >= 500:
-            logger.error("%s: %s", exc.code, exc.message)
-        return error_response(status, exc.code, exc.message, headers=headers or None)
+    async def _hokusai(request: Request, exc: errors.HokusaiError) -> JSONResponse:
+        return response_for(exc, request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -65,7 +204,9 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code >= 500:
+            return server_error(request, exc, status=exc.status_code)
         code = _STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):
             code = "invalid_json"  # e.g. a body that is not UTF-8
@@ -75,5 +216,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "Internal server error.")
+        return server_error(request, exc)

@@ -37,6 +37,7 @@ from hokusai.registry.records import (
     VersionRecord,
     baseline_model_name,
     improved_model_name,
+    is_hokusai_model_name,
 )
 from hokusai.registry.registration import (
     Attribution,
@@ -474,11 +475,20 @@ class ModelRegistry:
             ) from cause
 
     def delete_alias(self, model_name: str, alias: str) -> AliasRemoval:
-        """Remove ``alias`` from a model; ModelNotFoundError when it is not set."""
+        """Remove ``alias`` from a Hokusai model; ModelNotFoundError when it is not set, or
+        when the model (or the version the alias points at) is not a Hokusai one."""
         alias = validate_alias(alias)
+        if not is_hokusai_model_name(model_name):
+            raise ModelNotFoundError(f"Model {model_name!r} is not a Hokusai model.")
         previous = self._alias_target(model_name, alias)
         if previous is None:
             raise ModelNotFoundError(f"Model {model_name} has no alias {alias!r}.")
+        record = self._queries.record(model_name, previous)
+        if record is None or not record.is_hokusai:
+            raise ModelNotFoundError(
+                f"Model {model_name}@{alias} points at version {previous}, which is not a "
+                "Hokusai model."
+            )
         try:
             self._client.delete_registered_model_alias(model_name, alias)
         except Exception as exc:

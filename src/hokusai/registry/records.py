@@ -89,6 +89,11 @@ def improved_model_name(model_type: str) -> str:
     return f"hokusai_{model_type}_improved"
 
 
+def is_hokusai_model_name(name: str) -> bool:
+    """Whether ``name`` is one Hokusai registers under (``hokusai_<type>_baseline|improved``)."""
+    return isinstance(name, str) and _NAME_RE.match(name) is not None
+
+
 def iso_timestamp(millis: int | None) -> str | None:
     """MLflow's epoch milliseconds as ISO 8601 UTC."""
     if millis is None:
@@ -162,8 +167,13 @@ class VersionRecord:
 
     @property
     def is_hokusai(self) -> bool:
-        """True for a completely registered version with Hokusai attribution (either layout)."""
-        return self.model_type is not None and self.complete
+        """True for a completely registered version with Hokusai attribution (either layout),
+        under a name Hokusai registers to: another team's model whose tags or run params happen
+        to look like Hokusai's is not one, and a version whose registration has not completed
+        is not registered."""
+        return (
+            self.model_type is not None and is_hokusai_model_name(self.model_name) and self.complete
+        )
 
     @classmethod
     def from_version(cls, mv: Any, run: Any | None = None) -> VersionRecord:

@@ -22,9 +22,10 @@ from hokusai.auth import ApiKeyStore
 from hokusai.config import Settings, bound_mlflow_client, get_settings
 from hokusai.http import errors as http_errors
 from hokusai.http.limits import BodyLimit
+from hokusai.http.logs import install_access_log_redaction
 from hokusai.rest.deps import Components
 from hokusai.rest.metrics import ApiMetrics
-from hokusai.rest.middleware import RequestMetrics
+from hokusai.rest.middleware import Authenticate, RequestMetrics
 from hokusai.rest.ratelimit import RateLimiter, build_rate_limiter
 from hokusai.rest.routes import contributors, health, models, webhooks
 
@@ -122,6 +123,11 @@ def create_app(
     api.include_router(webhooks.router)
     app.include_router(api)
     app.include_router(health.router)
+    # Outermost last: the catch-all, the body limit, the metrics, then the key check — all
+    # before any route reads a body.
+    app.add_middleware(Authenticate, components=components)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(http_errors.CatchAll)
+    install_access_log_redaction()
     return app

@@ -1,4 +1,9 @@
-"""Dependencies as named ``Annotated`` aliases: the components, and the caller's API key."""
+"""Dependencies as named ``Annotated`` aliases: the components, and the caller's API key.
+
+The key itself is checked by the :class:`~hokusai.rest.middleware.Authenticate` middleware
+from the request's headers, before anything reads the body (FastAPI parses a route's body
+before it runs the route's dependencies); the dependencies here check its scope.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import Headers, QueryParams
 
 from hokusai import errors
-from hokusai.auth import ApiKey, ApiKeyStore, authenticate
+from hokusai.auth import ApiKey, ApiKeyStore, authenticate, require_scope
 from hokusai.config import Settings
 from hokusai.rest.metrics import ApiMetrics
 from hokusai.rest.ratelimit import RateLimiter
@@ -19,6 +25,8 @@ if TYPE_CHECKING:
     from hokusai.webhooks import Webhooks
 
 _QUERY_KEY_NAMES = {"api_key", "apikey", "key", "token", "access_token"}
+API_KEY_STATE = "hokusai_api_key"
+"""Where the middleware leaves the authenticated key in the request's state."""
 
 
 @dataclass
@@ -41,28 +49,38 @@ def get_components(request: Request) -> Components:
 ComponentsDep = Annotated[Components, Depends(get_components)]
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def authenticate_caller(
+    components: Components, headers: Headers, query: QueryParams, client_ip: str
+) -> ApiKey:
+    """The caller's active key, rate-limited: from the headers and query string only.
+
+    A missing or unknown key counts against the caller's address (``ip:<address>``), so
+    anonymous requests and key guessing are limited too; a known key against its own budget.
+    """
+    if _QUERY_KEY_NAMES & {name.lower() for name in query}:
+        raise errors.ApiKeyInQueryError(
+            "API keys are never accepted in the query string (they end up in logs); "
+            "send 'Authorization: Bearer <key>'."
+        )
+    key = authenticate(
+        components.keys,
+        headers.get("authorization", ""),
+        scope=None,
+        on_refused=lambda: _limit(components, f"ip:{client_ip}"),
+    )
+    _limit(components, f"key:{key.id}")
+    return key
 
 
 def require(scope: str) -> Callable[[Request, Components], ApiKey]:
-    """A dependency that authenticates the caller and checks ``scope`` and the rate limit."""
+    """A dependency that returns the caller's key if its scope allows ``scope``."""
 
     def dependency(request: Request, components: ComponentsDep) -> ApiKey:
-        if _QUERY_KEY_NAMES & {name.lower() for name in request.query_params}:
-            raise errors.ApiKeyInQueryError(
-                "API keys are never accepted in the query string (they end up in logs); "
-                "send 'Authorization: Bearer <key>'."
-            )
-        key = authenticate(
-            components.keys,
-            request.headers.get("authorization", ""),
-            scope=scope,
-            # An unknown key counts against the caller's address: slows down key guessing.
-            on_invalid=lambda: _limit(components, f"ip:{_client_ip(request)}"),
-        )
-        _limit(components, f"key:{key.id}")
-        return key
+        key: ApiKey | None = getattr(request.state, API_KEY_STATE, None)
+        if key is None:  # a route outside the middleware's prefix
+            host = request.client.host if request.client else "unknown"
+            key = authenticate_caller(components, request.headers, request.query_params, host)
+        return require_scope(key, scope)
 
     return dependency
 

@@ -12,10 +12,16 @@ Times are whole microseconds so that the Python and Lua implementations agree ex
 float rounding refuses a request that arrives exactly on time.
 
 :class:`RedisRateLimiter` runs the algorithm in one Lua script on Redis's own clock, so API
-replicas share one budget per key even when their clocks disagree. Redis is optional: when it
-cannot be reached each call falls back to an in-process limiter (per-replica budgets, so the
-limit is looser while degraded), a warning is logged at most every 30 s and :meth:`healthy`
-reports the degradation until Redis answers again. A rate limiter never fails a request.
+replicas share one budget per key even when their clocks disagree. What happens while Redis
+cannot be reached is a setting (``HOKUSAI_RATE_LIMIT_REDIS_DOWN``):
+
+- ``memory`` (the default): each call falls back to an in-process limiter — still a limit,
+  per replica, so N replicas allow at most N times the budget — a warning is logged at most
+  every 30 s and :meth:`healthy` reports the degradation until Redis answers again. A Redis
+  outage costs limit precision, never a registration.
+- ``refuse``: each call raises :class:`~hokusai.errors.RateLimiterUnavailableError` (503
+  ``rate_limiter_unavailable``), for deployments where an exact shared budget matters more
+  than availability.
 """
 
 from __future__ import annotations
@@ -26,10 +32,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 
-if TYPE_CHECKING:
-    from hokusai.config import Settings
+from hokusai.config import Settings, mask_secrets
+from hokusai.errors import RateLimiterUnavailableError
 
 __all__ = [
     "MemoryRateLimiter",
@@ -180,7 +186,8 @@ class RedisRateLimiter:
 
     Each call is one ``EVALSHA`` (``EVAL`` when the server does not have the script yet, for
     example after a restart), atomic on the server. A key's entry expires when its bucket is
-    full again. Any Redis error makes that call use the in-process fallback instead.
+    full again. Any Redis error makes that call use the in-process fallback instead, or refuse
+    it when ``when_down`` is ``"refuse"``.
     """
 
     def __init__(
@@ -191,15 +198,19 @@ class RedisRateLimiter:
         burst: int,
         prefix: str = "hokusai:rl:",
         socket_timeout: float = 0.25,
+        when_down: Literal["memory", "refuse"] = "memory",
     ) -> None:
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
         _check(rate_per_minute, burst)
+        if when_down not in ("memory", "refuse"):
+            raise ValueError(f"when_down must be 'memory' or 'refuse'; got {when_down!r}.")
         self._interval = _interval_micros(rate_per_minute)
         self._burst = burst
         self._prefix = prefix
+        self.when_down = when_down
         # No retries: redis-py otherwise retries a refused connection with backoff, and a
         # request must never wait much longer than one socket timeout for its rate limit.
         self._client: Any = redis.Redis.from_url(
@@ -218,14 +229,15 @@ class RedisRateLimiter:
         self._warned_at: float | None = None
 
     def hit(self, key: str) -> RateDecision:
-        """Count one request by ``key`` in Redis (in memory while Redis is unreachable)."""
+        """Count one request by ``key`` in Redis (in memory, or refused, while Redis is
+        unreachable)."""
         if self._skipping():
-            return self._fallback.hit(key)
+            return self._degraded(key)
         try:
             allowed, remaining, retry_micros = self._evaluate(self._prefix + key)
         except self._redis_error as exc:
             self._failed(exc)
-            return self._fallback.hit(key)
+            return self._degraded(key)
         self._answered()
         return RateDecision(
             allowed=bool(allowed),
@@ -250,6 +262,14 @@ class RedisRateLimiter:
         """Close the connections to Redis."""
         self._client.close()
 
+    def _degraded(self, key: str) -> RateDecision:
+        if self.when_down == "refuse":
+            raise RateLimiterUnavailableError(
+                "The rate limiter (Redis) is unreachable and HOKUSAI_RATE_LIMIT_REDIS_DOWN is "
+                "'refuse'; retry later."
+            )
+        return self._fallback.hit(key)
+
     def _evaluate(self, redis_key: str) -> list[int]:
         args = (redis_key, self._interval, self._burst)
         try:
@@ -272,9 +292,12 @@ class RedisRateLimiter:
                 self._warned_at = now
         if warn:
             logger.warning(
-                "Redis rate limiter unavailable, limiting in memory per replica: %s: %s",
+                "Redis rate limiter unavailable, %s: %s: %s",
+                "limiting in memory per replica"
+                if self.when_down == "memory"
+                else "refusing requests (HOKUSAI_RATE_LIMIT_REDIS_DOWN=refuse)",
                 type(exc).__name__,
-                exc,
+                mask_secrets(str(exc)),
             )
 
     def _answered(self) -> None:
@@ -287,12 +310,14 @@ class RedisRateLimiter:
 
 
 def build_rate_limiter(settings: Settings) -> RateLimiter:
-    """The limiter the settings ask for: Redis when ``redis_url`` is set, else in memory."""
+    """The limiter the settings ask for: Redis when ``redis_url`` is set (behaving as
+    ``rate_limit_redis_down`` says while it is unreachable), else in memory."""
     if settings.redis_url:
         return RedisRateLimiter(
             settings.redis_url,
             rate_per_minute=settings.rate_limit_per_minute,
             burst=settings.rate_limit_burst,
+            when_down=settings.rate_limit_redis_down,
         )
     return MemoryRateLimiter(
         rate_per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst

@@ -23,8 +23,9 @@ from hokusai.config import ServingSettings, Settings, bound_mlflow_client, get_s
 from hokusai.db import open_database
 from hokusai.http import errors as http_errors
 from hokusai.http.limits import BodyLimit
+from hokusai.http.logs import install_access_log_redaction
 from hokusai.serving.metrics import ServingMetrics
-from hokusai.serving.routes import ServingParts, router
+from hokusai.serving.routes import ServingParts, admin_router, router
 from hokusai.serving.sources import SourceChain
 from hokusai.serving.swap import ModelManager
 
@@ -92,6 +93,7 @@ def create_app(
     app.state.serving = serving
     http_errors.install(app)
     app.add_middleware(BodyLimit, limit=serving.max_body_bytes)
+    app.add_middleware(http_errors.CatchAll)
     app.state.serving_parts = ServingParts(
         serving=serving,
         manager=manager,
@@ -105,4 +107,7 @@ def create_app(
         ),
     )
     app.include_router(router)
+    if serving.admin_reload:
+        app.include_router(admin_router)
+    install_access_log_redaction()
     return app

@@ -2,6 +2,11 @@
 
 Routes read the server's parts from ``request.app.state.serving_parts`` (a :class:`ServingParts`
 built once by :func:`hokusai.serving.app.create_app`).
+
+What the server says about its model (``/health``, ``/ready``, ``/model``, the reload's
+outcome) goes through :func:`hokusai.config.public_text`: no absolute path of the machine and
+no credential reaches a client. ``/admin/reload`` is closed unless the caller presents an
+active admin key — and while the project database has none, to everyone.
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ from fastapi.responses import JSONResponse
 
 from hokusai import __version__, errors
 from hokusai.auth import ApiKeyStore, authenticate
-from hokusai.config import ServingSettings
+from hokusai.config import ServingSettings, public_text
 from hokusai.serving.inputs import parse_invocation, parse_records
 from hokusai.serving.metrics import ServingMetrics
 from hokusai.serving.predictor import LoadedModel
 from hokusai.serving.swap import ModelManager, describe_source
 
-__all__ = ["ServingParts", "router"]
+__all__ = ["ServingParts", "admin_router", "public", "router"]
 
 
 @dataclass
@@ -47,6 +52,18 @@ PartsDep = Annotated[ServingParts, Depends(_parts)]
 Parse = Callable[..., Any]
 
 router = APIRouter()
+admin_router = APIRouter()
+
+
+def public(value: Any) -> Any:
+    """``value`` with :func:`~hokusai.config.public_text` applied to every string in it."""
+    if isinstance(value, str):
+        return public_text(value)
+    if isinstance(value, dict):
+        return {key: public(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [public(item) for item in value]
+    return value
 
 
 def _serving_model(manager: ModelManager) -> LoadedModel:
@@ -124,7 +141,7 @@ async def health(parts: PartsDep) -> JSONResponse:
         "swaps": manager.swaps,
         "refresh_seconds": parts.serving.model_refresh_seconds,
     }
-    return JSONResponse(body, status_code=200 if model is not None else 503)
+    return JSONResponse(public(body), status_code=200 if model is not None else 503)
 
 
 @router.get("/live")
@@ -138,7 +155,7 @@ async def ready(parts: PartsDep) -> JSONResponse:
     return JSONResponse(
         {
             "status": "ok" if model else "down",
-            "model": describe_source(model.source) if model else None,
+            "model": public_text(describe_source(model.source)) if model else None,
         },
         status_code=200 if model else 503,
     )
@@ -146,7 +163,8 @@ async def ready(parts: PartsDep) -> JSONResponse:
 
 @router.get("/model")
 async def model_info(parts: PartsDep) -> dict[str, Any]:
-    return _serving_model(parts.manager).describe()
+    described: dict[str, Any] = public(_serving_model(parts.manager).describe())
+    return described
 
 
 @router.get("/metrics")
@@ -154,14 +172,26 @@ async def prometheus(parts: PartsDep) -> Response:
     return Response(parts.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-@router.post("/admin/reload")
-async def reload(request: Request, parts: PartsDep) -> dict[str, Any]:
-    """Resolve the sources again now; swap if the winner changed (admin key if configured)."""
+def _check_admin(parts: ServingParts, authorization: str) -> None:
+    """Fail closed: an admin key, and while the database has none, nobody."""
     store = parts.admin_keys()
-    if store.count_active():
-        authenticate(store, request.headers.get("authorization", ""), scope="admin")
+    if not store.count_active(scope="admin"):
+        raise errors.AdminKeyRequiredError(
+            "POST /admin/reload needs an admin API key and this server's project database has "
+            "none: create one with `hokusai keys create --scope admin --name ops` (same "
+            "HOKUSAI_HOME or HOKUSAI_DATABASE_URL as this server) and send it as "
+            "'Authorization: Bearer <key>'."
+        )
+    authenticate(store, authorization, scope="admin")
+
+
+@admin_router.post("/admin/reload")
+async def reload(request: Request, parts: PartsDep) -> dict[str, Any]:
+    """Resolve the sources again now; swap if the winner changed. Needs an admin key."""
+    await asyncio.to_thread(_check_admin, parts, request.headers.get("authorization", ""))
     outcome = await asyncio.to_thread(parts.manager.refresh, force=True)
-    return outcome.as_dict()
+    described: dict[str, Any] = public(outcome.as_dict())
+    return described
 
 
 def _model_headers(model: LoadedModel) -> dict[str, str]:

@@ -4,6 +4,10 @@
 contract with monitors):
 200 when every required service answers (optional ones may be "degraded"), 503 naming the
 failing service otherwise. Each check is bounded in time, so a hung MLflow cannot hang it.
+
+Details are for anyone who can reach the port: stores are named by scheme and host
+(``sqlite (embedded)``, ``http://mlflow:5000``), and failure texts lose their credentials and
+absolute paths (:func:`hokusai.config.public_text`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from hokusai import __version__
+from hokusai.config import public_location, public_text
 from hokusai.rest.deps import Components, ComponentsDep
 from hokusai.rest.schemas import HealthPublic
 
@@ -27,13 +32,14 @@ REQUIRED = ("mlflow", "database")
 
 def _mlflow(components: Components) -> dict[str, Any]:
     components.registry.client.search_registered_models(max_results=1)
-    return {"status": "ok", "detail": components.registry.tracking_uri.split("@")[-1]}
+    return {"status": "ok", "detail": public_location(components.registry.tracking_uri)}
 
 
 def _database(components: Components) -> dict[str, Any]:
     with components.webhooks.engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
-    return {"status": "ok", "detail": components.webhooks.engine.dialect.name}
+    url = components.webhooks.engine.url.render_as_string(hide_password=True)
+    return {"status": "ok", "detail": public_location(url)}
 
 
 def _webhooks(components: Components) -> dict[str, Any]:
@@ -43,11 +49,18 @@ def _webhooks(components: Components) -> dict[str, Any]:
     return {"status": state, "detail": detail, "pending": stats["pending"], "dead": stats["dead"]}
 
 
+def _refuses_when_down(components: Components) -> bool:
+    settings = components.settings
+    return bool(settings.redis_url) and settings.rate_limit_redis_down == "refuse"
+
+
 def _rate_limiter(components: Components) -> dict[str, Any]:
     healthy = components.limiter.healthy()
     kind = "redis" if components.settings.redis_url else "memory"
     if healthy:
         return {"status": "ok", "detail": kind}
+    if _refuses_when_down(components):
+        return {"status": "down", "detail": f"{kind} unreachable; refusing API requests"}
     return {"status": "degraded", "detail": f"{kind} unreachable; limiting per replica"}
 
 
@@ -59,8 +72,13 @@ _CHECKS = {
 }
 
 
+def _required(components: Components) -> tuple[str, ...]:
+    """MLflow and the database; and the rate limiter when its outage refuses requests."""
+    return (*REQUIRED, "rate_limiter") if _refuses_when_down(components) else REQUIRED
+
+
 async def _check(name: str, components: Components) -> dict[str, Any]:
-    down = "down" if name in REQUIRED else "degraded"
+    down = "down" if name in _required(components) else "degraded"
     try:
         return await asyncio.wait_for(
             asyncio.to_thread(_CHECKS[name], components), timeout=CHECK_TIMEOUT
@@ -68,13 +86,13 @@ async def _check(name: str, components: Components) -> dict[str, Any]:
     except TimeoutError:
         return {"status": down, "detail": f"no answer within {CHECK_TIMEOUT:g}s"}
     except Exception as exc:  # noqa: BLE001 - a failing dependency is the answer, not an error
-        return {"status": down, "detail": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        return {"status": down, "detail": public_text(f"{type(exc).__name__}: {exc}")[:300]}
 
 
 async def _report(components: Components, names: tuple[str, ...]) -> tuple[int, dict[str, Any]]:
     results = await asyncio.gather(*(_check(name, components) for name in names))
     report = dict(zip(names, results, strict=True))
-    if any(report[name]["status"] == "down" for name in REQUIRED if name in report):
+    if any(report[name]["status"] == "down" for name in _required(components) if name in report):
         overall = "down"
     elif any(result["status"] != "ok" for result in results):
         overall = "degraded"
@@ -102,8 +120,8 @@ async def live() -> dict[str, str]:
 
 @router.get("/ready", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 async def ready(components: ComponentsDep) -> JSONResponse:
-    """Ready to serve: MLflow and the database answer."""
-    status, body = await _report(components, REQUIRED)
+    """Ready to serve: MLflow and the database answer (and Redis, if its outage refuses)."""
+    status, body = await _report(components, _required(components))
     return JSONResponse(body, status_code=status)
 
 

@@ -1,4 +1,10 @@
-"""``/api/v1/models``: register, list, look up, lineage, aliases."""
+"""``/api/v1/models``: register, list, look up, lineage, aliases.
+
+Every route answers for Hokusai versions only: a registered model name that is not
+``hokusai_<type>_baseline|improved``, or a version without Hokusai's attribution (another
+team's model in the same MLflow), is a 404 ``model_not_found`` saying it is not a Hokusai model
+— for reads as for alias changes, whatever the key's scope.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,10 @@ from typing import Any
 from fastapi import APIRouter, Query, Response, status
 
 from hokusai.errors import ModelNotFoundError
+from hokusai.registry.records import VersionRecord, is_hokusai_model_name
 from hokusai.registry.results import AliasChange, ModelVersionInfo, RegistrationResult
-from hokusai.rest.deps import ComponentsDep, ReadKey, WriteKey
+from hokusai.registry.validation import parse_model_id
+from hokusai.rest.deps import Components, ComponentsDep, ReadKey, WriteKey
 from hokusai.rest.schemas import (
     AliasUpdate,
     ErrorPublic,
@@ -23,6 +31,45 @@ router = APIRouter(prefix="/models", tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorPublic} for code in (400, 401, 403, 404, 409, 413, 422, 429)
 }
+
+
+def _not_hokusai(what: str) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"{what} is not a Hokusai model: this API serves only the hokusai_<type>_baseline and "
+        "hokusai_<type>_improved versions Hokusai registered."
+    )
+
+
+def _hokusai_name(name: str) -> str:
+    """``name`` if Hokusai registers under it; 404 otherwise (no MLflow call)."""
+    if not is_hokusai_model_name(name):
+        raise _not_hokusai(f"Model {name!r}")
+    return name
+
+
+def _hokusai_version(components: Components, name: str, version: str) -> VersionRecord:
+    """The record of ``name/version``; 404 unless it exists and carries Hokusai's
+    attribution (422 when it is not a model id at all)."""
+    name, version = parse_model_id(f"{_hokusai_name(name)}/{version}")
+    record = components.registry.queries.record(name, version)
+    if record is None:
+        raise ModelNotFoundError(f"Model {name}/{version} not found.")
+    if not record.is_hokusai:
+        raise _not_hokusai(f"Model {name}/{version}")
+    return record
+
+
+def _hokusai_found(found: ModelVersionInfo | None, model_uuid: str) -> ModelVersionInfo:
+    if (
+        found is None
+        or found["model_type"] is None
+        or not is_hokusai_model_name(found["model_name"])
+    ):
+        raise ModelNotFoundError(
+            f"No Hokusai model has uuid {model_uuid!r}: it names no logged model, or one that "
+            "is not a Hokusai model (never registered by Hokusai)."
+        )
+    return found
 
 
 @router.post(
@@ -69,9 +116,7 @@ def get_by_uuid(model_uuid: str, components: ComponentsDep, _key: ReadKey) -> Mo
     started = time.perf_counter()
     found = components.registry.get_model_by_uuid(model_uuid)
     components.metrics.lookup.observe(time.perf_counter() - started)
-    if found is None:
-        raise ModelNotFoundError(f"No registered model has uuid {model_uuid!r}.")
-    return found
+    return _hokusai_found(found, model_uuid)
 
 
 @router.get("/{name}/versions/{version}", response_model=ModelVersionInfo, responses=ERRORS)
@@ -79,7 +124,7 @@ def get_version(
     name: str, version: str, components: ComponentsDep, _key: ReadKey
 ) -> ModelVersionInfo:
     """One version by name and number."""
-    return components.registry.get_model(f"{name}/{version}")
+    return components.registry.queries.describe(_hokusai_version(components, name, version))
 
 
 @router.get("/{name}/versions/{version}/lineage", response_model=LineagePublic, responses=ERRORS)
@@ -87,6 +132,7 @@ def get_version_lineage(
     name: str, version: str, components: ComponentsDep, _key: ReadKey
 ) -> dict[str, Any]:
     """The family of one version: its baseline and every improvement built on it."""
+    _hokusai_version(components, name, version)
     entries = components.registry.get_model_lineage(f"{name}/{version}")
     return {"data": entries, "count": len(entries)}
 
@@ -94,6 +140,11 @@ def get_version_lineage(
 @router.get("/{model_id:path}/lineage", response_model=LineagePublic, responses=ERRORS)
 def get_lineage(model_id: str, components: ComponentsDep, _key: ReadKey) -> dict[str, Any]:
     """Lineage by model id (``name/version``, the ``/`` may be encoded) or by model name."""
+    name, _, version = model_id.partition("/")
+    if version:
+        _hokusai_version(components, name, version)
+    else:
+        _hokusai_name(name)
     entries = components.registry.get_model_lineage(model_id)
     return {"data": entries, "count": len(entries)}
 
@@ -104,11 +155,13 @@ def set_alias(
 ) -> AliasChange:
     """Point an alias at a version: promote, or roll back by pointing it at an older one.
     Announces ``model_promoted``."""
+    _hokusai_version(components, name, body.version)
     return components.registry.set_alias(name, alias, body.version)
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
 def delete_alias(name: str, alias: str, components: ComponentsDep, _key: WriteKey) -> Response:
-    """Remove an alias."""
+    """Remove an alias of a Hokusai model."""
+    _hokusai_name(name)
     components.registry.delete_alias(name, alias)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
