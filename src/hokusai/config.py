@@ -11,6 +11,7 @@ MLflow tracking and registry in ``sqlite:///<home>/mlflow.db`` and artifacts in
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -341,8 +342,8 @@ def parse_retry_schedule(text: str) -> list[float]:
         delays = [float(part) for part in text.split(",") if part.strip()]
     except ValueError as exc:
         raise ValueError(f"retry schedule must be comma-separated seconds: {text!r}") from exc
-    if any(delay < 0 or delay != delay for delay in delays):
-        raise ValueError(f"retry schedule delays must be non-negative: {text!r}")
+    if any(delay < 0 or not math.isfinite(delay) for delay in delays):
+        raise ValueError(f"retry schedule delays must be finite and non-negative: {text!r}")
     return delays
 
 

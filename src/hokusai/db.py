@@ -118,8 +118,11 @@ def database_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # hide_parameters: error messages never carry bound values (webhook secrets, key hashes).
         engine = create_engine(
-            url, connect_args={"timeout": _SQLITE_TIMEOUT, "check_same_thread": False}
+            url,
+            connect_args={"timeout": _SQLITE_TIMEOUT, "check_same_thread": False},
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -137,7 +140,7 @@ def database_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 _WRITE = "hokusai_write"

@@ -233,3 +233,76 @@ def test_library_users_get_reconciliation_without_a_worker(quiet, forest, tmp_pa
         time.sleep(0.05)
     assert ("model_registered", "hokusai_classification_baseline", "1") in _events(hub)
     assert gap["model_id"] == "hokusai_classification_baseline/1"
+
+
+def test_only_exact_hokusai_names_are_hokusai_models():
+    from hokusai.registry.records import is_hokusai_model_name
+
+    assert is_hokusai_model_name("hokusai_fraud_baseline")
+    for name in ("hokusai_fraud_baseline_v2", "hokusai_x_baselinefoo", "hokusai_x_baseline\n"):
+        assert not is_hokusai_model_name(name), name
+
+
+def test_a_lost_commit_acknowledgement_and_a_failed_delete_are_never_announced(quiet, hub, forest):
+    from mlflow import MlflowClient
+
+    real = MlflowClient(
+        tracking_uri=quiet.resolved_tracking_uri, registry_uri=quiet.resolved_registry_uri
+    )
+
+    class LostAck(FlakyClient):
+        def set_model_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+            real.set_model_version_tag(name, version, key, value)
+            if value == "complete":
+                raise RuntimeError("the answer was lost")
+
+    flaky = LostAck(real)
+    flaky.fail["delete_model_version"] = RuntimeError("store away")
+    registry = HokusaiModelRegistry(settings=quiet, announcer=hub, client=flaky)
+    with pytest.raises(RollbackIncompleteError, match="marked 'failed'"):
+        registry.register_baseline(forest, "classification", {})
+    (left,) = _versions(registry, "hokusai_classification_baseline")
+    assert left.tags["hokusai.registration_state"] == "failed"
+    assert registry.list_models()[0] == []
+    with pytest.raises(Exception, match="not found"):
+        registry.get_model("hokusai_classification_baseline/1")
+    assert hub.reconcile(registry.queries) == []
+    assert _events(hub) == []
+
+
+def test_one_unreadable_version_does_not_stop_the_reconciler(quiet, hub, forest):
+    silent = HokusaiModelRegistry(settings=quiet, announcer=None)
+    broken = silent.register_baseline(forest, "classification", {})
+    fine = silent.register_baseline(forest, "classification", {})
+    silent.client.set_model_version_tag(
+        "hokusai_classification_baseline",
+        broken["version"],
+        "hokusai.metadata_artifact",
+        "runs:/0123456789abcdef0123456789abcdef/hokusai/metadata.json",
+    )
+    assert hub.reconcile(silent.queries) == [fine["model_id"]]
+    with hub.engine.connect() as conn:
+        assert conn.execute(sa.select(reconciler_pending.c.version)).scalars().all() == ["1"]
+    silent.client.delete_model_version_tag(
+        "hokusai_classification_baseline", broken["version"], "hokusai.metadata_artifact"
+    )
+    assert hub.reconcile(silent.queries) == [broken["model_id"]]  # retried from pending
+
+
+def test_the_old_keyword_spellings_still_work(quiet, hub, forest):
+    with pytest.warns(DeprecationWarning, match="announcer="):
+        silent = HokusaiModelRegistry(settings=quiet, announce=False)
+    assert silent.announcer is None
+    with pytest.warns(DeprecationWarning, match="announcer="):
+        shared = HokusaiModelRegistry(settings=quiet, webhooks=hub)
+    assert shared.announcer is hub
+    shared.register_baseline(forest, "classification", {})
+    assert len(_events(hub)) == 1
+
+
+def test_a_non_finite_retry_after_is_ignored():
+    from hokusai.webhooks.retry import parse_retry_after
+
+    assert parse_retry_after("nan", now=0.0) is None
+    assert parse_retry_after("inf", now=0.0) is None
+    assert parse_retry_after("7", now=0.0) == 7.0

@@ -224,7 +224,12 @@ def stats(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 @app.command("reconcile")
 def reconcile(
     ctx: typer.Context,
-    limit: int = typer.Option(500, "--limit", min=1, help="Newest versions to check."),
+    limit: int = typer.Option(
+        500,
+        "--limit",
+        min=1,
+        help="Most versions one pass reads (passes resume where the last stopped).",
+    ),
 ) -> None:
     """Record the missing event of any registered version that lacks one."""
     created = registry(ctx).reconcile_webhook_events(limit=limit)
@@ -287,7 +292,9 @@ def _iso(epoch: float | None) -> str | None:
 
 def _parse_time(text: str, option: str) -> datetime:
     try:
-        return datetime.fromisoformat(text.strip())
+        text = text.strip()
+        # Python 3.10's fromisoformat does not read a trailing Z.
+        return datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
         raise ValidationError(
             f"{option} must be an ISO-8601 time such as 2026-11-22T00:00:00Z; got {text!r}."

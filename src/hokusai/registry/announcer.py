@@ -26,7 +26,9 @@ class Announcer(Protocol):
 
     def announce_registration(self, result: RegistrationResult) -> str | None:
         """Record ``model_registered`` for a registration; the event id, or None if the version
-        already had one. Runs as the registration's last step: raising rolls it back."""
+        already had one. Runs right after the registration's commit point: the registration has
+        succeeded, so an error here is logged, not raised, and the reconciler records the event
+        later."""
 
     def announce_promotion(
         self, version: ModelVersionInfo, *, alias: str, previous_version: str | None

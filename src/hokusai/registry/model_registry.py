@@ -446,7 +446,7 @@ class ModelRegistry:
                 )
             except BaseException as exc:
                 # No event, so no move: put the alias back where it was.
-                self._restore_alias(name, alias, previous, cause=exc)
+                self._restore_alias(name, alias, previous, moved_to=version, cause=exc)
                 raise
         logger.info("alias %s@%s -> %s (was %s)", name, alias, version, previous)
         return {
@@ -460,9 +460,19 @@ class ModelRegistry:
         }
 
     def _restore_alias(
-        self, name: str, alias: str, previous: str | None, *, cause: BaseException
+        self,
+        name: str,
+        alias: str,
+        previous: str | None,
+        *,
+        moved_to: str,
+        cause: BaseException,
     ) -> None:
         try:
+            if self._alias_target(name, alias) != moved_to:
+                # Someone moved it since (and recorded their own event): theirs stands.
+                logger.warning("alias %s@%s moved again meanwhile; not put back", name, alias)
+                return
             if previous is None:
                 self._client.delete_registered_model_alias(name, alias)
             else:

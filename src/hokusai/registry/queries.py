@@ -321,12 +321,13 @@ class RegistryQueries:
                 for mv in self.search(named.text, order_by=["version_number ASC"])
                 if named.admits(mv.name)
             ]
+            versions = [v for v in versions if v.complete]  # not registered (yet)
             if not versions:
                 raise ModelNotFoundError(f"Model {model_id} not found.")
             return versions
         name, version = parse_model_id(model_id)
         record = self.record(name, version)
-        if record is None:
+        if record is None or not record.complete:
             raise ModelNotFoundError(f"Model {model_id} not found.")
         return [record]
 

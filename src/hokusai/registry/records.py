@@ -61,6 +61,7 @@ A version still ``registering`` is not a registered version: no read returns it 
 announces it. Versions registered before this tag existed have none and are complete."""
 REGISTERING = "registering"
 COMPLETE = "complete"
+FAILED = "failed"
 
 LEGACY_TAG_BASELINE_ID = "baseline_model_id"
 LEGACY_TAG_CONTRIBUTOR = "contributor"
@@ -91,7 +92,7 @@ def improved_model_name(model_type: str) -> str:
 
 def is_hokusai_model_name(name: str) -> bool:
     """Whether ``name`` is one Hokusai registers under (``hokusai_<type>_baseline|improved``)."""
-    return isinstance(name, str) and _NAME_RE.match(name) is not None
+    return isinstance(name, str) and _NAME_RE.fullmatch(name) is not None
 
 
 def iso_timestamp(millis: int | None) -> str | None:
@@ -158,7 +159,7 @@ class VersionRecord:
     @property
     def complete(self) -> bool:
         """False while its registration is still running, or after it failed part-way."""
-        return self.tags.get(TAG_REGISTRATION_STATE) != REGISTERING
+        return self.tags.get(TAG_REGISTRATION_STATE, COMPLETE) == COMPLETE
 
     @property
     def registration_run_id(self) -> str | None:

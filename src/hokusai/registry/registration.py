@@ -1,9 +1,11 @@
-"""One registration as one unit of work: a run, a logged model, one version, the hooks and the
-announcement — or, when any step fails, none of them.
+"""One registration as one unit of work: a run, a logged model, one version, the hooks, the
+commit point — or, when any of them fails, none of them — and then the announcement.
 
 Everything the caller can get wrong is checked before this module is reached
-(:mod:`hokusai.registry.validation`); what is left to fail here is MLflow, a hook or the
-announcer, and each failure rolls back what this registration created.
+(:mod:`hokusai.registry.validation`); what is left to fail here is MLflow or a hook, and each
+failure before the commit point rolls back what this registration created. The announcement
+comes after it: the registration has succeeded by then, so an announcer failure is logged and
+repaired by the reconciler, never rolled back.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hokusai.registry.filters import equals
 from hokusai.registry.records import (
     COMPLETE,
     DELTA_METRIC_PREFIX,
+    FAILED,
     MLFLOW_GIT_COMMIT,
     REGISTERING,
     TAG_BASELINE_ID,
@@ -240,8 +243,8 @@ class RegistrationWriter:
             what = "; ".join(remaining)
             raise RollbackIncompleteError(
                 f"Registering {model_name} failed ({_describe(exc)}) and the rollback is "
-                f"incomplete: {what}. A version left behind stays marked "
-                f"'{REGISTERING}': no read returns it and it is never announced."
+                f"incomplete: {what}. A version left behind is marked '{FAILED}' (or still "
+                f"'{REGISTERING}'): no read returns it and it is never announced."
             ) from exc
         if isinstance(exc, HokusaiError) or not isinstance(exc, Exception):
             raise exc
@@ -271,6 +274,13 @@ class RegistrationWriter:
         except Exception:  # noqa: BLE001 - a rollback tries every step
             run_started = int(time.time() * 1000) - 3_600_000
         for name, version in sorted(versions):
+            try:
+                # First mark it failed: should the delete below fail too, a version whose
+                # "complete" mark was written (its acknowledgement lost) is still never read
+                # or announced.
+                client.set_model_version_tag(name, version, TAG_REGISTRATION_STATE, FAILED)
+            except Exception as exc:  # noqa: BLE001 - a rollback tries every step
+                logger.warning("could not mark %s/%s failed: %s", name, version, exc)
             try:
                 client.delete_model_version(name, version)
                 logger.warning("rolled back %s/%s (run %s)", name, version, run_id)

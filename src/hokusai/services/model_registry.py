@@ -9,6 +9,7 @@ which knows nothing of webhooks, is :class:`hokusai.registry.ModelRegistry`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -80,8 +81,21 @@ class HokusaiModelRegistry(ModelRegistry):
         hooks: Sequence[RegistrationHook] = (),
         announcer: Announcer | _Default | None = DEFAULT,
         client: Any = None,
+        webhooks: Webhooks | None = None,
+        announce: bool | None = None,
     ) -> None:
         settings = settings or get_settings()
+        if webhooks is not None or announce is not None:
+            # The 0.2 spellings of the same choice, kept working.
+            warnings.warn(
+                "webhooks= and announce= are deprecated: pass announcer= (a Webhooks, or None).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if announce is False:
+                announcer = None
+            elif webhooks is not None:
+                announcer = webhooks
         if isinstance(announcer, _Default):
             announcer = _WebhooksOnDemand(settings)
         super().__init__(
@@ -94,6 +108,10 @@ class HokusaiModelRegistry(ModelRegistry):
         )
         if isinstance(announcer, _WebhooksOnDemand):
             announcer.queries = self.queries
+        elif isinstance(announcer, Webhooks):
+            # A shared layer: its background sender reconciles while it runs (and its owner's
+            # workers do); no extra pass from every registry built on it.
+            announcer.attach_registry(self.queries, reconcile_now=False)
 
     @property
     def webhooks(self) -> Webhooks:

@@ -118,12 +118,6 @@ class Dispatcher:
         last_reconcile = 0.0
         idle_since = time.monotonic()
         while not stop.is_set():
-            if self._reconcile is not None and time.monotonic() - last_reconcile >= reconcile_every:
-                last_reconcile = time.monotonic()
-                try:
-                    self._reconcile()
-                except Exception:
-                    logger.exception("reconciler pass failed; delivery continues")
             if wake is not None:
                 wake.clear()  # before looking: a notify() from now on is not lost
             try:
@@ -134,6 +128,15 @@ class Dispatcher:
                 continue
             if sent:
                 idle_since = time.monotonic()
+                continue
+            # Due deliveries first; a reconciler pass when there are none (and one is due), so
+            # a pass never delays an event that is ready to go.
+            if self._reconcile is not None and time.monotonic() - last_reconcile >= reconcile_every:
+                last_reconcile = time.monotonic()
+                try:
+                    self._reconcile()
+                except Exception:
+                    logger.exception("reconciler pass failed; delivery continues")
                 continue
             if idle_exit_after is not None and time.monotonic() - idle_since > idle_exit_after:
                 return

@@ -144,14 +144,16 @@ class Webhooks:
             min_age_seconds = self.settings.webhook_reconcile_min_age_seconds
         return reconcile(self.outbox, queries, limit=limit, min_age_seconds=min_age_seconds)
 
-    def attach_registry(self, queries: RegistryQueries) -> None:
+    def attach_registry(self, queries: RegistryQueries, *, reconcile_now: bool = True) -> None:
         """Keep the events of this registry complete from this process too: one reconciler
-        pass now (in a background thread), and one a minute while the background sender runs.
-        This is what repairs the gaps of library-only users, who run no worker."""
+        pass now (in a background thread, unless ``reconcile_now`` is false), and one a minute
+        while the background sender runs. This is what repairs the gaps of library-only users,
+        who run no worker."""
         self._queries = queries
-        threading.Thread(
-            target=self._reconcile_quietly, name="hokusai-reconcile", daemon=True
-        ).start()
+        if reconcile_now:
+            threading.Thread(
+                target=self._reconcile_quietly, name="hokusai-reconcile", daemon=True
+            ).start()
 
     def _reconcile_quietly(self) -> None:
         if self._queries is None:

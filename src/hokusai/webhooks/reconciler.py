@@ -31,7 +31,12 @@ import sqlalchemy as sa
 from hokusai.db import write_transaction
 from hokusai.registry.filters import equals
 from hokusai.registry.queries import RegistryQueries
-from hokusai.registry.records import TAG_BACKFILLED, VersionRecord
+from hokusai.registry.records import (
+    REGISTERING,
+    TAG_BACKFILLED,
+    TAG_REGISTRATION_STATE,
+    VersionRecord,
+)
 from hokusai.registry.results import RegistrationResult
 from hokusai.webhooks.outbox import Outbox
 from hokusai.webhooks.payloads import MODEL_REGISTERED, model_registered_payload, new_event_id
@@ -83,30 +88,47 @@ def reconcile(
     budget = limit
     engine = outbox.engine
 
-    # 1. Versions that were still registering when the cursor passed them.
+    # 1. Versions the cursor passed while they were registering, or whose event could not be
+    #    recorded then. At most half the budget, so new versions are always reached too.
     with engine.connect() as conn:
         pending = conn.execute(
-            sa.select(reconciler_pending).order_by(reconciler_pending.c.first_seen_at).limit(budget)
+            sa.select(reconciler_pending)
+            .order_by(reconciler_pending.c.first_seen_at)
+            .limit(max(1, budget // 2))
         ).all()
     for row in pending:
         budget -= 1
-        record = queries.record(row.model_name, row.version)
-        if record is None or record.complete or now - row.first_seen_at > abandon_after_seconds:
-            if record is not None and record.is_hokusai:
-                _ensure_event(outbox, queries, record, created)
+        try:
+            record = queries.record(row.model_name, row.version)
+            abandoned = now - row.first_seen_at > abandon_after_seconds
+            if record is not None and record.complete:
+                if _announceable(record):
+                    _ensure_event(outbox, queries, record, created)
+            elif (
+                record is not None
+                and record.tags.get(TAG_REGISTRATION_STATE) == REGISTERING
+                and not abandoned
+            ):
+                continue  # still registering: look again next pass
             elif record is not None:
                 logger.warning(
                     "reconciler: %s has been registering for %.0f s; abandoned, never announced",
                     record.model_id,
                     now - row.first_seen_at,
                 )
-            with write_transaction(engine) as conn:
-                conn.execute(
-                    reconciler_pending.delete().where(
-                        reconciler_pending.c.model_name == row.model_name,
-                        reconciler_pending.c.version == row.version,
-                    )
+        except Exception:
+            if now - row.first_seen_at <= abandon_after_seconds:
+                logger.exception(
+                    "reconciler: %s/%s failed; retried next pass", row.model_name, row.version
                 )
+                continue
+            logger.exception(
+                "reconciler: gave up on %s/%s after %.0f s",
+                row.model_name,
+                row.version,
+                now - row.first_seen_at,
+            )
+        _drop_pending(engine, row.model_name, row.version)
 
     # 2. New versions of every Hokusai registered model, from each model's cursor.
     newest_allowed_ms = (now - min_age_seconds) * 1000
@@ -119,30 +141,42 @@ def reconcile(
         scanned = 0
         last_done = next_version - 1
         by_name = equals("name", name)
-        for mv in queries.search(
-            f"{by_name.text} AND version_number >= {int(next_version)}",
-            order_by=["version_number ASC"],
-            limit=budget,
-        ):
-            scanned += 1
-            if not by_name.admits(mv.name):
-                continue
-            record = VersionRecord.from_version(mv)
-            if record.created_at > newest_allowed_ms:
-                break  # its own registration may still be recording its event
-            if not record.complete:
-                _add_pending(engine, record, now)
-            elif (
-                record.is_hokusai
-                and not record.legacy
-                and record.tags.get(TAG_BACKFILLED) != "true"
+        try:
+            for mv in queries.search(
+                f"{by_name.text} AND version_number >= {int(next_version)}",
+                order_by=["version_number ASC"],
+                limit=budget,
             ):
-                _ensure_event(outbox, queries, record, created)
-            last_done = int(record.version)
-        budget -= scanned
-        if last_done >= next_version:
-            _save_cursor(engine, name, model_created, last_done + 1, now)
+                scanned += 1
+                if not by_name.admits(mv.name):
+                    continue
+                record = VersionRecord.from_version(mv)
+                if record.created_at > newest_allowed_ms:
+                    break  # its own registration may still be recording its event
+                if record.tags.get(TAG_REGISTRATION_STATE) == REGISTERING:
+                    _add_pending(engine, record, now)
+                elif _announceable(record):
+                    try:
+                        _ensure_event(outbox, queries, record, created)
+                    except Exception:
+                        # One unreadable version must not stop the cursor: retried from the
+                        # pending list.
+                        logger.exception(
+                            "reconciler: the event of %s could not be recorded now",
+                            record.model_id,
+                        )
+                        _add_pending(engine, record, now)
+                last_done = int(record.version)
+        finally:
+            budget -= scanned
+            if last_done >= next_version:
+                _save_cursor(engine, name, model_created, last_done + 1, now)
     return created
+
+
+def _announceable(record: VersionRecord) -> bool:
+    """A completely registered Hokusai version of this release (not pre-upgrade/backfilled)."""
+    return record.is_hokusai and not record.legacy and record.tags.get(TAG_BACKFILLED) != "true"
 
 
 def _ensure_event(
@@ -179,29 +213,47 @@ def _cursor(engine: sa.Engine, name: str, model_created: int) -> int:
 def _save_cursor(
     engine: sa.Engine, name: str, model_created: int, next_version: int, now: float
 ) -> None:
+    values = {
+        "model_name": name,
+        "model_created_at": model_created,
+        "next_version": next_version,
+        "updated_at": now,
+    }
     with write_transaction(engine) as conn:
-        conn.execute(reconciler_cursors.delete().where(reconciler_cursors.c.model_name == name))
+        statement = _insert(engine, reconciler_cursors).values(**values)
         conn.execute(
-            reconciler_cursors.insert().values(
-                model_name=name,
-                model_created_at=model_created,
-                next_version=next_version,
-                updated_at=now,
+            statement.on_conflict_do_update(
+                index_elements=["model_name"],
+                set_={k: v for k, v in values.items() if k != "model_name"},
             )
         )
 
 
 def _add_pending(engine: sa.Engine, record: VersionRecord, now: float) -> None:
     with write_transaction(engine) as conn:
-        exists = conn.execute(
-            sa.select(reconciler_pending.c.version).where(
-                reconciler_pending.c.model_name == record.model_name,
-                reconciler_pending.c.version == record.version,
+        conn.execute(
+            _insert(engine, reconciler_pending)
+            .values(model_name=record.model_name, version=record.version, first_seen_at=now)
+            .on_conflict_do_nothing(index_elements=["model_name", "version"])
+        )
+
+
+def _drop_pending(engine: sa.Engine, name: str, version: str) -> None:
+    with write_transaction(engine) as conn:
+        conn.execute(
+            reconciler_pending.delete().where(
+                reconciler_pending.c.model_name == name,
+                reconciler_pending.c.version == version,
             )
-        ).first()
-        if exists is None:
-            conn.execute(
-                reconciler_pending.insert().values(
-                    model_name=record.model_name, version=record.version, first_seen_at=now
-                )
-            )
+        )
+
+
+def _insert(engine: sa.Engine, table: sa.Table) -> Any:
+    """An INSERT that can be told what to do on a key conflict (concurrent passes are safe)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
