@@ -94,6 +94,8 @@ def test_version_tags_make_attribution_searchable_in_mlflow(registry, forest):
         "hokusai.baseline_id": base["model_id"],
         "hokusai.contributor": CONTRIBUTOR,
         "hokusai.delta_metrics": '{"accuracy":0.02}',
+        "hokusai.registration_run_id": improved["registration_run_id"],
+        "hokusai.registration_state": "complete",
     }
     found = registry.client.search_model_versions(f"tags.`hokusai.contributor` = '{CONTRIBUTOR}'")
     assert [str(v.version) for v in found] == [improved["version"]]
