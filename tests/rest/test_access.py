@@ -201,19 +201,23 @@ def _logged(caplog: pytest.LogCaptureFixture, error_id: str) -> str:
     return lines[0]
 
 
-def test_a_backend_error_names_the_service_not_its_internals(client, keys, caplog):
+def test_a_backend_error_names_the_service_not_its_internals(app, client, keys, caplog):
+    import sqlite3
+
     caplog.set_level(logging.ERROR, logger="hokusai.http.errors")
-    # MLflow's SQLite store cannot hold this version number: "Python int too large to
-    # convert to SQLite INTEGER" used to be the message the client got.
+    # A real store failure (MLflow's table gone): its SQL text once reached the client.
+    path = app.state.components.registry.tracking_uri.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE model_versions RENAME TO model_versions_away")
     response = client.get(
-        "/api/v1/models/hokusai_x_baseline/versions/99999999999999999999999",
-        headers=bearer(keys["read"]),
+        "/api/v1/models/hokusai_x_baseline/versions/1", headers=bearer(keys["read"])
     )
     error = _error(response, 502, "backend_error")
     assert re.fullmatch(r"err_[0-9a-f]{16}", error["error_id"])
     assert error["message"] == f"MLflow answered with an error (reference {error['error_id']})."
-    assert "SQLite" not in response.text and "Python" not in response.text
-    assert "Python int too large" in _logged(caplog, error["error_id"])
+    logged = _logged(caplog, error["error_id"])
+    assert "MlflowException" in logged  # the details, in the log under the reference
+    assert "MlflowException" not in response.text and "upgrade" not in response.text
 
 
 def test_an_unexpected_error_is_a_reference_and_a_logged_traceback(tmp_path: Path, caplog):

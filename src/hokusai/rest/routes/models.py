@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Response, status
 from hokusai.errors import ModelNotFoundError
 from hokusai.registry.records import VersionRecord, is_hokusai_model_name
 from hokusai.registry.results import AliasChange, ModelVersionInfo, RegistrationResult
-from hokusai.registry.validation import parse_model_id
+from hokusai.registry.validation import parse_model_id, validate_alias
 from hokusai.rest.deps import Components, ComponentsDep, ReadKey, WriteKey
 from hokusai.rest.schemas import (
     AliasUpdate,
@@ -50,7 +50,8 @@ def _hokusai_name(name: str) -> str:
 def _hokusai_version(components: Components, name: str, version: str) -> VersionRecord:
     """The record of ``name/version``; 404 unless it exists and carries Hokusai's
     attribution (422 when it is not a model id at all)."""
-    name, version = parse_model_id(f"{_hokusai_name(name)}/{version}")
+    name, version = parse_model_id(f"{name}/{version}")  # malformed input is a 422 first
+    _hokusai_name(name)
     record = components.registry.queries.record(name, version)
     if record is None:
         raise ModelNotFoundError(f"Model {name}/{version} not found.")
@@ -155,6 +156,7 @@ def set_alias(
 ) -> AliasChange:
     """Point an alias at a version: promote, or roll back by pointing it at an older one.
     Announces ``model_promoted``."""
+    validate_alias(alias)  # malformed input is a 422 before any lookup
     _hokusai_version(components, name, body.version)
     return components.registry.set_alias(name, alias, body.version)
 
@@ -162,6 +164,7 @@ def set_alias(
 @router.delete("/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
 def delete_alias(name: str, alias: str, components: ComponentsDep, _key: WriteKey) -> Response:
     """Remove an alias of a Hokusai model."""
+    validate_alias(alias)
     _hokusai_name(name)
     components.registry.delete_alias(name, alias)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
