@@ -70,7 +70,10 @@ def test_the_process_exits_promptly_when_the_receiver_hangs(tmp_path, receiver):
     started = time.monotonic()
     _, registered_at = _run_script(tmp_path, receiver.url)
     exited_after = time.time() - registered_at
-    assert exited_after < 4.0  # the 2 s exit grace, not the 30 s receiver
+    # The 2 s exit grace plus interpreter teardown (MLflow, sklearn), well under the attempt's
+    # 10 s deadline and the receiver's 30 s: the grace cut it short. (4 s was too tight on a
+    # loaded 2-core machine, where teardown alone can take 2-5 s.)
+    assert exited_after < 8.0
     hooks = Webhooks(Settings(home=tmp_path / "home", webhook_background=False))
     stats = hooks.outbox.stats()
     assert stats["delivered"] == 0
