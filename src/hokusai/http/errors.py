@@ -99,6 +99,13 @@ def _public_message(exc: errors.HokusaiError, error_id: str) -> str:
         return f"{_service(exc)} answered with an error ({reference})."
     if isinstance(exc, errors.ModelNotLoadedError):
         return f"No model is loaded; GET /health says why ({reference})."
+    if isinstance(exc, errors.RollbackIncompleteError):
+        return (
+            "The operation failed and undoing it did not finish; what is left is never read or "
+            f"announced, and the log names it ({reference})."
+        )
+    if isinstance(exc, errors.RegistrationError):
+        return f"Registration failed and was rolled back: no version was created ({reference})."
     return f"Internal error; {reference}"
 
 
