@@ -247,6 +247,37 @@ def test_an_unexpected_error_is_a_reference_and_a_logged_traceback(tmp_path: Pat
     assert "hunter2" not in caplog.text and "postgresql://app:***@db" in logged
 
 
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        ("RegistrationError", "Registration failed and was rolled back: no version was created"),
+        ("RollbackIncompleteError", "undoing it did not finish; what is left is never read"),
+    ],
+)
+def test_a_failed_registration_says_what_happened_without_internals(tmp_path: Path, error, said):
+    from hokusai import errors
+    from hokusai.registry import ModelRegistry
+    from hokusai.rest.app import create_app
+
+    settings = Settings(home=tmp_path, webhook_background=False)
+
+    class Failing(ModelRegistry):
+        def register_from_uri(self, *_: Any, **__: Any) -> Any:
+            raise getattr(errors, error)(f"Registering failed: {tmp_path}/mlflow.db is locked")
+
+    app = create_app(settings, registry=Failing(settings=settings))
+    key = app.state.components.keys.create(name="w", scope="write")[1]
+    with TestClient(app) as client:
+        response = client.post(
+            "/api/v1/models",
+            json={"model_uri": "models:/m-0123456789abcdef0123456789abcdef", "model_type": "x"},
+            headers=bearer(key),
+        )
+    body = _error(response, 500, getattr(errors, error).code)
+    assert said in body["message"]
+    assert str(tmp_path) not in response.text
+
+
 def test_backend_messages_name_the_service(caplog):
     import sqlalchemy as sa
 
