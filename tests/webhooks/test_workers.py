@@ -150,7 +150,9 @@ def test_a_delivery_that_kills_every_worker_ends_dead(store, receiver):
         _wait(lambda: store.outbox.deliveries()[0]["state"] == "dead", timeout=60)
     finally:
         survivor.send_signal(signal.SIGTERM)
-        assert survivor.wait(20) == 0
+        code = survivor.wait(20)
+    output = survivor.stdout.read() if survivor.stdout else ""
+    assert code == 0, output[-3000:]
     (delivery,) = store.outbox.deliveries()
     assert delivery["attempts"] == 2
     assert delivery["last_error"] == LOST
