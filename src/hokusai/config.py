@@ -252,7 +252,12 @@ class ProjectConfig(BaseModel):
         default=Path("models/artifacts/xgb_model.pkl"),
         description="Local pickle served when no MLflow source loads.",
     )
-    port: int = Field(default=8000, ge=0, le=65535)
+    port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="Port `hokusai serve` binds (HOKUSAI_SERVING_PORT and --port win over it).",
+    )
 
 
 class ServingSettings(BaseSettings):
@@ -309,6 +314,23 @@ class ServingSettings(BaseSettings):
         validation_alias=AliasChoices("HOKUSAI_SERVING_ADMIN_RELOAD", "admin_reload"),
         description="Serve POST /admin/reload (always behind an admin key); false removes it.",
     )
+    # With populate_by_name a field's own name is read from the environment too (names are
+    # case-insensitive): `port` would read PORT, which platforms set for other programs.
+    serving_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        validation_alias=AliasChoices("HOKUSAI_SERVING_PORT", "serving_port"),
+        description="Port `hokusai serve` binds; wins over config.yaml's port, --port over it.",
+    )
+    strict_sources: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("HOKUSAI_SERVING_STRICT", "strict_sources"),
+        description=(
+            "Serve only the first source of the chain: start-up fails when it does not load, "
+            "and a refresh never moves down to a lower source."
+        ),
+    )
 
     @field_validator("model_variant", "model_run_id", "model_run_name")
     @classmethod
@@ -318,6 +340,12 @@ class ServingSettings(BaseSettings):
     def project(self) -> ProjectConfig:
         """``config.yaml`` at ``config_path`` (defaults when the file does not exist)."""
         return load_project_config(self.config_path)
+
+    @property
+    def resolved_port(self) -> int:
+        """The port `hokusai serve` binds without ``--port``: HOKUSAI_SERVING_PORT, else
+        config.yaml's ``port`` (default 8080)."""
+        return self.serving_port if self.serving_port is not None else self.project().port
 
 
 def load_project_config(path: Path | str) -> ProjectConfig:

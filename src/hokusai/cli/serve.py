@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import typer
 
+from hokusai.cli._ports import ensure_port_free
+
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Bind address."),
-    port: int | None = typer.Option(None, "--port", help="Port (default: config.yaml's)."),
+    port: int | None = typer.Option(
+        None,
+        "--port",
+        help="Port (default: HOKUSAI_SERVING_PORT, else config.yaml's port, else 8080).",
+    ),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes."),
 ) -> None:
     """Serve the model chosen by MODEL_VARIANT → MODEL_RUN_ID → MODEL_RUN_NAME → local pickle."""
@@ -16,7 +22,8 @@ def serve(
     from hokusai.config import ServingSettings
 
     serving = ServingSettings()
-    chosen = serving.project().port if port is None else port
+    chosen = serving.resolved_port if port is None else port
+    ensure_port_free(host, chosen, option="--port", variable="HOKUSAI_SERVING_PORT")
     typer.echo(f"Hokusai prediction server on http://{host}:{chosen}  (health: /health)")
     uvicorn.run(
         "hokusai.serving.app:create_app",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from hokusai.cli._common import CliState
+from hokusai.cli._ports import ensure_port_free
 from hokusai.config import export_to_environment, mask_secrets
 
 
@@ -31,6 +32,7 @@ def server(
     settings = state.settings()
     host = host or settings.api_host
     port = settings.api_port if port is None else port
+    ensure_port_free(host, port, option="--port", variable="HOKUSAI_API_PORT")
     _bootstrap_admin_key(settings)
     url = f"http://{host}:{port}"
     typer.echo(f"Hokusai registry API on {url}  (OpenAPI docs: {url}/docs)")
