@@ -128,11 +128,16 @@ async def predict_records(request: Request, parts: PartsDep) -> Response:
 
 @router.get("/health")
 async def health(parts: PartsDep) -> JSONResponse:
-    """The model serving, where it came from, and every source skipped with its reason."""
+    """The model serving, where it came from, and every source skipped with its reason.
+
+    ``status``: ``ok``; ``degraded`` (still 200) while a configured source (MODEL_VARIANT,
+    MODEL_RUN_ID) is skipped and something else serves; ``down`` (503) while nothing does.
+    """
     manager = parts.manager
     model = manager.current
+    status = "down" if model is None else "degraded" if manager.degraded else "ok"
     body = {
-        "status": "ok" if model is not None else "down",
+        "status": status,
         "version": __version__,
         "model": model.describe() if model is not None else None,
         "skipped": [s.as_dict() for s in manager.skipped],
@@ -189,7 +194,7 @@ def _check_admin(parts: ServingParts, authorization: str) -> None:
 async def reload(request: Request, parts: PartsDep) -> dict[str, Any]:
     """Resolve the sources again now; swap if the winner changed. Needs an admin key."""
     await asyncio.to_thread(_check_admin, parts, request.headers.get("authorization", ""))
-    outcome = await asyncio.to_thread(parts.manager.refresh, force=True)
+    outcome = await asyncio.to_thread(parts.manager.refresh, force=True, trigger="reload")
     described: dict[str, Any] = public(outcome.as_dict())
     return described
 

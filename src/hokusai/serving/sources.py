@@ -11,6 +11,10 @@ Resolution turns a source into a concrete, comparable *identity* (``name/version
 or the pickle's path and mtime): the server swaps models when the identity changes, which is
 how a moved alias or stage is picked up without a restart. Every MLflow call is bounded in time,
 so an unreachable tracking server costs seconds, not MLflow's minutes of retries.
+
+``MODEL_VARIANT`` and ``MODEL_RUN_ID`` are *configured* sources: set on purpose, so serving a
+lower source while one of them is skipped is a degraded state, not a normal one. In strict mode
+(``HOKUSAI_SERVING_STRICT``) the chain is its first source alone.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class Skip:
 
     source: SourceKind
     reason: str
+    tried: bool = True
+    """False for a source that was never attempted (not set, or left out by strict mode)."""
 
     def as_dict(self) -> dict[str, str]:
         return {"source": self.source, "reason": self.reason}
@@ -73,6 +79,7 @@ class SourceChain:
         experiment_name: str,
         fallback_path: Path,
         timeout: float,
+        strict: bool = False,
     ) -> None:
         self._client = client
         self.variant = variant
@@ -81,9 +88,14 @@ class SourceChain:
         self.experiment_name = experiment_name
         self.fallback_path = fallback_path
         self.timeout = timeout
+        self.strict = strict
 
     def candidates(self) -> list[tuple[SourceKind, Callable[[], Resolved]]]:
-        """The configured sources, in priority order, as deferred resolutions."""
+        """The sources to try, in priority order, as deferred resolutions (strict: the first)."""
+        chain = self._all_candidates()
+        return chain[:1] if self.strict else chain
+
+    def _all_candidates(self) -> list[tuple[SourceKind, Callable[[], Resolved]]]:
         chain: list[tuple[SourceKind, Callable[[], Resolved]]] = []
         if self.variant:
             chain.append(("MODEL_VARIANT", lambda: self._variant(str(self.variant))))
@@ -94,16 +106,45 @@ class SourceChain:
         chain.append(("pickle", self._pickle))
         return chain
 
+    @property
+    def first(self) -> SourceKind:
+        """The highest source that is set: the one strict mode serves."""
+        return self._all_candidates()[0][0]
+
+    @property
+    def configured(self) -> frozenset[SourceKind]:
+        """The sources set on purpose (MODEL_VARIANT, MODEL_RUN_ID): while one of them is
+        skipped, a lower source serving is a degraded state."""
+        kinds: list[SourceKind] = []
+        if self.variant:
+            kinds.append("MODEL_VARIANT")
+        if self.run_id:
+            kinds.append("MODEL_RUN_ID")
+        return frozenset(kinds)
+
     def unconfigured(self) -> list[Skip]:
-        """Sources skipped because they are not configured."""
+        """Sources that are never tried: not set, or below the first one in strict mode."""
         skips = []
         if not self.variant:
-            skips.append(Skip("MODEL_VARIANT", "not set"))
+            skips.append(Skip("MODEL_VARIANT", "not set", tried=False))
         if not self.run_id:
-            skips.append(Skip("MODEL_RUN_ID", "not set"))
+            skips.append(Skip("MODEL_RUN_ID", "not set", tried=False))
         if not self.run_name:
-            skips.append(Skip("MODEL_RUN_NAME", "not set"))
+            skips.append(Skip("MODEL_RUN_NAME", "not set", tried=False))
+        if self.strict:
+            reason = f"not used: HOKUSAI_SERVING_STRICT serves {self.first} only"
+            skips.extend(Skip(kind, reason, tried=False) for kind, _ in self._all_candidates()[1:])
         return skips
+
+    def describe(self, kind: SourceKind) -> str:
+        """A source as an operator configured it: ``MODEL_VARIANT=models:/fraud@champion``."""
+        value = {
+            "MODEL_VARIANT": self.variant,
+            "MODEL_RUN_ID": self.run_id,
+            "MODEL_RUN_NAME": self.run_name,
+            "pickle": str(self.fallback_path),
+        }[kind]
+        return f"{kind}={value}" if kind != "pickle" else f"pickle {value}"
 
     def bounded(self, call: Callable[[], T]) -> T:
         """Run ``call`` with the chain's timeout.

@@ -7,6 +7,11 @@ reference atomically. Requests hold the model they started with, so those in fli
 the old one. A model that fails to load or to predict on its input example never replaces the
 one serving; the failure shows in ``/health`` and the metrics, and that identity is not retried
 until it changes (or ``/admin/reload`` forces it).
+
+Every source that was tried and skipped is logged at WARNING with its reason: at start-up and on
+each ``/admin/reload`` always, on the periodic refresh only when the skips changed (a source
+down for a day is one warning, not one every 30 seconds). When nothing loads, one ERROR line
+says so and names every source tried.
 """
 
 from __future__ import annotations
@@ -15,14 +20,19 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from hokusai.config import mask_secrets
 from hokusai.serving.predictor import LoadedModel, load_model
 from hokusai.serving.sources import Resolved, Skip, SourceChain, SourceUnavailable
 
-__all__ = ["ModelManager", "RefreshOutcome"]
+__all__ = ["ModelManager", "RefreshOutcome", "Trigger"]
 
 logger = logging.getLogger(__name__)
+
+Trigger = Literal["start-up", "reload", "refresh"]
+"""Why a refresh runs: start-up and an explicit reload report every skip; the periodic refresh
+reports changes."""
 
 
 @dataclass
@@ -59,16 +69,55 @@ class ModelManager:
         self.swaps = 0
         self.load_failures = 0
         self.last_refresh: RefreshOutcome | None = None
+        self._reported: tuple[tuple[str, str], ...] = ()
         self._lock = threading.Lock()
 
-    def refresh(self, *, force: bool = False) -> RefreshOutcome:
+    @property
+    def degraded(self) -> bool:
+        """A model serves, but a configured source (MODEL_VARIANT, MODEL_RUN_ID) is skipped:
+        what serves is not what was asked for."""
+        configured = self.chain.configured
+        return self.current is not None and any(
+            s.tried and s.source in configured for s in self.skipped
+        )
+
+    def refresh(self, *, force: bool = False, trigger: Trigger = "refresh") -> RefreshOutcome:
         """Resolve the chain; load and swap in a new winner. Safe to call from any thread."""
         with self._lock:
             started = time.perf_counter()
             outcome = self._refresh(force=force)
             outcome.seconds = time.perf_counter() - started
             self.last_refresh = outcome
+            self._report(outcome, trigger)
             return outcome
+
+    def _report(self, outcome: RefreshOutcome, trigger: Trigger) -> None:
+        """Log the skipped sources (see the module's docstring for when)."""
+        tried = [s for s in outcome.skipped if s.tried]
+        key = tuple((s.source, s.reason) for s in tried)
+        changed = key != self._reported
+        self._reported = key
+        if trigger == "refresh" and not changed:
+            return
+        for skip in tried:
+            logger.warning(
+                "%s: model source %s skipped: %s",
+                trigger,
+                mask_secrets(self.chain.describe(skip.source)),
+                mask_secrets(skip.reason),
+            )
+        if self.current is None and not (self.chain.strict and trigger == "start-up"):
+            # (A strict server that loads nothing does not start: the refusal says so.)
+            logger.error(
+                "%s: no model could be loaded; tried: %s; requests get 503 until one loads",
+                trigger,
+                mask_secrets(
+                    "; ".join(f"{self.chain.describe(s.source)} ({s.reason})" for s in tried)
+                    or "nothing"
+                ),
+            )
+        elif not tried and changed:
+            logger.info("%s: no model source is skipped any more", trigger)
 
     def _refresh(self, *, force: bool) -> RefreshOutcome:
         skipped = self.chain.unconfigured()
