@@ -69,9 +69,11 @@ def test_the_422_matrix_names_the_column(served):
     first = next(iter(record))
     missing = {k: v for k, v in record.items() if k != first}
     message = _error(client.post("/predict", json=[missing]), 422, "invalid_input")
-    assert f"Missing column {first!r}" in message
+    assert message == (
+        f"Missing 1 of the {len(record)} columns the model signature requires: {first!r}."
+    )
     message = _error(client.post("/predict", json=[{**record, "extra": 1.0}]), 422, "invalid_input")
-    assert "Unexpected column 'extra'" in message
+    assert message == "1 column not in the model signature: 'extra'."
     message = _error(
         client.post("/predict", json=[{**record, first: "high"}]), 422, "invalid_input"
     )
@@ -84,6 +86,23 @@ def test_the_422_matrix_names_the_column(served):
         "dataframe_split": {"columns": list(record)[:-1], "data": [list(record.values())[:-1]]}
     }
     assert list(record)[-1] in _error(client.post("/invocations", json=split), 422, "invalid_input")
+
+
+def test_every_missing_and_undeclared_column_is_named_in_one_error(served):
+    """Not one column per round trip: all of them, missing ones in signature order, counted."""
+    client, frame, _, _ = served
+    names = list(frame.columns)
+    sent = {"zeta": 1.0, names[4]: 1.0, "alpha": 2.0, names[1]: 3.0}
+    expected = (
+        f"Missing 4 of the {len(names)} columns the model signature requires: "
+        f"{names[0]!r}, {names[2]!r}, {names[3]!r}, {names[5]!r}; "
+        "2 columns not in the model signature: 'zeta', 'alpha'."
+    )
+    assert _error(client.post("/predict", json=[sent]), 422, "invalid_input") == expected
+    split = {"dataframe_split": {"columns": list(sent), "data": [list(sent.values())]}}
+    assert _error(client.post("/invocations", json=split), 422, "invalid_input") == expected
+    mapping = {"inputs": {name: [value] for name, value in sent.items()}}
+    assert _error(client.post("/invocations", json=mapping), 422, "invalid_input") == expected
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,15 @@
 Accepted: MLflow's scoring formats (``dataframe_split``, ``dataframe_records``, ``instances``,
 ``inputs``) on ``/invocations``, and ``{"records": [...]}`` (or a bare list of records) on
 ``/predict``. Columns are checked against the model's signature before anything reaches the
-model: a missing, extra, repeated or mistyped column is an :class:`InputError` naming it (422).
+model: a missing, extra, repeated or mistyped column is an :class:`InputError` naming it (422);
+missing and undeclared columns are all named in one error, with their count.
 Whatever JSON arrives, the parser returns a finite float matrix of at least one row and one
 column, or raises :class:`InputError` (``tests/serving/test_input_fuzz.py`` checks this).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +82,7 @@ def parse_records(records: Any, columns: Columns, *, max_rows: int) -> np.ndarra
     expected = set(names)
     for record in records:
         if record.keys() != expected:
-            _name_column_difference(set(record), expected)
+            _name_column_difference(record, names)
     rows = [[record[name] for name in names] for record in records]
     return _matrix(rows, names, columns)
 
@@ -101,7 +102,7 @@ def _split(value: Any, columns: Columns, *, max_rows: int) -> np.ndarray[Any, An
     _refuse_repeated(given, "dataframe_split.columns")
     names = columns.names or tuple(given)
     if set(given) != set(names):
-        _name_column_difference(set(given), set(names))
+        _name_column_difference(given, names)
     for row in data:
         if not isinstance(row, list) or len(row) != len(given):
             raise InputError(f"Every dataframe_split row must have {len(given)} values.")
@@ -116,7 +117,7 @@ def _column_mapping(
 ) -> np.ndarray[Any, Any]:
     names = columns.names or tuple(str(k) for k in value)
     if set(value) != set(names):
-        _name_column_difference(set(value), set(names))
+        _name_column_difference(value, names)
     lists = [value[name] if isinstance(value[name], list) else [value[name]] for name in names]
     lengths = {len(v) for v in lists}
     if len(lengths) != 1:
@@ -153,17 +154,29 @@ def _refuse_repeated(names: Sequence[str], where: str) -> None:
         seen.add(name)
 
 
-def _name_column_difference(given: set[str], expected: set[str]) -> None:
-    missing = sorted(expected - given)
+def _name_column_difference(given: Iterable[str], expected: Sequence[str]) -> None:
+    """One error naming every missing column (in signature order) and every column the
+    signature does not declare (in the order sent), with their counts: a client fixing a
+    30-column payload learns everything from one answer. ``column`` is the first named."""
+    given = list(dict.fromkeys(given))
+    sent, declared = set(given), set(expected)
+    missing = [name for name in expected if name not in sent]
+    extra = [name for name in given if name not in declared]
+    parts = []
     if missing:
-        raise InputError(
-            f"Missing column {missing[0]!r} required by the model signature.", column=missing[0]
+        parts.append(
+            f"Missing {len(missing)} of the {len(expected)} columns the model signature "
+            f"requires: {_names(missing)}"
         )
-    extra = sorted(given - expected)
-    raise InputError(
-        f"Unexpected column {extra[0]!r}: the model signature does not declare it.",
-        column=extra[0] if extra else None,
-    )
+    if extra:
+        plural = "s" if len(extra) != 1 else ""
+        parts.append(f"{len(extra)} column{plural} not in the model signature: {_names(extra)}")
+    if parts:
+        raise InputError("; ".join(parts) + ".", column=(missing or extra)[0])
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(repr(name) for name in names)
 
 
 def _matrix(
