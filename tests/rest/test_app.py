@@ -207,11 +207,13 @@ def test_bad_registrations_are_4xx_with_a_code(client, keys, logged_uri, body, s
 
 def test_malformed_json_unknown_routes_and_methods(client, keys):
     headers = {**bearer(keys["write"]), "content-type": "application/json"}
-    _error(
+    message = _error(
         client.post("/api/v1/models", content=b"{not json", headers=headers),
-        422,
-        "validation_error",
+        400,
+        "invalid_json",
     )
+    assert message.startswith("The body is not valid JSON: ")
+    assert "line 1 column 2" in message
     _error(client.get("/api/v1/nothing-here", headers=headers), 404, "not_found")
     _error(client.patch("/api/v1/models", headers=headers), 405, "method_not_allowed")
     _error(

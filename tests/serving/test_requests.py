@@ -125,6 +125,37 @@ def test_malformed_bodies_are_4xx(served, content, status, code):
     _error(response, status, code)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b'{"model_uri": "x",}', b'[{"a": 1}', b"\x80{}", b'{"a": "\\x"}'],
+)
+def test_both_servers_answer_malformed_json_byte_for_byte_alike(served, store, content):
+    """The registry API used to answer 422 "body.43: JSON decode error", this server 400."""
+    from fastapi.testclient import TestClient
+
+    from hokusai.config import Settings
+    from hokusai.rest.app import create_app
+
+    serving, *_ = served
+    headers = {"content-type": "application/json"}
+    predicted = serving.post("/invocations", content=content, headers=headers)
+    registry_app = create_app(Settings(home=store.settings.home, webhook_background=False))
+    with TestClient(registry_app) as registry:
+        key = registry_app.state.components.keys.create(name="ci", scope="write")[1]
+        registered = registry.post(
+            "/api/v1/models",
+            content=content,
+            headers={**headers, "Authorization": f"Bearer {key}"},
+        )
+    assert predicted.status_code == registered.status_code == 400, registered.text
+    assert predicted.headers["content-type"] == registered.headers["content-type"]
+    assert predicted.content == registered.content
+    error = predicted.json()["error"]
+    assert error["code"] == "invalid_json"
+    assert error["message"].startswith("The body is not valid JSON: ")
+    assert set(error) == {"code", "message"}
+
+
 def test_oversize_bodies_and_batches_are_refused(store, models, data, make_client):
     features, _ = data
     store.register(store.log(models[0], example=features.head(3)), alias="champion")

@@ -1,3 +1,3 @@
 """HTTP pieces shared by the registry REST service and the prediction server: the one error
-envelope and its handlers (:mod:`hokusai.http.errors`) and body limits
-(:mod:`hokusai.http.limits`)."""
+envelope and its handlers (:mod:`hokusai.http.errors`), JSON bodies
+(:mod:`hokusai.http.bodies`) and body limits (:mod:`hokusai.http.limits`)."""

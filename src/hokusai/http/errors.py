@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hokusai import errors
 from hokusai.config import mask_secrets
+from hokusai.http.bodies import invalid_json
 
 __all__ = [
     "CatchAll",
@@ -200,7 +201,10 @@ def install(app: FastAPI) -> None:
         return response_for(exc, request)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            # Malformed JSON is a 400 `invalid_json`, worded as the prediction server words it.
+            return response_for(invalid_json(await _body(request)), request)
         details = [
             {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))}
             for e in exc.errors()
@@ -214,9 +218,10 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code >= 500:
             return server_error(request, exc, status=exc.status_code)
-        code = _STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):
-            code = "invalid_json"  # e.g. a body that is not UTF-8
+            # e.g. a body that is not UTF-8
+            return response_for(invalid_json(await _body(request)), request)
+        code = _STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
         return error_response(
             exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
         )
@@ -224,3 +229,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return server_error(request, exc)
+
+
+async def _body(request: Request) -> bytes | None:
+    """The body FastAPI read (the request caches it), or None when it cannot be read again."""
+    try:
+        return await request.body()
+    except RuntimeError:  # the stream was consumed elsewhere
+        return None

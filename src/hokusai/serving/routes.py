@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from hokusai import __version__, errors
 from hokusai.auth import ApiKeyStore, authenticate
 from hokusai.config import ServingSettings, public_text
+from hokusai.http.bodies import parse_json
 from hokusai.serving.inputs import parse_invocation, parse_records
 from hokusai.serving.metrics import ServingMetrics
 from hokusai.serving.predictor import LoadedModel
@@ -81,10 +82,7 @@ async def _predict(request: Request, parts: ServingParts, route: str, parse: Par
     status = 200
     try:
         model = _serving_model(parts.manager)
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            raise errors.InvalidJsonError(f"The body is not valid JSON: {exc}") from exc
+        body = parse_json(await request.body())
         matrix = parse(body, model.columns, max_rows=parts.serving.max_batch_rows)
         assert model.batcher is not None
         try:
