@@ -56,6 +56,7 @@ from hokusai.registry.results import (
 )
 from hokusai.registry.signatures import resolve_signature
 from hokusai.registry.validation import (
+    MODEL_NAME_RE,
     normalize_contributor,
     normalize_metadata,
     normalize_metrics,
@@ -554,6 +555,8 @@ class ModelRegistry:
         )
 
     def _registered_model_exists(self, name: str) -> bool:
+        if not isinstance(name, str) or not MODEL_NAME_RE.fullmatch(name):
+            return False  # not a name MLflow registers under: nothing to ask it
         try:
             self._client.get_registered_model(name)
         except Exception as exc:

@@ -465,6 +465,10 @@ def _registry_for(
 
 def _plan_registration(options: _Options, registry: ModelRegistry) -> _Registration:
     """What will be registered; raises before training when the registry would refuse it."""
+    if registry.announcer is not None:
+        # Its configuration errors (a webhook URL without a secret, an unmigrated database)
+        # must not cost a training.
+        registry.announcer.prepare()
     if options.improves is None:
         assert options.model_type is not None
         return _Registration(
