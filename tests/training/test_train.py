@@ -890,3 +890,20 @@ def test_models_train_py_main_fails_with_one_line(tmp_path, monkeypatch, capsys)
     assert len(lines) == 1 and lines[0].startswith("error[validation_error]: "), lines
     assert "nope.csv does not exist" in lines[0]
     assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_webhook_misconfiguration_is_refused_before_training(tmp_path, monkeypatch, capsys):
+    from hokusai.cli.train import main
+
+    config = _config(tmp_path, fallback_model_path=tmp_path / "artifacts" / "xgb_model.pkl")
+    monkeypatch.setenv("CONFIG_PATH", str(config))
+    monkeypatch.setenv("HOKUSAI_WEBHOOK_URL", "https://hooks.example.com/hokusai")
+    with pytest.raises(SystemExit) as exited:
+        main(["--model-type", "logistic_regression", "--register-as", "fraud"])
+    assert exited.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        "error[validation_error]: HOKUSAI_WEBHOOK_URL is set but HOKUSAI_WEBHOOK_SECRET is "
+        "not: unsigned webhooks are never sent."
+    ]
+    assert not (tmp_path / "artifacts").exists()  # nothing trained
