@@ -107,6 +107,7 @@ REGISTRY_ERROR_CODES = (
     "baseline_not_found",
     "not_found",
     "model_not_found",
+    "not_a_hokusai_model",
     "conflict",
     "registration_failed",
     "backend_error",

@@ -22,6 +22,7 @@
     │   └── InvalidInputError            invalid_input           422
     ├── NotFoundError (LookupError)      not_found               404
     │   ├── ModelNotFoundError (+ValueError)  model_not_found    404
+    │   │   └── NotAHokusaiModelError    not_a_hokusai_model     404
     │   ├── EndpointNotFoundError        endpoint_not_found      404
     │   ├── EventNotFoundError           event_not_found         404
     │   └── ApiKeyNotFoundError          api_key_not_found       404
@@ -82,6 +83,7 @@ __all__ = [
     "ModelNotFoundError",
     "ModelNotLoadedError",
     "ModelPredictionError",
+    "NotAHokusaiModelError",
     "NotFoundError",
     "PayloadTooLargeError",
     "RateLimitedError",
@@ -237,6 +239,13 @@ class ModelNotFoundError(NotFoundError, ValueError):
     """The requested model or version does not exist (a ``ValueError`` for old callers)."""
 
     code = "model_not_found"
+
+
+class NotAHokusaiModelError(ModelNotFoundError):
+    """The model exists in MLflow but Hokusai did not register it (another team's model, or one
+    registered with plain MLflow): Hokusai's aliases, lineage and events do not apply to it."""
+
+    code = "not_a_hokusai_model"
 
 
 class EndpointNotFoundError(NotFoundError):

@@ -10,6 +10,7 @@ from hokusai.errors import (
     BaselineNotFoundError,
     InvalidModelTypeError,
     ModelNotFoundError,
+    NotAHokusaiModelError,
     ValidationError,
 )
 from tests.conftest import CONTRIBUTOR
@@ -170,3 +171,54 @@ def test_aliases_promote_roll_back_and_announce(registry, forest):
         registry.set_alias(name, "latest", "1")
     with pytest.raises(ModelNotFoundError):
         registry.set_alias(name, "champion", "9")
+
+
+def test_aliases_of_a_model_mlflow_has_but_hokusai_did_not_register(registry, forest, logged):
+    """The rollback runbook's failure: an alias route on a plain MLflow model (``fraud/1``,
+    what ``mlflow.register_model`` makes) refuses plainly, saying how to register it."""
+    from hokusai.registry.records import TAG_REGISTRATION_STATE
+
+    client = registry.client
+    import mlflow
+
+    from hokusai.registry.backend import mlflow_scope
+
+    with mlflow_scope(registry.tracking_uri, registry.registry_uri):
+        mlflow.register_model(logged["info"].model_uri, "fraud")  # as plain MLflow registers
+    client.set_registered_model_alias("fraud", "champion", "1")
+    for attempt in (
+        lambda: registry.set_alias("fraud", "champion", "1"),
+        lambda: registry.set_alias("fraud", "canary", "2"),  # no version 2: still not Hokusai's
+        lambda: registry.delete_alias("fraud", "champion"),
+    ):
+        with pytest.raises(NotAHokusaiModelError) as info:
+            attempt()
+        assert info.value.code == "not_a_hokusai_model" and info.value.status == 404
+        assert isinstance(info.value, ModelNotFoundError)
+        assert "exists in MLflow but was not registered by Hokusai" in info.value.message
+        assert "register_from_uri" in info.value.message
+    assert client.get_registered_model("fraud").aliases == {"champion": 1}
+
+    # A name MLflow does not have at all is plainly not found.
+    for attempt in (
+        lambda: registry.set_alias("fruad", "champion", "1"),
+        lambda: registry.delete_alias("fruad", "champion"),
+        lambda: registry.set_alias("hokusai_fraud_baseline", "champion", "1"),
+    ):
+        with pytest.raises(ModelNotFoundError) as info:
+            attempt()
+        assert type(info.value) is ModelNotFoundError
+        assert info.value.code == "model_not_found"
+
+    # Registering it through Hokusai makes a version the alias routes accept.
+    base = registry.register_from_uri("models:/fraud/1", "fraud")
+    assert registry.set_alias(base["model_name"], "champion", base["version"])["version"] == "1"
+
+    # A Hokusai version whose registration has not completed is not found, not "foreign".
+    second = registry.register_baseline(forest, "fraud", {})
+    client.set_model_version_tag(
+        second["model_name"], second["version"], TAG_REGISTRATION_STATE, "registering"
+    )
+    with pytest.raises(ModelNotFoundError) as info:
+        registry.set_alias(second["model_name"], "champion", second["version"])
+    assert type(info.value) is ModelNotFoundError

@@ -1,6 +1,8 @@
 """Every model route answers for Hokusai versions only: another team's model, registered with
-plain MLflow in the same store, is a 404 ``model_not_found`` for reads and for alias changes,
-whatever the key — even when its run and tags look like a pre-upgrade Hokusai version."""
+plain MLflow in the same store, is a 404 ``model_not_found`` for reads and, for alias changes, a
+404 ``not_a_hokusai_model`` (a ``model_not_found``) saying plainly that MLflow has it but
+Hokusai did not register it — whatever the key, even when its run and tags look like a
+pre-upgrade Hokusai version. A name MLflow does not have at all stays ``model_not_found``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from hokusai.errors import ModelNotFoundError
+from hokusai.errors import ModelNotFoundError, NotAHokusaiModelError
 from tests.conftest import CONTRIBUTOR
 from tests.rest.conftest import bearer
 
@@ -86,14 +88,35 @@ def test_a_write_key_cannot_move_or_delete_a_foreign_alias(client, keys, stores)
         headers = bearer(keys[scope])
         url = f"/api/v1/models/{FOREIGN}/aliases/champion"
         deleted = client.delete(url, headers=headers)
-        assert "is not a Hokusai model" in _error(deleted, 404, "model_not_found")
+        message = _error(deleted, 404, "not_a_hokusai_model")
+        assert f"Model {FOREIGN!r} is not a Hokusai model" in message
+        assert "exists in MLflow but was not registered by Hokusai" in message
         moved = client.put(url, json={"version": "1"}, headers=headers)
-        assert "is not a Hokusai model" in _error(moved, 404, "model_not_found")
+        message = _error(moved, 404, "not_a_hokusai_model")
+        assert f"Model '{FOREIGN}/1' is not a Hokusai model" in message
+        assert "exists in MLflow but was not registered by Hokusai" in message
+        assert f"model_uri models:/{FOREIGN}/1" in message  # how to register it
         created = client.put(
             url.replace("champion", "staging"), json={"version": "1"}, headers=headers
         )
-        _error(created, 404, "model_not_found")
+        _error(created, 404, "not_a_hokusai_model")
+        # A version MLflow does not have, of a model it has: still that model is not Hokusai's.
+        missing = client.put(url, json={"version": "7"}, headers=headers)
+        assert f"Model {FOREIGN!r} is not a Hokusai model" in _error(
+            missing, 404, "not_a_hokusai_model"
+        )
     assert mlflow_client.get_registered_model(FOREIGN).aliases == {"champion": 1}
+
+
+def test_an_alias_of_a_name_mlflow_does_not_have_is_model_not_found(client, keys, stores):
+    headers = bearer(keys["write"])
+    url = "/api/v1/models/no_such_model/aliases/champion"
+    message = _error(
+        client.put(url, json={"version": "1"}, headers=headers), 404, "model_not_found"
+    )
+    assert message == "Model no_such_model/1 not found."
+    message = _error(client.delete(url, headers=headers), 404, "model_not_found")
+    assert "'no_such_model' not found" in message
 
 
 def test_hokusai_aliases_still_move_and_go(client, keys, stores):
@@ -115,17 +138,22 @@ def test_hokusai_aliases_still_move_and_go(client, keys, stores):
 
 def test_the_library_refuses_to_delete_a_foreign_alias(app, stores):
     registry = app.state.components.registry
-    with pytest.raises(ModelNotFoundError, match="is not a Hokusai model") as info:
+    with pytest.raises(NotAHokusaiModelError, match="is not a Hokusai model") as info:
         registry.delete_alias(FOREIGN, "champion")
-    assert info.value.code == "model_not_found"
+    assert info.value.code == "not_a_hokusai_model"
+    assert isinstance(info.value, ModelNotFoundError)  # callers catching not-found still do
+    with pytest.raises(NotAHokusaiModelError, match="exists in MLflow but was not registered"):
+        registry.set_alias(FOREIGN, "champion", "1")
     # A Hokusai-named model whose alias points at a version Hokusai did not register.
     mlflow_client = stores["mlflow"]
     improved = "hokusai_classification_improved"
     mlflow_client.create_registered_model(improved)
     mlflow_client.create_model_version(improved, source="file:///nowhere")
     mlflow_client.set_registered_model_alias(improved, "champion", "1")
-    with pytest.raises(ModelNotFoundError, match="which is not a Hokusai model") as info:
+    with pytest.raises(NotAHokusaiModelError, match="which is not a Hokusai model") as info:
         registry.delete_alias(improved, "champion")
-    assert info.value.code == "model_not_found"
+    assert info.value.code == "not_a_hokusai_model"
+    with pytest.raises(NotAHokusaiModelError, match=f"Model '{improved}/1' is not a Hokusai"):
+        registry.set_alias(improved, "champion", "1")
     assert mlflow_client.get_registered_model(improved).aliases == {"champion": 1}
     assert mlflow_client.get_registered_model(FOREIGN).aliases == {"champion": 1}

@@ -1,5 +1,7 @@
-"""The documented commands, end to end from the repository root:
-``python models/train.py --model-type xgboost`` then ``python -m uvicorn api.app:app``."""
+"""The documented commands, end to end from the repository root: ``python models/train.py
+--data examples/data/transactions.csv --target is_fraud --register-as fraud --alias champion``
+(``hokusai train``'s own entry point) then ``python -m uvicorn api.app:app`` serving
+``models:/hokusai_fraud_baseline@champion``."""
 
 from __future__ import annotations
 
@@ -33,6 +35,10 @@ def test_train_then_serve_with_the_documented_commands(tmp_path: Path):
             "models/train.py",
             "--model-type",
             "xgboost",
+            "--data",
+            "examples/data/transactions.csv",
+            "--target",
+            "is_fraud",
             "--register-as",
             "fraud",
             "--alias",
@@ -46,6 +52,20 @@ def test_train_then_serve_with_the_documented_commands(tmp_path: Path):
     )
     assert trained.returncode == 0, trained.stdout + trained.stderr
     assert (tmp_path / "xgb_model.pkl").exists()
+    assert "models:/hokusai_fraud_baseline@champion" in trained.stdout
+    # The short-lived process left the version's event in the outbox of its project database.
+    import sqlalchemy as sa
+
+    from hokusai.webhooks.tables import events
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'home' / 'hokusai.db'}")
+    try:
+        with engine.connect() as conn:
+            columns = (events.c.event_type, events.c.model_name, events.c.model_version)
+            recorded = conn.execute(sa.select(*columns)).all()
+    finally:
+        engine.dispose()
+    assert ("model_registered", "hokusai_fraud_baseline", "1") in [tuple(r) for r in recorded]
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -53,7 +73,7 @@ def test_train_then_serve_with_the_documented_commands(tmp_path: Path):
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:app", "--port", str(port)],
         cwd=ROOT,
-        env={**env, "MODEL_VARIANT": "models:/fraud@champion"},
+        env={**env, "MODEL_VARIANT": "models:/hokusai_fraud_baseline@champion"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -71,16 +91,17 @@ def test_train_then_serve_with_the_documented_commands(tmp_path: Path):
         health = httpx.get(f"{url}/health", timeout=5).json()
         assert health["model"]["source"] == "MODEL_VARIANT"
         assert health["model"]["version"] == "1"
-        from sklearn.datasets import load_breast_cancer
-
-        frame = load_breast_cancer(as_frame=True).data.head(3)
+        # JSON integers validate against the float columns the CSV was written with.
         body = {
-            "dataframe_split": {"columns": list(frame.columns), "data": frame.to_numpy().tolist()}
+            "dataframe_split": {
+                "columns": ["age", "income", "amount"],
+                "data": [[22, 30000, 2500.0], [50, 80000.5, 20], [35.0, 52000, 64.9]],
+            }
         }
         response = httpx.post(f"{url}/invocations", json=body, timeout=10)
         assert response.status_code == 200, response.text
         assert len(response.json()["predictions"]) == 3
-        assert response.headers["x-model-name"] == "fraud"
+        assert response.headers["x-model-name"] == "hokusai_fraud_baseline"
         assert response.headers["x-model-version"] == "1"
     finally:
         server.send_signal(signal.SIGTERM)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -22,6 +23,7 @@ from hokusai.config import ProjectConfig, Settings
 from hokusai.errors import ValidationError
 from hokusai.training import MODEL_TYPES, TrainResult, train
 from hokusai.training.datasets import load_default_dataset
+from tests.conftest import CONTRIBUTOR
 
 REPO = Path(__file__).resolve().parents[2]
 METRICS = {"accuracy", "auroc", "f1", "log_loss"}
@@ -245,28 +247,313 @@ def _download(result: TrainResult, settings: Settings) -> str:
     return unquote(urlparse(location).path)
 
 
-# --- registration --------------------------------------------------------------------------
+# --- registration ---------------------------------------------------------------------------
 
 
-def test_register_as_with_alias(store, tmp_path):
+def _assembled(built: list[Any]) -> Any:
+    """What ``hokusai train`` passes: the registry with the webhook layer, on the store."""
+    from hokusai.services.model_registry import HokusaiModelRegistry
+
+    def factory(store_settings: Settings) -> Any:
+        registry = HokusaiModelRegistry(settings=store_settings)
+        built.append(registry)
+        return registry
+
+    return factory
+
+
+def _events(registry: Any) -> list[tuple[str, str, str]]:
+    import sqlalchemy as sa
+
+    from hokusai.webhooks.tables import events
+
+    columns = (events.c.event_type, events.c.model_name, events.c.model_version)
+    with registry.webhooks.engine.connect() as conn:
+        rows = conn.execute(sa.select(*columns).order_by(events.c.created_at))
+        return [tuple(row) for row in rows]
+
+
+@pytest.fixture(scope="module")
+def registered(store, tmp_path_factory) -> dict[str, Any]:
+    """A baseline registered by training, then an improvement on it by a contributor."""
     settings, project = store
-    result = train(
+    folder = tmp_path_factory.mktemp("registered")
+    built: list[Any] = []
+    base = train(
         "random_forest",
         settings=settings,
         project=project,
-        register_as="cancer-classifier",
+        register_as="cancer",
         alias="champion",
-        fallback_path=tmp_path / "registered.pkl",
+        registry=_assembled(built),
+        fallback_path=folder / "base.pkl",
     )
-    assert result.registered_name == "cancer-classifier"
-    assert result.registered_version == 1 and result.alias == "champion"
+    better = train(
+        "xgboost",
+        settings=settings,
+        project=project,
+        improves=base.registered_model_id,
+        contributor=CONTRIBUTOR.lower(),
+        alias="candidate",
+        registry=_assembled(built),
+        fallback_path=folder / "better.pkl",
+    )
+    return {"base": base, "better": better, "registry": built[0]}
+
+
+def test_register_as_registers_a_hokusai_baseline(registered, store):
+    settings, _ = store
+    result, registry = registered["base"], registered["registry"]
+    assert result.registered_name == "hokusai_cancer_baseline"
+    assert result.registered_version == 1
+    assert result.registered_model_id == "hokusai_cancer_baseline/1"
+    assert result.alias == "champion"
+    assert result.serving_uri == "models:/hokusai_cancer_baseline@champion"
+
+    # The training run's logged model is the version: one version, no second copy.
     client = _client(settings)
-    versions = client.search_model_versions("name = 'cancer-classifier'")
+    versions = client.search_model_versions("name = 'hokusai_cancer_baseline'")
     assert len(versions) == 1
-    version = versions[0]
-    assert version.source == result.model_uri and version.run_id == result.run_id
-    assert int(client.get_model_version_by_alias("cancer-classifier", "champion").version) == 1
+    assert versions[0].source == result.model_uri and versions[0].run_id == result.run_id
+    logged = client.search_logged_models(
+        experiment_ids=[e.experiment_id for e in client.search_experiments()],
+        filter_string=f"source_run_id = '{result.run_id}'",
+    )
+    assert [m.model_id for m in logged] == [result.model_uuid]
     assert client.get_run(result.run_id).info.status == "FINISHED"
+    assert int(client.get_model_version_by_alias(result.registered_name, "champion").version) == 1
+
+    # A Hokusai version: found by uuid, with its attribution, metadata and metrics.
+    found = registry.get_model_by_uuid(result.model_uuid)
+    assert found is not None and found["model_id"] == "hokusai_cancer_baseline/1"
+    assert found["model_type"] == "cancer" and found["is_baseline"] is True
+    assert found["aliases"] == ["champion"]
+    training = found["metadata"]["training"]
+    assert training["dataset"] == "sklearn.breast_cancer" and training["rows"] == 569
+    assert (
+        training["dataset_digest"].startswith("sha256:") and len(training["dataset_digest"]) == 71
+    )
+    assert training["target"] == "target" and training["model_type"] == "random_forest"
+    assert training["params"]["n_estimators"] == 50 and training["run_id"] == result.run_id
+    assert result.registration is not None
+    assert result.registration["metrics"] == pytest.approx(result.metrics)
+    lineage = registry.get_model_lineage(result.registered_model_id)
+    assert lineage[0]["model_id"] == "hokusai_cancer_baseline/1" and lineage[0]["depth"] == 0
+    assert lineage[0]["metrics"] == pytest.approx(result.metrics)
+
+    # Its events are in the outbox before train() returned.
+    events = _events(registry)
+    assert ("model_registered", "hokusai_cancer_baseline", "1") in events
+    assert ("model_promoted", "hokusai_cancer_baseline", "1") in events
+
+
+def test_improves_registers_an_improved_version_with_deltas(registered):
+    base, better, registry = registered["base"], registered["better"], registered["registry"]
+    assert better.registered_model_id == "hokusai_cancer_improved/1"
+    assert better.serving_uri == "models:/hokusai_cancer_improved@candidate"
+    found = registry.get_model("hokusai_cancer_improved/1")
+    assert found["baseline_id"] == "hokusai_cancer_baseline/1"
+    assert found["contributor"] == CONTRIBUTOR  # EIP-55, from the lowercase address given
+    assert found["model_uuid"] == better.model_uuid and found["aliases"] == ["candidate"]
+    expected = {k: better.metrics[k] - base.metrics[k] for k in METRICS}
+    assert found["delta_metrics"] == pytest.approx(expected)
+    assert better.registration is not None
+    assert better.registration["delta_metrics"] == pytest.approx(expected)
+    lineage = registry.get_model_lineage("hokusai_cancer_improved/1")
+    assert [(e["model_id"], e["parent_id"]) for e in lineage] == [
+        ("hokusai_cancer_baseline/1", None),
+        ("hokusai_cancer_improved/1", "hokusai_cancer_baseline/1"),
+    ]
+    assert [m["model_id"] for m in registry.get_contributor_models(CONTRIBUTOR)] == [
+        "hokusai_cancer_improved/1"
+    ]
+    assert ("model_registered", "hokusai_cancer_improved", "1") in _events(registry)
+
+
+def test_register_as_accepts_the_registered_model_name(store, registered, tmp_path):
+    settings, project = store
+    result = train(
+        "logistic_regression",
+        settings=settings,
+        project=project,
+        register_as="hokusai_cancer_baseline",
+        fallback_path=tmp_path / "again.pkl",
+    )
+    assert result.registered_model_id == "hokusai_cancer_baseline/2"
+    assert result.alias is None
+    assert result.serving_uri == "models:/hokusai_cancer_baseline/2"
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory) -> tuple[Settings, Any]:
+    """A store with a Hokusai baseline and a model registered with plain MLflow."""
+    from hokusai.services.model_registry import HokusaiModelRegistry
+
+    settings, _ = _store(tmp_path_factory.mktemp("refusing"))
+    registry = HokusaiModelRegistry(settings=settings)
+    base = registry.register_baseline(
+        _fitted_forest(), "cancer", {}, metrics={"accuracy": 0.9, "f1": 0.8}
+    )
+    assert base["model_id"] == "hokusai_cancer_baseline/1"
+    _register_plain_model(settings, "plain_model")
+    return settings, registry
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"register_as": "a/b"}, "invalid_model_type", r"--register-as 'a/b': name a Hokusai"),
+        ({"register_as": "Fraud"}, "invalid_model_type", r"lowercase identifier"),
+        (
+            {"register_as": "hokusai_fraud_improved"},
+            "validation_error",
+            r"needs --improves MODEL_ID and --contributor",
+        ),
+        (
+            {"improves": "hokusai_cancer_baseline/1", "contributor": "0x1234"},
+            "invalid_contributor",
+            r"Invalid contributor address '0x1234'",
+        ),
+        (
+            {
+                "improves": "hokusai_cancer_baseline/1",
+                "contributor": "0x" + CONTRIBUTOR[2:].swapcase(),
+            },
+            "invalid_contributor",
+            r"EIP-55 checksum",
+        ),
+        ({"improves": "hokusai_cancer_baseline/1"}, "validation_error", r"needs --contributor"),
+        ({"contributor": CONTRIBUTOR}, "validation_error", r"--contributor needs --improves"),
+        (
+            {"improves": "hokusai_cancer_baseline", "contributor": CONTRIBUTOR},
+            "invalid_model_id",
+            r"expected '\{model_name\}/\{version\}'",
+        ),
+        (
+            {"improves": "hokusai_cancer_baseline/9", "contributor": CONTRIBUTOR},
+            "baseline_not_found",
+            r"names no registered version",
+        ),
+        (
+            {"improves": "plain_model/1", "contributor": CONTRIBUTOR},
+            "baseline_not_found",
+            r"'plain_model/1' is not a Hokusai version",
+        ),
+        (
+            {
+                "improves": "hokusai_cancer_baseline/1",
+                "contributor": CONTRIBUTOR,
+                "register_as": "x",
+            },
+            "validation_error",
+            r"differs from the model type of hokusai_cancer_baseline/1 \('cancer'\)",
+        ),
+    ],
+)
+def test_bad_registration_options_fail_before_training_and_register_nothing(
+    refusing, tmp_path, options, error, match
+):
+    from hokusai.errors import HokusaiError
+
+    settings, registry = refusing
+    project = ProjectConfig(
+        experiment_name="training-tests", fallback_model_path=tmp_path / "out" / "model.pkl"
+    )
+    before = _registry_state(settings)
+    steps: list[str] = []
+    with pytest.raises(HokusaiError, match=match) as caught:
+        train(
+            "logistic_regression",
+            settings=settings,
+            project=project,
+            registry=registry,
+            on_progress=lambda description, *_: steps.append(description),
+            **options,
+        )
+    assert caught.value.code == error
+    assert "Training logistic_regression" not in steps  # refused before training
+    assert _registry_state(settings) == before  # no run, no version, no event
+    assert not project.fallback_model_path.parent.exists()
+
+
+def test_an_improvement_needs_metrics_it_can_compare(tmp_path):
+    from hokusai.errors import InvalidMetricsError
+    from hokusai.services.model_registry import HokusaiModelRegistry
+
+    settings, project = _store(tmp_path)
+    registry = HokusaiModelRegistry(settings=settings)
+    registry.register_baseline(_fitted_forest(), "cancer", {}, metrics={"rmse": 1.5})
+    with pytest.raises(InvalidMetricsError, match=r"recorded none of the metrics"):
+        train(
+            "logistic_regression",
+            settings=settings,
+            project=project,
+            registry=registry,
+            improves="hokusai_cancer_baseline/1",
+            contributor=CONTRIBUTOR,
+        )
+    assert _registry_state(settings)["versions"] == ["hokusai_cancer_baseline/1"]
+
+
+def test_the_registry_must_use_the_training_store(tmp_path):
+    from hokusai.registry import ModelRegistry
+
+    settings, project = _store(tmp_path)
+    elsewhere = ModelRegistry(settings=Settings(home=tmp_path / "elsewhere"))
+    with pytest.raises(ValidationError, match=r"another MLflow store"):
+        train(
+            "logistic_regression",
+            settings=settings,
+            project=project,
+            register_as="cancer",
+            registry=elsewhere,
+        )
+    assert not project.fallback_model_path.parent.exists()
+
+
+def _fitted_forest() -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    data = load_default_dataset()
+    return RandomForestClassifier(n_estimators=3, random_state=0).fit(data.features, data.target)
+
+
+def _register_plain_model(settings: Settings, name: str) -> None:
+    """A model registered with plain MLflow (what the pre-fix ``--register-as`` made)."""
+    import mlflow
+    import mlflow.sklearn
+
+    from hokusai.registry.backend import mlflow_scope
+
+    uri = settings.resolved_tracking_uri
+    experiment = _client(settings).create_experiment(
+        "plain", artifact_location=(settings.home_path / "plain").as_uri()
+    )
+    with mlflow_scope(uri, uri), mlflow.start_run(experiment_id=experiment):
+        info = mlflow.sklearn.log_model(
+            _fitted_forest(),
+            name="model",
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],
+        )
+        mlflow.register_model(info.model_uri, name)
+
+
+def _registry_state(settings: Settings) -> dict[str, Any]:
+    import sqlalchemy as sa
+
+    from hokusai.db import open_database
+    from hokusai.webhooks.tables import events
+
+    client = _client(settings)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    with open_database(settings.resolved_database_url).connect() as conn:
+        recorded = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
+    return {
+        "runs": sorted(r.info.run_id for r in client.search_runs(experiments)),
+        "versions": sorted(f"{v.name}/{v.version}" for v in client.search_model_versions()),
+        "events": recorded,
+    }
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -332,7 +619,6 @@ GOOD_ROWS = "".join(f"{i},{i * 2}.5,{i % 2}\n" for i in range(12))
         ("none", None, {"alias": "champion"}, r"--alias needs --register-as"),
         ("none", None, {"register_as": "m", "alias": "latest"}, r"reserved by MLflow"),
         ("none", None, {"register_as": "m", "alias": "v3"}, r"reserved by MLflow"),
-        ("none", None, {"register_as": "a/b"}, r"must not contain '/'"),
     ],
 )
 def test_bad_input_is_a_validation_error_and_writes_nothing(
@@ -369,6 +655,36 @@ def test_stratified_split_needs_every_class_in_the_test_quarter(tmp_path):
     assert caught.value.code == "validation_error"
 
 
+# --- the example dataset --------------------------------------------------------------------
+
+
+def test_the_transactions_example_is_deterministic_and_learnable(store, tmp_path):
+    import runpy
+
+    csv = REPO / "examples" / "data" / "transactions.csv"
+    generator = runpy.run_path(str(csv.with_name("make_transactions.py")))
+    assert generator["write"](tmp_path / "again.csv").read_bytes() == csv.read_bytes()
+
+    frame = pd.read_csv(csv)
+    assert list(frame.columns) == ["age", "income", "amount", "is_fraud"] and len(frame) == 1000
+    assert set(frame["is_fraud"]) == {0, 1}
+    features = csv.read_text(encoding="utf-8").splitlines()[1].split(",")[:3]
+    assert all("." in value for value in features)  # written as floats
+    majority = max(frame["is_fraud"].mean(), 1 - frame["is_fraud"].mean())
+
+    settings, project = store
+    result = train(
+        "xgboost",
+        data=csv,
+        target="is_fraud",
+        settings=settings,
+        project=project,
+        fallback_path=tmp_path / "fraud.pkl",
+    )
+    assert result.metrics["accuracy"] > majority + 0.05, (result.metrics, majority)
+    assert result.metrics["auroc"] > 0.9
+
+
 # --- the command line -----------------------------------------------------------------------
 
 
@@ -394,10 +710,100 @@ def test_cli_train_json(tmp_path, monkeypatch):
     assert body["fallback_path"] == str(fallback.parent / "logistic_regression_model.pkl")
     assert Path(body["fallback_path"]).is_file()
     assert set(body["metrics"]) == METRICS
-    assert body["registered_name"] == "lr" and body["registered_version"] == 1
+    assert body["registered_name"] == "hokusai_lr_baseline" and body["registered_version"] == 1
+    assert body["registered_model_id"] == "hokusai_lr_baseline/1"
+    assert body["serving_uri"] == "models:/hokusai_lr_baseline/1"
+    assert body["registration"]["model_uuid"] == body["model_uuid"]
     assert body["tracking_uri"] == Settings(home=tmp_path / "home").resolved_tracking_uri
     client = _client(Settings(home=tmp_path / "home"))
     assert client.get_experiment(body["experiment_id"]).name == "cli-tests"
+
+
+def test_cli_train_registers_the_fraud_example_with_its_event(tmp_path, monkeypatch):
+    """The documented flow: transactions.csv, --register-as fraud --alias champion."""
+    from hokusai.services.model_registry import HokusaiModelRegistry
+
+    config = _config(tmp_path, fallback_model_path=tmp_path / "out" / "xgb_model.pkl")
+    monkeypatch.setenv("CONFIG_PATH", str(config))
+    monkeypatch.chdir(REPO)
+    args = ["--data", "examples/data/transactions.csv", "--target", "is_fraud"]
+    result = runner.invoke(app, ["train", *args, "--register-as", "fraud", "--alias", "champion"])
+    assert result.exit_code == 0, result.output
+    for shown in (
+        "hokusai_fraud_baseline/1",
+        "champion",
+        "MODEL_VARIANT=models:/hokusai_fraud_baseline@champion",
+    ):
+        assert shown in result.stdout
+    registry = HokusaiModelRegistry(settings=Settings(home=tmp_path / "home"))
+    found = registry.get_model("hokusai_fraud_baseline/1")
+    assert found["model_uuid"] is not None and found["model_uuid"] in result.stdout
+    assert found["aliases"] == ["champion"]
+    training = found["metadata"]["training"]
+    assert training["dataset"] == "examples/data/transactions.csv" and training["rows"] == 1000
+    digest = hashlib.sha256((REPO / "examples/data/transactions.csv").read_bytes()).hexdigest()
+    assert training["dataset_digest"] == f"sha256:{digest}"
+    assert ("model_registered", "hokusai_fraud_baseline", "1") in _events(registry)
+
+    # An improvement by a contributor, from the same command line.
+    improved = runner.invoke(
+        app,
+        [
+            "train",
+            *args,
+            "--model-type",
+            "random_forest",
+            "--improves",
+            "hokusai_fraud_baseline/1",
+            "--contributor",
+            CONTRIBUTOR,
+            "--json",
+        ],
+    )
+    assert improved.exit_code == 0, improved.output
+    body = json.loads(improved.stdout)
+    assert body["registered_model_id"] == "hokusai_fraud_improved/1"
+    assert body["registration"]["contributor"] == CONTRIBUTOR
+    assert set(body["registration"]["delta_metrics"]) == METRICS
+    assert ("model_registered", "hokusai_fraud_improved", "1") in _events(registry)
+
+
+@pytest.mark.parametrize(
+    ("options", "line"),
+    [
+        (
+            ["--improves", "hokusai_fraud_baseline/1", "--contributor", "0xnot-an-address"],
+            "error[invalid_contributor]: Invalid contributor address '0xnot-an-address'",
+        ),
+        (
+            ["--register-as", "Fraud Model"],
+            "error[invalid_model_type]: --register-as 'Fraud Model'",
+        ),
+        (
+            ["--improves", "hokusai_fraud_baseline/3", "--contributor", CONTRIBUTOR],
+            "error[baseline_not_found]: --improves 'hokusai_fraud_baseline/3' names no registered",
+        ),
+    ],
+)
+def test_cli_refuses_bad_registration_options_in_one_line(
+    tmp_path, monkeypatch, capsys, options, line
+):
+    from hokusai.cli.train import main
+
+    config = _config(tmp_path, fallback_model_path=tmp_path / "artifacts" / "xgb_model.pkl")
+    monkeypatch.setenv("CONFIG_PATH", str(config))
+    with pytest.raises(SystemExit) as exited:
+        main(["--model-type", "logistic_regression", *options])
+    assert exited.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(line), lines
+    assert not (tmp_path / "artifacts").exists()
+    store = tmp_path / "home" / "mlflow.db"
+    if store.exists():  # the --improves lookup opened the store: it holds nothing
+        client = _client(Settings(home=tmp_path / "home"))
+        assert client.search_model_versions() == []
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        assert client.search_runs(experiments) == []
 
 
 def test_cli_train_table_with_fallback_path(store, tmp_path, monkeypatch):
@@ -484,3 +890,20 @@ def test_models_train_py_main_fails_with_one_line(tmp_path, monkeypatch, capsys)
     assert len(lines) == 1 and lines[0].startswith("error[validation_error]: "), lines
     assert "nope.csv does not exist" in lines[0]
     assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_webhook_misconfiguration_is_refused_before_training(tmp_path, monkeypatch, capsys):
+    from hokusai.cli.train import main
+
+    config = _config(tmp_path, fallback_model_path=tmp_path / "artifacts" / "xgb_model.pkl")
+    monkeypatch.setenv("CONFIG_PATH", str(config))
+    monkeypatch.setenv("HOKUSAI_WEBHOOK_URL", "https://hooks.example.com/hokusai")
+    with pytest.raises(SystemExit) as exited:
+        main(["--model-type", "logistic_regression", "--register-as", "fraud"])
+    assert exited.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        "error[validation_error]: HOKUSAI_WEBHOOK_URL is set but HOKUSAI_WEBHOOK_SECRET is "
+        "not: unsigned webhooks are never sent."
+    ]
+    assert not (tmp_path / "artifacts").exists()  # nothing trained

@@ -1,4 +1,5 @@
-"""``hokusai train`` (and ``python models/train.py``): train, log to MLflow, write the fallback."""
+"""``hokusai train`` (and ``python models/train.py``): train, log to MLflow, write the fallback,
+and with ``--register-as TYPE`` register the model as a Hokusai version."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hokusai.cli._common import CliState, JsonOption, console, key_value_table, print_json
+from hokusai.cli._common import (
+    CliState,
+    JsonOption,
+    console,
+    format_metrics,
+    key_value_table,
+    print_json,
+)
 from hokusai.config import mask_secrets
 from hokusai.errors import HokusaiError
 
@@ -42,11 +50,33 @@ def train(
     target: Annotated[str | None, typer.Option("--target", help="Label column of --data.")] = None,
     register_as: Annotated[
         str | None,
-        typer.Option("--register-as", help="Register the logged model under this name."),
+        typer.Option(
+            "--register-as",
+            metavar="TYPE",
+            help="Register the trained model as a Hokusai baseline of this model type: a new "
+            "version of hokusai_TYPE_baseline ('hokusai_TYPE_baseline' means the same).",
+        ),
+    ] = None,
+    improves: Annotated[
+        str | None,
+        typer.Option(
+            "--improves",
+            metavar="MODEL_ID",
+            help="Register an improved version of this Hokusai version (name/version) instead, "
+            "with delta_metrics against its metrics; needs --contributor.",
+        ),
+    ] = None,
+    contributor: Annotated[
+        str | None,
+        typer.Option(
+            "--contributor",
+            metavar="ADDRESS",
+            help="Ethereum address whose data made the --improves improvement.",
+        ),
     ] = None,
     alias: Annotated[
         str | None,
-        typer.Option("--alias", help="Point this alias of --register-as at the new version."),
+        typer.Option("--alias", help="Point this alias at the registered version."),
     ] = None,
     fallback_path: Annotated[
         Path | None,
@@ -58,13 +88,20 @@ def train(
     ] = None,
     as_json: bool = JsonOption,
 ) -> None:
-    """Train a classifier, log it to MLflow as run ml_<model-type>, write the pickle fallback."""
+    """Train a classifier, log it to MLflow as run ml_<model-type>, write the pickle fallback;
+    with --register-as (or --improves) register it as a Hokusai version."""
     import mlflow  # noqa: F401 - configures MLflow's loggers on import; adjusted below
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from hokusai.config import ServingSettings
+    from hokusai.config import ServingSettings, Settings
+    from hokusai.services.model_registry import HokusaiModelRegistry
     from hokusai.training.train import train as run_training
+
+    def assembled_registry(store: Settings) -> HokusaiModelRegistry:
+        # The registry with the webhook layer: the version's model_registered (and an alias's
+        # model_promoted) event is in the outbox before this command exits.
+        return HokusaiModelRegistry(settings=store)
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     logging.getLogger("mlflow").setLevel(logging.INFO if state.verbose else logging.WARNING)
@@ -97,6 +134,9 @@ def train(
             project=project,
             register_as=register_as,
             alias=alias,
+            improves=improves,
+            contributor=contributor,
+            registry=assembled_registry,
             fallback_path=fallback_path,
             on_progress=on_progress,
         )
@@ -107,7 +147,7 @@ def train(
 
 
 def _print_result(result: TrainResult) -> None:
-    values = {
+    values: dict[str, str | None] = {
         "run": f"{result.run_name}  ({result.run_id})",
         "experiment": result.experiment_id,
         "tracking_uri": mask_secrets(result.tracking_uri),
@@ -116,12 +156,23 @@ def _print_result(result: TrainResult) -> None:
         "fallback": str(result.fallback_path),
     }
     keys = list(values)
-    if result.registered_name:
-        values["registered"] = f"{result.registered_name}/{result.registered_version}"
-        keys.append("registered")
-        if result.alias:
-            values["alias"] = f"models:/{result.registered_name}@{result.alias}"
-            keys.append("alias")
+    registered = result.registration
+    if registered is not None:
+        values.update(
+            registered=result.registered_model_id,
+            model_uuid=registered["model_uuid"],
+            alias=result.alias,
+            serve=f"MODEL_VARIANT={result.serving_uri}",
+        )
+        keys += ["registered", "model_uuid", "alias"]
+        if not registered["is_baseline"]:
+            values.update(
+                improves=registered.get("baseline_id"),
+                contributor=registered.get("contributor"),
+                delta_metrics=format_metrics(registered.get("delta_metrics")),
+            )
+            keys += ["improves", "contributor", "delta_metrics"]
+        keys.append("serve")
     console.print(key_value_table(f"Trained {result.model_type}", values, keys))
 
 

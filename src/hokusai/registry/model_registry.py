@@ -23,6 +23,7 @@ from hokusai.errors import (
     BaselineNotFoundError,
     InvalidMetricsError,
     ModelNotFoundError,
+    NotAHokusaiModelError,
     RollbackIncompleteError,
     ValidationError,
 )
@@ -55,6 +56,7 @@ from hokusai.registry.results import (
 )
 from hokusai.registry.signatures import resolve_signature
 from hokusai.registry.validation import (
+    MODEL_NAME_RE,
     normalize_contributor,
     normalize_metadata,
     normalize_metrics,
@@ -423,12 +425,15 @@ class ModelRegistry:
 
     def set_alias(self, model_name: str, alias: str, version: str) -> AliasChange:
         """Point ``alias`` of a Hokusai model at ``version`` (promote, or roll back by pointing
-        it at an older one) and announce ``model_promoted``."""
+        it at an older one) and announce ``model_promoted``.
+
+        ModelNotFoundError when there is no such version; NotAHokusaiModelError when the model
+        exists in MLflow but Hokusai did not register it."""
         alias = validate_alias(alias)
         name, version = parse_model_id(f"{model_name}/{version}")
         record = self._queries.record(name, version)
         if record is None or not record.is_hokusai:
-            raise ModelNotFoundError(f"Model {name}/{version} not found.")
+            raise self._refusal(name, version, record)
         previous = self._alias_target(name, alias)
         # Described before the move: a failure here must not leave the alias moved.
         description = self._queries.describe(record) if self._announcer is not None else None
@@ -485,25 +490,80 @@ class ModelRegistry:
             ) from cause
 
     def delete_alias(self, model_name: str, alias: str) -> AliasRemoval:
-        """Remove ``alias`` from a Hokusai model; ModelNotFoundError when it is not set, or
-        when the model (or the version the alias points at) is not a Hokusai one."""
+        """Remove ``alias`` from a Hokusai model; ModelNotFoundError when the model does not
+        exist or the alias is not set, NotAHokusaiModelError when the model (or the version
+        the alias points at) exists in MLflow but is not a Hokusai one."""
         alias = validate_alias(alias)
         if not is_hokusai_model_name(model_name):
-            raise ModelNotFoundError(f"Model {model_name!r} is not a Hokusai model.")
+            raise self._refusal(model_name, None, None)
         previous = self._alias_target(model_name, alias)
         if previous is None:
             raise ModelNotFoundError(f"Model {model_name} has no alias {alias!r}.")
         record = self._queries.record(model_name, previous)
         if record is None or not record.is_hokusai:
-            raise ModelNotFoundError(
-                f"Model {model_name}@{alias} points at version {previous}, which is not a "
-                "Hokusai model."
+            raise self._refusal(
+                model_name,
+                previous,
+                record,
+                subject=f"Model {model_name}@{alias} points at version {previous}, which",
             )
         try:
             self._client.delete_registered_model_alias(model_name, alias)
         except Exception as exc:
             raise translate_mlflow_error(exc, f"deleting alias {model_name}@{alias}") from exc
         return {"model_name": model_name, "alias": alias, "previous_version": previous}
+
+    def _refusal(
+        self,
+        name: str,
+        version: str | None,
+        record: VersionRecord | None,
+        *,
+        subject: str | None = None,
+    ) -> ModelNotFoundError:
+        """Why ``name`` (``name/version``) is no Hokusai version, as the error to raise:
+        NotAHokusaiModelError when MLflow has it but Hokusai did not register it (saying how to
+        register it), ModelNotFoundError when there is nothing of that name at all (or only a
+        version whose registration has not completed)."""
+        model_id = name if version is None else f"{name}/{version}"
+        if record is not None:
+            # Registered, yet without Hokusai's attribution or name.
+            foreign = record.complete
+        else:
+            # No such version: the name alone tells (a Hokusai name never is another's model).
+            foreign = not is_hokusai_model_name(name) and self._registered_model_exists(name)
+            model_id = name if foreign else model_id
+        if not foreign:
+            if record is not None:
+                return ModelNotFoundError(
+                    f"{subject or f'Model {model_id}'} is not a registered Hokusai version."
+                )
+            if version is None:
+                return ModelNotFoundError(
+                    f"Model {name!r} not found (Hokusai models are named "
+                    "hokusai_<type>_baseline or hokusai_<type>_improved)."
+                )
+            return ModelNotFoundError(f"Model {model_id} not found.")
+        subject = subject or f"Model {model_id!r}"
+        uri = f"models:/{model_id}" if record is not None else f"models:/{name}/<version>"
+        return NotAHokusaiModelError(
+            f"{subject} is not a Hokusai model: it exists in MLflow but was not registered by "
+            "Hokusai, so Hokusai aliases, lineage and events do not apply to it. Register it as "
+            f"a Hokusai version first (POST /api/v1/models with model_uri {uri}, "
+            "register_from_uri, or `hokusai train --register-as TYPE`) and use the "
+            "hokusai_<type>_baseline version that creates."
+        )
+
+    def _registered_model_exists(self, name: str) -> bool:
+        if not isinstance(name, str) or not MODEL_NAME_RE.fullmatch(name):
+            return False  # not a name MLflow registers under: nothing to ask it
+        try:
+            self._client.get_registered_model(name)
+        except Exception as exc:
+            if is_not_found(exc) or getattr(exc, "error_code", "") == "INVALID_PARAMETER_VALUE":
+                return False
+            raise translate_mlflow_error(exc, f"reading registered model {name}") from exc
+        return True
 
     def _alias_target(self, model_name: str, alias: str) -> str | None:
         try:

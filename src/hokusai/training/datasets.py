@@ -10,6 +10,8 @@ model is trained or anything is written.
 
 from __future__ import annotations
 
+import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,9 @@ class Dataset:
     """Name of the target column."""
     classes: list[Any]
     """Original labels; ``classes[i]`` is the label of class index ``i``."""
+    digest: str = ""
+    """``sha256:<hex>`` of the CSV file's bytes (``sha256sum`` gives the same hex), or of the
+    default dataset written as CSV: what a registration records as trained on."""
 
     @property
     def feature_names(self) -> list[str]:
@@ -64,7 +69,8 @@ def load_default_dataset() -> Dataset:
     from sklearn.datasets import load_breast_cancer
 
     bunch = load_breast_cancer(as_frame=True)
-    return _prepare(bunch.frame, str(bunch.target.name), name=DEFAULT_DATASET)
+    digest = _sha256(bunch.frame.to_csv(index=False).encode("utf-8"))
+    return _prepare(bunch.frame, str(bunch.target.name), name=DEFAULT_DATASET, digest=digest)
 
 
 def load_csv(path: str | Path, target: str) -> Dataset:
@@ -76,15 +82,20 @@ def load_csv(path: str | Path, target: str) -> Dataset:
         what = "is not a file" if path.exists() else "does not exist"
         raise ValidationError(f"Training data {path} {what}.")
     try:
-        frame = pd.read_csv(path)
+        raw = path.read_bytes()  # read once: the digest is of exactly what was trained on
+        frame = pd.read_csv(io.BytesIO(raw))
     except pd.errors.EmptyDataError as exc:
         raise ValidationError(f"Training data {path} is empty.") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         raise ValidationError(f"Training data {path} is not a readable CSV: {exc}") from exc
-    return _prepare(frame, target, name=str(path))
+    return _prepare(frame, target, name=str(path), digest=_sha256(raw))
 
 
-def _prepare(frame: Any, target: str, *, name: str) -> Dataset:
+def _sha256(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def _prepare(frame: Any, target: str, *, name: str, digest: str) -> Dataset:
     """Validate a frame and split it into float features and an encoded target."""
     import pandas as pd
 
@@ -116,6 +127,7 @@ def _prepare(frame: Any, target: str, *, name: str) -> Dataset:
         target=pd.Series(codes, name=target, dtype="int64"),
         target_name=target,
         classes=classes,
+        digest=digest,
     )
 
 

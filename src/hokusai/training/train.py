@@ -9,9 +9,17 @@ One call of :func:`train` is, in order:
 4. one MLflow run named ``ml_<model_type>`` in the ``config.yaml`` experiment holding the
    parameters, the metrics and the model (its flavor, signature, input example and pinned
    requirements, from :func:`hokusai.registry.flavors.plan_flavor`);
-5. optionally ``mlflow.register_model`` (exactly one new version) and an alias on it;
+5. optionally the registration of that logged model as a Hokusai version through the registry
+   (:meth:`hokusai.registry.ModelRegistry.register_from_uri`: exactly one new version of
+   ``hokusai_<type>_baseline``, or of ``hokusai_<type>_improved`` with ``improves``, with its
+   attribution tags, its ``model_registered`` event, lineage and aliases), and an alias on it
+   (:meth:`~hokusai.registry.ModelRegistry.set_alias`, which announces ``model_promoted``);
 6. the local fallback: a plain pickle of the fitted model, replaced atomically, written only
    once everything above succeeded so a failed training never replaces a working fallback.
+
+Every registration option is checked before anything is trained or written: the model type
+by the registry's rules, the alias, the contributor's address, and that ``improves`` names a
+Hokusai version whose run recorded metrics to compare with.
 
 The run ends ``FINISHED`` only when steps 4–5 succeeded (the prediction server looks for the
 latest finished run of that name); a failure leaves it ``FAILED``.
@@ -30,23 +38,47 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from hokusai.config import ProjectConfig, ServingSettings, Settings, get_settings
-from hokusai.errors import HokusaiError, ValidationError
+from hokusai.errors import (
+    BaselineNotFoundError,
+    HokusaiError,
+    InvalidMetricsError,
+    InvalidModelTypeError,
+    ValidationError,
+)
+from hokusai.registry import ModelRegistry, RegistrationResult
 from hokusai.registry.backend import mlflow_scope, translate_mlflow_error
+from hokusai.registry.records import baseline_model_name, improved_model_name, split_run_metrics
+from hokusai.registry.validation import (
+    normalize_contributor,
+    parse_model_id,
+    validate_model_type,
+)
 from hokusai.training.datasets import Dataset, load_dataset
 
 __all__ = [
+    "METRIC_NAMES",
     "MODEL_TYPES",
     "ModelType",
     "ProgressCallback",
+    "RegistryFactory",
     "TrainResult",
     "build_model",
     "default_fallback_path",
+    "hokusai_model_type",
     "run_name_for",
+    "store_settings",
     "train",
 ]
 
 ModelType = Literal["xgboost", "random_forest", "logistic_regression"]
 MODEL_TYPES: tuple[str, ...] = get_args(ModelType)
+
+RegistryFactory = Callable[[Settings], ModelRegistry]
+"""Builds the registry a training registers through, from the settings of the store the
+training logs to (see :func:`store_settings`)."""
+
+METRIC_NAMES: tuple[str, ...] = ("accuracy", "auroc", "f1", "log_loss")
+"""The held-out metrics every training measures (and an improvement's deltas are over)."""
 
 ProgressCallback = Callable[[str, int, int], None]
 """``on_progress(description, completed_steps, total_steps)``: called as each step starts,
@@ -73,8 +105,9 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "logistic_regression": {"scaler": "standard", "C": 1.0, "max_iter": 1000, "random_state": SEED},
 }
 
-_ALIAS = re.compile(r"[\w-]{1,255}")
-_RESERVED_ALIAS = re.compile(r"latest|v\d+", re.IGNORECASE)
+_ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_RESERVED_ALIAS = re.compile(r"latest|v[0-9]+", re.IGNORECASE)
+_HOKUSAI_NAME = re.compile(r"hokusai_(?P<type>.+)_(?P<kind>baseline|improved)")
 
 
 @dataclass(frozen=True)
@@ -94,16 +127,48 @@ class TrainResult:
     fallback_path: Path
     """Absolute path of the pickle fallback that was written."""
     registered_name: str | None = None
+    """``hokusai_<type>_baseline`` (or ``_improved``) when the model was registered."""
     registered_version: int | None = None
     alias: str | None = None
     classes: list[Any] = field(default_factory=list)
     """Original labels; the model predicts indices into this list."""
+    registered_model_id: str | None = None
+    """``hokusai_<type>_baseline/<version>``: the Hokusai version registered."""
+    serving_uri: str | None = None
+    """What to serve it by: ``models:/<name>@<alias>``, or ``models:/<name>/<version>``
+    without an alias (``MODEL_VARIANT`` of the prediction server)."""
+    registration: RegistrationResult | None = None
+    """The registry's result for the version (model_uuid, metadata, metrics, and for an
+    improvement baseline_id, contributor and delta_metrics)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (paths as strings)."""
         data = asdict(self)
         data["fallback_path"] = str(self.fallback_path)
         return data
+
+
+def store_settings(settings: Settings, project: ProjectConfig) -> Settings:
+    """``settings`` bound to the MLflow store a training logs to (``config.yaml``'s
+    ``tracking_uri`` when set): the registry a training registers through must use it too."""
+    tracking_uri = project.tracking_uri or settings.resolved_tracking_uri
+    return settings.model_copy(update={"tracking_uri": tracking_uri})
+
+
+def hokusai_model_type(register_as: str) -> str:
+    """The Hokusai model type ``--register-as`` names: ``fraud``, or the same written as the
+    registered model name ``hokusai_fraud_baseline`` (``hokusai_fraud_improved``, too)."""
+    value = register_as.strip() if isinstance(register_as, str) else register_as
+    named = _HOKUSAI_NAME.fullmatch(value) if isinstance(value, str) else None
+    model_type = named.group("type") if named else value
+    try:
+        return validate_model_type(model_type)
+    except InvalidModelTypeError:
+        raise InvalidModelTypeError(
+            f"--register-as {register_as!r}: name a Hokusai model type, a lowercase identifier "
+            "matching [a-z][a-z0-9_]* of at most 64 characters (e.g. 'fraud'); the model is "
+            "registered as hokusai_<type>_baseline."
+        ) from None
 
 
 def run_name_for(model_type: str) -> str:
@@ -151,36 +216,57 @@ def train(
     project: ProjectConfig | None = None,
     register_as: str | None = None,
     alias: str | None = None,
+    improves: str | None = None,
+    contributor: str | None = None,
+    registry: ModelRegistry | RegistryFactory | None = None,
     fallback_path: str | Path | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> TrainResult:
     """Train ``model_type`` on ``data`` (a CSV with label column ``target``) or the default
-    dataset, log it to MLflow, optionally register it, and write the pickle fallback.
+    dataset, log it to MLflow, optionally register it as a Hokusai version, and write the
+    pickle fallback.
+
+    ``register_as`` (a Hokusai model type such as ``"fraud"``, or ``"hokusai_fraud_baseline"``)
+    registers the logged model as a new version of ``hokusai_<type>_baseline`` whose metadata
+    says what it was trained on and whose metrics are the held-out ones. ``improves`` (the
+    ``model_id`` of a Hokusai version) with ``contributor`` (an Ethereum address) registers an
+    improved version of that version's type instead, with ``delta_metrics`` = the new
+    held-out metrics minus those the improved version's run recorded (for the metrics both
+    have). ``alias`` then points at the new version.
+
+    ``registry`` is the :class:`~hokusai.registry.ModelRegistry` to register through, or a
+    callable building it from the store's settings (:func:`store_settings`); it must use the
+    store the training logs to. Default: a bare ``ModelRegistry``, which records no webhook
+    event itself (a reconciler pass does, later); ``hokusai train`` passes the assembled
+    ``HokusaiModelRegistry``, which records it at once.
 
     ``settings`` default to the environment's, ``project`` to ``config.yaml`` at
     ``CONFIG_PATH``. The tracking URI is ``project.tracking_uri`` or else the settings' one.
-    Raises :class:`~hokusai.errors.ValidationError` for bad options or data (nothing written)
-    and :class:`~hokusai.errors.BackendError` when MLflow fails.
+    Raises :class:`~hokusai.errors.ValidationError` (or a narrower class) for bad options or
+    data, before anything is trained or written, and :class:`~hokusai.errors.BackendError`
+    when MLflow fails.
     """
     model_type = _check_model_type(model_type)
-    register_as = _check_registration(register_as, alias)
+    options = _check_registration(register_as, alias, improves, contributor)
     settings = settings or get_settings()
     project = project or ServingSettings().project()
-    tracking_uri = project.tracking_uri or settings.resolved_tracking_uri
-    registry_uri = settings.registry_uri or tracking_uri
-    # The artifact root for a new experiment follows the store actually used.
-    store_settings = settings.model_copy(update={"tracking_uri": tracking_uri})
+    store = store_settings(settings, project)
+    tracking_uri = store.resolved_tracking_uri
+    registry_uri = store.resolved_registry_uri
     target_path = Path(fallback_path or default_fallback_path(model_type, project)).resolve()
 
     steps = ["Loading data", f"Training {model_type}", "Evaluating", "Logging to MLflow"]
-    if register_as:
-        steps.append(f"Registering {register_as}")
+    if options is not None:
+        steps.append("Registering the Hokusai version")
     steps.append("Writing the fallback pickle")
     progress = _Steps(steps, on_progress)
 
     progress.start(0)
     dataset = load_dataset(data, target)
     x_train, x_test, y_train, y_test = _split(dataset)
+    plan: _Registration | None = None
+    if options is not None:  # the registry's checks: after the data's, before training
+        plan = _plan_registration(options, _registry_for(registry, store))
     _prepare_folder(target_path.parent, "the fallback model")  # fail before the long part
 
     progress.start(1)
@@ -202,15 +288,15 @@ def train(
         tracking_uri=tracking_uri,
         registry_uri=registry_uri,
         experiment_name=project.experiment_name,
-        artifact_location=store_settings.resolved_artifact_location,
-        register_as=register_as,
-        alias=alias,
+        artifact_location=store.resolved_artifact_location,
+        registration=plan,
         on_register=lambda: progress.start(4),
     )
 
     progress.start(len(steps) - 1)
     _write_pickle(model, target_path)
     progress.finish()
+    registered = logged.registration
     return TrainResult(
         model_type=model_type,
         run_id=logged.run_id,
@@ -222,10 +308,13 @@ def train(
         metrics=metrics,
         params=params,
         fallback_path=target_path,
-        registered_name=register_as,
-        registered_version=logged.version,
-        alias=alias if register_as else None,
+        registered_name=registered["model_name"] if registered else None,
+        registered_version=int(registered["version"]) if registered else None,
+        alias=plan.alias if plan else None,
         classes=list(dataset.classes),
+        registered_model_id=registered["model_id"] if registered else None,
+        serving_uri=_serving_uri(registered, plan.alias) if registered and plan else None,
+        registration=registered,
     )
 
 
@@ -275,23 +364,189 @@ def _check_model_type(model_type: str) -> str:
     return model_type
 
 
-def _check_registration(register_as: str | None, alias: str | None) -> str | None:
+@dataclass(frozen=True)
+class _Options:
+    """The registration options, checked without reading anything."""
+
+    model_type: str | None
+    """From --register-as (None: take the improved version's type)."""
+    alias: str | None
+    improves: str | None
+    contributor: str | None
+    """EIP-55 checksum form."""
+
+
+@dataclass(frozen=True)
+class _Registration:
+    """What will be registered, once the registry confirmed it can be."""
+
+    registry: ModelRegistry
+    model_type: str
+    model_name: str
+    alias: str | None
+    baseline_id: str | None = None
+    contributor: str | None = None
+    baseline_metrics: dict[str, float] = field(default_factory=dict)
+
+    def delta_metrics(self, metrics: dict[str, float]) -> dict[str, float] | None:
+        """New minus the improved version's, for the metrics both have (None: a baseline)."""
+        if self.baseline_id is None:
+            return None
+        return {
+            k: metrics[k] - self.baseline_metrics[k] for k in metrics if k in self.baseline_metrics
+        }
+
+
+def _check_registration(
+    register_as: str | None,
+    alias: str | None,
+    improves: str | None,
+    contributor: str | None,
+) -> _Options | None:
+    """Every registration option that can be checked without MLflow; None: no registration."""
+    model_type: str | None = None
     if register_as is not None:
-        register_as = register_as.strip()
-        if not register_as or "/" in register_as:
+        model_type = hokusai_model_type(register_as)
+        named = _HOKUSAI_NAME.fullmatch(register_as.strip())
+        if named and named.group("kind") == "improved" and improves is None:
             raise ValidationError(
-                f"--register-as {register_as!r}: a registered model name must be non-empty "
-                "and must not contain '/'."
+                f"--register-as {register_as!r}: an improved version needs --improves MODEL_ID "
+                "and --contributor ADDRESS; --register-as TYPE registers a baseline."
             )
+    if improves is None and contributor is not None:
+        raise ValidationError(
+            "--contributor needs --improves MODEL_ID: the Hokusai version the contributor's "
+            "data improves."
+        )
+    if improves is not None:
+        if contributor is None:
+            raise ValidationError(
+                "--improves needs --contributor ADDRESS: the Ethereum address whose data made "
+                "the improvement."
+            )
+        contributor = normalize_contributor(contributor)
+        name, version = parse_model_id(improves)
+        improves = f"{name}/{version}"
     if alias is not None:
-        if register_as is None:
-            raise ValidationError("--alias needs --register-as: an alias points at a version.")
+        if register_as is None and improves is None:
+            raise ValidationError(
+                "--alias needs --register-as (or --improves): an alias points at a registered "
+                "version."
+            )
         if not _ALIAS.fullmatch(alias) or _RESERVED_ALIAS.fullmatch(alias):
             raise ValidationError(
                 f"--alias {alias!r}: use letters, digits, '_' and '-' (at most 255); "
                 "'latest' and 'v<number>' are reserved by MLflow."
             )
-    return register_as
+    if model_type is None and improves is None:
+        return None
+    return _Options(model_type, alias, improves, contributor)
+
+
+def _registry_for(
+    registry: ModelRegistry | RegistryFactory | None, store: Settings
+) -> ModelRegistry:
+    """The registry to register through, on the store the training logs to."""
+    if registry is None:
+        return ModelRegistry(settings=store)
+    if not isinstance(registry, ModelRegistry):
+        registry = registry(store)
+    if (registry.tracking_uri, registry.registry_uri) != (
+        store.resolved_tracking_uri,
+        store.resolved_registry_uri,
+    ):
+        raise ValidationError(
+            "The registry given to train() uses another MLflow store than the training logs "
+            f"to ({store.resolved_tracking_uri}); the version must come from the training run's "
+            "own logged model."
+        )
+    return registry
+
+
+def _plan_registration(options: _Options, registry: ModelRegistry) -> _Registration:
+    """What will be registered; raises before training when the registry would refuse it."""
+    if registry.announcer is not None:
+        # Its configuration errors (a webhook URL without a secret, an unmigrated database)
+        # must not cost a training.
+        registry.announcer.prepare()
+    if options.improves is None:
+        assert options.model_type is not None
+        return _Registration(
+            registry=registry,
+            model_type=options.model_type,
+            model_name=baseline_model_name(options.model_type),
+            alias=options.alias,
+        )
+    name, version = parse_model_id(options.improves)
+    parent = registry.queries.record(name, version)
+    if parent is None or not parent.is_hokusai or parent.model_type is None:
+        what = "names no registered version" if parent is None else "is not a Hokusai version"
+        raise BaselineNotFoundError(
+            f"--improves {options.improves!r} {what}; it must name an existing Hokusai version "
+            "(hokusai_<type>_baseline/N or hokusai_<type>_improved/N)."
+        )
+    if options.model_type is not None and options.model_type != parent.model_type:
+        raise ValidationError(
+            f"--register-as {options.model_type!r} differs from the model type of "
+            f"{options.improves} ({parent.model_type!r}); an improvement keeps its type."
+        )
+    baseline_metrics = _run_metrics(
+        registry, parent.run_id, legacy_improved=(parent.pre_upgrade and not parent.is_baseline)
+    )
+    if not set(baseline_metrics) & set(METRIC_NAMES):
+        raise InvalidMetricsError(
+            f"--improves {options.improves}: its run recorded none of the metrics training "
+            f"measures ({', '.join(METRIC_NAMES)}), so the improvement's delta_metrics cannot "
+            "be computed."
+        )
+    return _Registration(
+        registry=registry,
+        model_type=parent.model_type,
+        model_name=improved_model_name(parent.model_type),
+        alias=options.alias,
+        baseline_id=parent.model_id,
+        contributor=options.contributor,
+        baseline_metrics=baseline_metrics,
+    )
+
+
+def _run_metrics(
+    registry: ModelRegistry, run_id: str | None, *, legacy_improved: bool
+) -> dict[str, float]:
+    """The absolute metrics a version's run recorded (what its lineage entry shows)."""
+    if run_id is None or legacy_improved:  # legacy improved runs logged only their deltas
+        return {}
+    try:
+        run = registry.client.get_run(run_id)
+    except Exception as exc:
+        raise translate_mlflow_error(exc, f"reading run {run_id}") from exc
+    metrics, _deltas = split_run_metrics(dict(run.data.metrics))
+    return metrics
+
+
+def _serving_uri(registered: RegistrationResult, alias: str | None) -> str:
+    name = registered["model_name"]
+    return f"models:/{name}@{alias}" if alias else f"models:/{name}/{registered['version']}"
+
+
+def _registration_metadata(
+    dataset: Dataset, model_type: str, params: dict[str, Any], run_id: str
+) -> dict[str, Any]:
+    """What a registered version records about its training."""
+    return {
+        "training": {
+            "dataset": dataset.name,
+            "dataset_digest": dataset.digest,
+            "rows": len(dataset.target),
+            "target": dataset.target_name,
+            "features": dataset.feature_names,
+            "classes": dataset.classes,
+            "model_type": model_type,
+            "params": params,
+            "run_id": run_id,
+            "run_name": run_name_for(model_type),
+        }
+    }
 
 
 def _prepare_folder(folder: Path, purpose: str) -> None:
@@ -352,7 +607,7 @@ class _Logged:
     experiment_id: str
     model_uri: str
     model_uuid: str
-    version: int | None
+    registration: RegistrationResult | None
 
 
 def _log_run(
@@ -367,11 +622,11 @@ def _log_run(
     registry_uri: str,
     experiment_name: str,
     artifact_location: str | None,
-    register_as: str | None,
-    alias: str | None,
+    registration: _Registration | None,
     on_register: Callable[[], None],
 ) -> _Logged:
-    """One MLflow run with params, metrics and the model; registration inside it."""
+    """One MLflow run with params, metrics and the model; the registration inside it, so the
+    run is ``FINISHED`` only when the registration (and the alias) succeeded too."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
@@ -412,15 +667,16 @@ def _log_run(
                 pip_requirements=plan.pip_requirements,
                 metadata=metadata,
             )
-            version: int | None = None
-            if register_as:
+            registered: RegistrationResult | None = None
+            if registration is not None:
                 on_register()
-                action = f"Registering {register_as!r}"
-                registered = mlflow.register_model(info.model_uri, register_as)
-                version = int(registered.version)
-                if alias:
-                    action = f"Setting alias {alias!r} on {register_as}/{version}"
-                    client.set_registered_model_alias(register_as, alias, str(version))
+                action = f"Registering {registration.model_name}"
+                registered = _register(
+                    registration,
+                    info.model_uri,
+                    metrics,
+                    metadata=_registration_metadata(dataset, model_type, params, run.info.run_id),
+                )
     except HokusaiError:
         raise
     except Exception as exc:
@@ -430,8 +686,40 @@ def _log_run(
         experiment_id=str(experiment_id),
         model_uri=info.model_uri,
         model_uuid=info.model_uuid,
-        version=version,
+        registration=registered,
     )
+
+
+def _register(
+    registration: _Registration,
+    model_uri: str,
+    metrics: dict[str, float],
+    *,
+    metadata: dict[str, Any],
+) -> RegistrationResult:
+    """The training run's logged model as one new Hokusai version (no second copy of the
+    model), then the alias on it."""
+    registry = registration.registry
+    deltas = registration.delta_metrics(metrics)
+    if deltas is None:
+        result = registry.register_from_uri(
+            model_uri, registration.model_type, metadata, metrics=metrics
+        )
+    else:
+        assert registration.baseline_id is not None
+        assert registration.contributor is not None
+        result = registry.register_from_uri(
+            model_uri,
+            registration.model_type,
+            metadata,
+            baseline_id=registration.baseline_id,
+            contributor=registration.contributor,
+            delta_metrics=deltas,
+            metrics=metrics,
+        )
+    if registration.alias is not None:
+        registry.set_alias(result["model_name"], registration.alias, result["version"])
+    return result
 
 
 def _prepare_sqlite_folder(tracking_uri: str) -> None:

@@ -3,7 +3,8 @@
 Every route answers for Hokusai versions only: a registered model name that is not
 ``hokusai_<type>_baseline|improved``, or a version without Hokusai's attribution (another
 team's model in the same MLflow), is a 404 ``model_not_found`` saying it is not a Hokusai model
-— for reads as for alias changes, whatever the key's scope.
+for reads — and for alias changes, whatever the key's scope, a 404 ``not_a_hokusai_model``
+(a kind of ``model_not_found``) when MLflow has the model, saying how to register it.
 """
 
 from __future__ import annotations
@@ -155,16 +156,15 @@ def set_alias(
     name: str, alias: str, body: AliasUpdate, components: ComponentsDep, _key: WriteKey
 ) -> AliasChange:
     """Point an alias at a version: promote, or roll back by pointing it at an older one.
-    Announces ``model_promoted``."""
+    Announces ``model_promoted``. A model MLflow has but Hokusai did not register is a 404
+    ``not_a_hokusai_model`` (the registry's own check)."""
     validate_alias(alias)  # malformed input is a 422 before any lookup
-    _hokusai_version(components, name, body.version)
     return components.registry.set_alias(name, alias, body.version)
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
 def delete_alias(name: str, alias: str, components: ComponentsDep, _key: WriteKey) -> Response:
-    """Remove an alias of a Hokusai model."""
+    """Remove an alias of a Hokusai model (404 ``not_a_hokusai_model`` for another's)."""
     validate_alias(alias)
-    _hokusai_name(name)
     components.registry.delete_alias(name, alias)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
