@@ -26,11 +26,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,11 +49,6 @@ _SERVER_RE = re.compile(
 READY_URL = {"api": "HOKUSAI_URL", "serving": "HOKUSAI_SERVING_URL"}
 READY_LOG = {"worker": "delivering from"}
 SERVER_TIMEOUT = 120.0
-
-
-def bash_blocks(text: str) -> list[str]:
-    """The ```bash blocks of a Markdown text, in order."""
-    return _BLOCK_RE.findall(text)
 
 
 def logical_lines(block: str) -> list[str]:
@@ -143,17 +136,6 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     env["PATH"] = os.pathsep.join([str(venv() / "bin"), env.get("PATH", "")])
     env["PYTHONPATH"] = str(ROOT / "src")
     return {**env, **extra}
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, log: Path) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``log`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"no {what} within {timeout:g}s; server log:\n{log.read_text()}")
 
 
 def copy_repository(target: Path) -> Path:
@@ -302,7 +284,9 @@ def run_doc(
     run_dir = tmp_path / "run"
     (tmp_path / "tmp").mkdir()
     run_dir.mkdir()
-    api_port, serving_port = free_port(), free_port()
+    api_port = serving_port = free_port()
+    while serving_port == api_port:
+        serving_port = free_port()
     env = clean_env(
         tmp_path / "home",
         TMPDIR=str(tmp_path / "tmp"),

@@ -174,13 +174,14 @@ def test_a_server_command_stands_alone_in_its_block():
 
 
 def test_shell_is_written_in_bash_blocks():
-    """``sh``/``shell`` blocks would silently escape the runner: commands go in ``bash``
-    blocks, transcripts (``$`` prompts, output) in ``console``, synopses in ``text``."""
+    """``sh``/``shell`` blocks, or an indented ``bash`` fence (in a list item), would silently
+    escape the runner: commands go in ``bash`` blocks at the start of a line, transcripts (``$``
+    prompts, output) in ``console``, synopses in ``text``."""
     fenced = [
         f"{path.name}:{text.count(chr(10), 0, m.start()) + 1}"
         for path in documents()
         for text in [path.read_text(encoding="utf-8")]
-        for m in re.finditer(r"^```(sh|shell|zsh)\s*$", text, flags=re.M)
+        for m in re.finditer(r"^(?:[ \t]*```(?:sh|shell|zsh)|[ \t]+```bash)\s*$", text, flags=re.M)
     ]
     assert not fenced, fenced
 
