@@ -142,6 +142,22 @@ class Settings(BaseSettings):
         description="The reconciler leaves versions younger than this to their own registration.",
     )
 
+    registry_index: bool = Field(
+        default=True,
+        description=(
+            "Answer registry reads from the index in the project database (MLflow stays the "
+            "source of truth; `hokusai registry reindex` rebuilds it). Off: every read asks MLflow."
+        ),
+    )
+    registry_index_max_staleness_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "Longest a change made outside Hokusai (an alias moved, a version deleted or "
+            "registered in MLflow) takes to show in the index's answers."
+        ),
+    )
+
     api_host: str = Field(default="127.0.0.1", description="Address `hokusai server` binds.")
     api_port: int = Field(default=8000, ge=0, le=65535, description="Port `hokusai server` binds.")
     api_max_body_bytes: int = Field(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from hokusai.registry.index import IndexTransaction
 from hokusai.registry.results import ModelVersionInfo, RegistrationResult
 
 __all__ = ["Announcer"]
@@ -24,11 +25,15 @@ class Announcer(Protocol):
         """Make ready before a registration writes anything: a configuration error raised here
         (a webhook URL without a secret, an unreachable database) costs no rollback."""
 
-    def announce_registration(self, result: RegistrationResult) -> str | None:
+    def announce_registration(
+        self, result: RegistrationResult, *, transaction: IndexTransaction | None = None
+    ) -> str | None:
         """Record ``model_registered`` for a registration; the event id, or None if the version
         already had one. Runs right after the registration's commit point: the registration has
         succeeded, so an error here is logged, not raised, and the reconciler records the event
-        later."""
+        later. With ``transaction`` (the project database's, writing the version's index row),
+        an announcer writing to that same database records the event in it, so the row and
+        the event are committed together or not at all."""
 
     def announce_promotion(
         self, version: ModelVersionInfo, *, alias: str, previous_version: str | None

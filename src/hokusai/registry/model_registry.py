@@ -14,6 +14,7 @@ knows nothing of webhooks. :class:`hokusai.HokusaiModelRegistry` (the documented
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from hokusai.config import Settings, get_settings
 from hokusai.errors import (
     BaselineNotFoundError,
+    HokusaiError,
     InvalidMetricsError,
     ModelNotFoundError,
     NotAHokusaiModelError,
@@ -32,6 +34,7 @@ from hokusai.registry.backend import is_not_found, read_model_card, translate_ml
 from hokusai.registry.backfill import BackfillReport, ProgressCallback, backfill
 from hokusai.registry.experiments import ensure_experiment
 from hokusai.registry.flavors import plan_flavor, requirements_for
+from hokusai.registry.index import RegistryIndex
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.records import (
     TAG_METADATA_ARTIFACT,
@@ -118,6 +121,8 @@ class ModelRegistry:
         self._hooks: list[RegistrationHook] = list(hooks)
         self._announcer = announcer
         self._experiment_id: str | None = None
+        self._index: RegistryIndex | None = None
+        self._index_lock = threading.Lock()
 
     @property
     def client(self) -> Any:
@@ -133,6 +138,43 @@ class ModelRegistry:
     def announcer(self) -> Announcer | None:
         """Where registrations and alias moves are announced (None: nowhere)."""
         return self._announcer
+
+    @property
+    def index(self) -> RegistryIndex | None:
+        """The registry index in the project database (None when ``HOKUSAI_REGISTRY_INDEX`` is
+        off); opened, and its schema migrated, on first use."""
+        if not self.settings.registry_index:
+            return None
+        with self._index_lock:
+            if self._index is None:
+                from hokusai.db import open_database
+
+                engine = open_database(
+                    self.settings.resolved_database_url,
+                    migrate=self.settings.database_auto_migrate,
+                )
+                self._index = RegistryIndex(
+                    engine,
+                    self._queries,
+                    max_staleness_seconds=self.settings.registry_index_max_staleness_seconds,
+                )
+                # Before this process registers anything: an index first opened on a registry
+                # with no Hokusai version is complete from the start.
+                self._index.built()
+            return self._index
+
+    def _answering_index(self) -> RegistryIndex | None:
+        """The index when it may answer reads now (built and fresh), else None."""
+        index = self.index
+        if index is None:
+            return None
+        try:
+            return index if index.answers() else None
+        except HokusaiError:
+            raise
+        except Exception:
+            logger.warning("registry index unavailable; reading from MLflow", exc_info=True)
+            return None
 
     def add_hook(self, hook: RegistrationHook) -> None:
         """Run ``hook`` with every later registration's result (see :data:`RegistrationHook`)."""
@@ -368,6 +410,7 @@ class ModelRegistry:
             experiment_id=self._ensure_experiment,
             hooks=self._hooks,
             announcer=self._announcer,
+            index=self.index,
         )
 
     def _ensure_experiment(self) -> str:
@@ -383,6 +426,11 @@ class ModelRegistry:
 
     def get_model_by_uuid(self, model_uuid: str) -> ModelVersionInfo | None:
         """The version registered from logged model ``model_uuid`` (``m-…``), or None."""
+        index = self._answering_index()
+        if index is not None:
+            found = index.by_uuid(model_uuid)
+            if found is not None:
+                return found
         return self._queries.by_uuid(model_uuid)
 
     def get_model(self, model_id: str) -> ModelVersionInfo:
@@ -397,10 +445,18 @@ class ModelRegistry:
         ``cumulative_improvement`` (per-metric sum of deltas from the baseline to it). A bare
         registered model name means its latest version.
         """
+        index = self._answering_index()
+        if index is not None:
+            entries = index.lineage(model_id)
+            if entries is not None:
+                return entries
         return self._queries.lineage(model_id)
 
     def get_contributor_models(self, address: str) -> list[ModelSummary]:
         """Every version attributed to ``address`` (any letter case), oldest first."""
+        index = self._answering_index()
+        if index is not None:
+            return index.contributor_models(address)
         return self._queries.contributor_models(address)
 
     def list_models(
@@ -453,6 +509,7 @@ class ModelRegistry:
                 # No event, so no move: put the alias back where it was.
                 self._restore_alias(name, alias, previous, moved_to=version, cause=exc)
                 raise
+        self._note_alias(name, alias, version)
         logger.info("alias %s@%s -> %s (was %s)", name, alias, version, previous)
         return {
             "model_name": name,
@@ -463,6 +520,15 @@ class ModelRegistry:
             "model_uuid": record.model_uuid,
             "event_id": event_id,
         }
+
+    def _note_alias(self, name: str, alias: str, version: str | None) -> None:
+        """Show an alias move in the index at once (a sync would within its staleness bound)."""
+        try:
+            index = self.index
+            if index is not None:
+                index.set_alias(name, alias, version)
+        except Exception:
+            logger.warning("could not record alias %s@%s in the index", name, alias, exc_info=True)
 
     def _restore_alias(
         self,
@@ -511,6 +577,7 @@ class ModelRegistry:
             self._client.delete_registered_model_alias(model_name, alias)
         except Exception as exc:
             raise translate_mlflow_error(exc, f"deleting alias {model_name}@{alias}") from exc
+        self._note_alias(model_name, alias, None)
         return {"model_name": model_name, "alias": alias, "previous_version": previous}
 
     def _refusal(

@@ -72,10 +72,11 @@ class RegistryQueries:
         """The record of an MLflow ``ModelVersion`` (legacy ones read with their run)."""
         record = VersionRecord.from_version(mv)
         if record.legacy and mv.run_id:
-            record = record.with_run(self._run(mv.run_id))
+            record = record.with_run(self.run(mv.run_id))
         return record
 
-    def _run(self, run_id: str) -> Any | None:
+    def run(self, run_id: str) -> Any | None:
+        """The MLflow run, or None when it does not exist."""
         try:
             return self._client.get_run(run_id)
         except Exception as exc:
@@ -128,7 +129,7 @@ class RegistryQueries:
         if TAG_METADATA_ARTIFACT in record.tags:
             metadata = self._metadata_artifact(record.tags[TAG_METADATA_ARTIFACT])
         if record.pre_upgrade and not metadata and record.run_id:
-            run = run or self._run(record.run_id)
+            run = run or self.run(record.run_id)
             metadata = legacy_metadata(run) if run is not None else {}
         git_commit = (logged_model.tags.get(MLFLOW_GIT_COMMIT) if logged_model else None) or (
             run.data.tags.get(MLFLOW_GIT_COMMIT) if run is not None else None
@@ -196,7 +197,7 @@ class RegistryQueries:
         return logged
 
     def _logged_model_of_run(self, run_id: str, name: str) -> Any | None:
-        run = self._run(run_id) if re.fullmatch(r"[0-9a-f]{32}", run_id) else None
+        run = self.run(run_id) if re.fullmatch(r"[0-9a-f]{32}", run_id) else None
         if run is None:
             return None
         try:
@@ -344,7 +345,7 @@ class RegistryQueries:
         children_by_type: dict[str, dict[str, list[VersionRecord]]] = {}
         done: set[str] = set()
         for record in records:
-            root = self._root_of(record)
+            root = self.root_of(record)
             if root.model_id in done:
                 continue
             done.add(root.model_id)
@@ -382,7 +383,7 @@ class RegistryQueries:
             if node.model_id in seen:
                 continue
             seen.add(node.model_id)
-            run = self._run(node.run_id) if node.run_id else None
+            run = self.run(node.run_id) if node.run_id else None
             node = node.with_run(run)
             description = self.describe(node, run=run)
             metrics, logged_deltas = split_run_metrics(dict(run.data.metrics) if run else {})
@@ -406,7 +407,8 @@ class RegistryQueries:
                 queue.append((child, depth + 1, cumulative))
         return entries
 
-    def _root_of(self, record: VersionRecord) -> VersionRecord:
+    def root_of(self, record: VersionRecord) -> VersionRecord:
+        """The baseline at the start of ``record``'s chain (as far as it can be followed)."""
         seen = {record.model_id}
         while not record.is_baseline and record.baseline_id:
             try:
@@ -443,6 +445,15 @@ class RegistryQueries:
         return result
 
     # ---- paging ----------------------------------------------------------------------
+
+    def registered_model(self, name: str) -> Any:
+        """The registered model ``name``; ModelNotFoundError when there is none."""
+        try:
+            return self._client.get_registered_model(name)
+        except Exception as exc:
+            if is_not_found(exc):
+                raise ModelNotFoundError(f"Model {name} not found.") from exc
+            raise translate_mlflow_error(exc, f"reading registered model {name}") from exc
 
     def registered_models(self, pattern: str) -> Iterator[Any]:
         """Registered models whose name is ``LIKE pattern``, across all pages."""

@@ -187,7 +187,7 @@ class VersionRecord:
             "source": mv.source or "",
             "created_at": int(mv.creation_timestamp or 0),
             "stage": None if mv.current_stage in (None, "None") else mv.current_stage,
-            "aliases": list(getattr(mv, "aliases", None) or []),
+            "aliases": sorted(getattr(mv, "aliases", None) or []),
             "status": mv.status,
             "tags": tags,
         }

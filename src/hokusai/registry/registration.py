@@ -10,11 +10,12 @@ repaired by the reconciler, never rolled back.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from hokusai.errors import HokusaiError, RegistrationError, RollbackIncompleteEr
 from hokusai.registry.announcer import Announcer
 from hokusai.registry.backend import is_not_found, mlflow_scope, translate_mlflow_error
 from hokusai.registry.filters import equals
+from hokusai.registry.index import IndexEntry, RegistryIndex
 from hokusai.registry.records import (
     COMPLETE,
     DELTA_METRIC_PREFIX,
@@ -36,6 +38,7 @@ from hokusai.registry.records import (
     TAG_MODEL_UUID,
     TAG_REGISTRATION_RUN,
     TAG_REGISTRATION_STATE,
+    VersionRecord,
     iso_timestamp,
 )
 from hokusai.registry.results import RegistrationResult
@@ -140,6 +143,7 @@ class RegistrationWriter:
         experiment_id: Callable[[], str],
         hooks: Sequence[RegistrationHook],
         announcer: Announcer | None,
+        index: RegistryIndex | None = None,
     ) -> None:
         self._client = client
         self._tracking_uri = tracking_uri
@@ -147,6 +151,7 @@ class RegistrationWriter:
         self._experiment_id = experiment_id
         self._hooks = hooks
         self._announcer = announcer
+        self._index = index
 
     def write(self, log: LogModel, attribution: Attribution) -> RegistrationResult:
         """One run, one logged model (``log``), one version, hooks, the completion mark, then
@@ -205,7 +210,7 @@ class RegistrationWriter:
                 self._fail(exc, run_id, experiment_id, created, model_name)
                 raise  # _fail raises; this line only tells type checkers so
             _end_run("FINISHED", run_id)
-        self._announce(result)
+        self._record(result, version, attribution)
         logger.info(
             "registered %s model_uuid=%s run_id=%s",
             result["model_id"],
@@ -214,17 +219,40 @@ class RegistrationWriter:
         )
         return result
 
-    def _announce(self, result: RegistrationResult) -> None:
-        """Record the event of a complete registration. A failure here does not undo the
-        registration (it succeeded): the reconciler records the missing event later."""
-        if self._announcer is None:
+    def _record(self, result: RegistrationResult, version: Any, attribution: Attribution) -> None:
+        """Record a complete registration: its index row and its event, in one transaction of
+        the project database. A failure here does not undo the registration (it succeeded):
+        the reconciler records the missing row and event later."""
+        if self._announcer is None and self._index is None:
             return
         try:
-            self._announcer.announce_registration(result)
+            if self._index is None:
+                assert self._announcer is not None
+                self._announcer.announce_registration(result)
+                return
+            record = VersionRecord.from_version(version)
+            record = replace(record, tags={**record.tags, TAG_REGISTRATION_STATE: COMPLETE})
+            if result["run_id"] in (None, result["registration_run_id"]):
+                # Logged in the registration run: everything the entry holds is known here.
+                entry: IndexEntry | None = IndexEntry.from_registration(
+                    record, result, run_metrics=attribution.run_metrics()
+                )
+            else:
+                # Registered from a model logged elsewhere: read back what MLflow shows.
+                entry = IndexEntry.from_record(self._index.queries, record)
+            assert entry is not None
+            shared = self._announcer is not None and _takes_transaction(self._announcer)
+            with self._index.transaction() as tx:
+                self._index.put(tx.connection, entry)
+                if shared:
+                    assert self._announcer is not None
+                    self._announcer.announce_registration(result, transaction=tx)
+            if self._announcer is not None and not shared:
+                self._announcer.announce_registration(result)
         except Exception:
             logger.exception(
-                "%s is registered but its model_registered event could not be recorded now; "
-                "the reconciler will record it",
+                "%s is registered but its index row and model_registered event could not be "
+                "recorded now; the reconciler will record them",
                 result["model_id"],
             )
 
@@ -312,6 +340,16 @@ class RegistrationWriter:
             return
         if not list(self._client.search_model_versions(equals("name", name).text, max_results=1)):
             self._client.delete_registered_model(name)
+
+
+def _takes_transaction(announcer: Announcer) -> bool:
+    """Whether an announcer can record its event in the index's transaction (announcers
+    written before it could are called as before)."""
+    try:
+        parameters = inspect.signature(announcer.announce_registration).parameters
+    except (TypeError, ValueError):
+        return False
+    return "transaction" in parameters
 
 
 def _end_run(status: str, run_id: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from hokusai.config import Settings, get_settings
 from hokusai.registry import Announcer, ModelRegistry, RegistrationHook
+from hokusai.registry.index import IndexTransaction
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.results import ModelVersionInfo, RegistrationResult
 from hokusai.webhooks import Webhooks
@@ -50,8 +51,10 @@ class _WebhooksOnDemand:
     def prepare(self) -> None:
         self.webhooks.prepare()
 
-    def announce_registration(self, result: RegistrationResult) -> str | None:
-        return self.webhooks.announce_registration(result)
+    def announce_registration(
+        self, result: RegistrationResult, *, transaction: IndexTransaction | None = None
+    ) -> str | None:
+        return self.webhooks.announce_registration(result, transaction=transaction)
 
     def announce_promotion(
         self, version: ModelVersionInfo, *, alias: str, previous_version: str | None

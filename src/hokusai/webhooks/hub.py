@@ -19,6 +19,7 @@ import httpx
 from hokusai.config import Settings, get_settings
 from hokusai.db import open_database
 from hokusai.errors import ConflictError, ValidationError
+from hokusai.registry.index import IndexTransaction
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.results import ModelVersionInfo, RegistrationResult
 from hokusai.webhooks.dispatcher import BackgroundSender, Dispatcher
@@ -77,22 +78,37 @@ class Webhooks:
     def prepare(self) -> None:
         """Nothing to do: the database was opened and the configuration checked at start."""
 
-    def announce_registration(self, result: RegistrationResult) -> str | None:
+    def announce_registration(
+        self, result: RegistrationResult, *, transaction: IndexTransaction | None = None
+    ) -> str | None:
         """Record ``model_registered`` for a registration; returns the event id (None if the
-        version already had one). Deliveries start at once in a background thread."""
+        version already had one). Deliveries start at once in a background thread (once
+        ``transaction``, when given and of this database, has committed)."""
         event_id = new_event_id()
-        created = self._record(
-            event_id=event_id,
-            event_type=MODEL_REGISTERED,
-            dedupe_key=registered_key_of(result),
-            payload=dict(model_registered_payload(result, event_id=event_id)),
-            model_name=result["model_name"],
-            model_version=str(result["version"]),
-        )
+        event: dict[str, Any] = {
+            "event_id": event_id,
+            "event_type": MODEL_REGISTERED,
+            "dedupe_key": registered_key_of(result),
+            "payload": dict(model_registered_payload(result, event_id=event_id)),
+            "model_name": result["model_name"],
+            "model_version": str(result["version"]),
+        }
+        if transaction is not None and transaction.database_url == self.database_url:
+            created = self.outbox.record(**event, connection=transaction.connection)
+            if created is None:
+                return None
+            transaction.after_commit(lambda: self._wake_sender(created))
+            return event_id
+        created = self._record(**event)
         if created is None:
             return None
         self._wake_sender(created)
         return event_id
+
+    @property
+    def database_url(self) -> str:
+        """The project database's URL (with its password: compared, never shown)."""
+        return self.engine.url.render_as_string(hide_password=False)
 
     def announce_promotion(
         self, version: ModelVersionInfo, *, alias: str, previous_version: str | None

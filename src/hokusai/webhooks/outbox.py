@@ -23,7 +23,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -110,6 +111,7 @@ class Outbox:
         model_version: str | None = None,
         endpoint_ids: Iterable[str] | None = None,
         lease: tuple[str, float] | None = None,
+        connection: sa.Connection | None = None,
     ) -> int | None:
         """Store an event and its deliveries; None if ``dedupe_key`` was already recorded.
 
@@ -120,7 +122,7 @@ class Outbox:
         """
         now = self._clock()
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True)
-        with write_transaction(self._engine) as conn:
+        with self._transaction(connection) as conn:
             inserted = conn.execute(
                 self._insert_ignore(events).values(
                     id=event_id,
@@ -155,6 +157,15 @@ class Outbox:
                     ],
                 )
         return len(targets)
+
+    @contextmanager
+    def _transaction(self, connection: sa.Connection | None) -> Iterator[sa.Connection]:
+        """A write transaction of its own, or the caller's open one."""
+        if connection is not None:
+            yield connection
+            return
+        with write_transaction(self._engine) as conn:
+            yield conn
 
     def _insert_ignore(self, table: sa.Table) -> Any:
         if self._postgres:

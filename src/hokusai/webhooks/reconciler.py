@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from hokusai.db import write_transaction
 from hokusai.registry.filters import equals
+from hokusai.registry.index import IndexEntry, RegistryIndex
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.records import (
     REGISTERING,
@@ -182,19 +183,38 @@ def _announceable(record: VersionRecord) -> bool:
 def _ensure_event(
     outbox: Outbox, queries: RegistryQueries, record: VersionRecord, created: list[str]
 ) -> None:
+    """Give a complete version what its registration would have written: its index row and
+    its event, in one transaction."""
     key = _key_of(record)
-    if outbox.existing_keys([key]):
+    index = RegistryIndex(outbox.engine, queries)
+    has_event = bool(outbox.existing_keys([key]))
+    with outbox.engine.connect() as conn:
+        indexed = index.holds(conn, record.model_name, record.version, record.registration_run_id)
+    if has_event and indexed:
         return
+    entry = IndexEntry.from_record(queries, record)
+    if entry is None:
+        return
+    description: dict[str, Any] = {
+        **entry.description,
+        "stage": record.stage,
+        "aliases": record.aliases,
+    }
     event_id = new_event_id()
-    description: dict[str, Any] = dict(queries.describe(record))
-    recorded = outbox.record(
-        event_id=event_id,
-        event_type=MODEL_REGISTERED,
-        dedupe_key=key,
-        payload=dict(model_registered_payload(description, event_id=event_id)),
-        model_name=record.model_name,
-        model_version=record.version,
-    )
+    with write_transaction(outbox.engine) as conn:
+        if not index.holds(conn, record.model_name, record.version, record.registration_run_id):
+            index.put(conn, entry)
+        recorded = None
+        if not has_event:
+            recorded = outbox.record(
+                event_id=event_id,
+                event_type=MODEL_REGISTERED,
+                dedupe_key=key,
+                payload=dict(model_registered_payload(description, event_id=event_id)),
+                model_name=record.model_name,
+                model_version=record.version,
+                connection=conn,
+            )
     if recorded is not None:
         created.append(record.model_id)
         logger.warning("reconciler recorded the missing event of %s", record.model_id)
