@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from hokusai.config import Settings
+from hokusai.errors import RegistrationError
 from hokusai.registry.index import RegistryIndex, index_tables
 
 CONTRIBUTOR = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -67,7 +68,7 @@ def test_registrations_are_indexed_and_answer_as_mlflow_does(registry, family):
     _agree(
         registry,
         uuids=[r["model_uuid"] for r in family.values()] + ["m-" + "0" * 32],
-        lineages=ids + ["hokusai_classification_improved", "hokusai_classification_baseline"],
+        lineages=[*ids, "hokusai_classification_improved", "hokusai_classification_baseline"],
         contributors=[CONTRIBUTOR.lower(), OTHER],
     )
     with registry.index.engine.connect() as conn:
@@ -250,7 +251,7 @@ def test_two_processes_registering_at_once_both_indexed(settings, forest):
     def register(registry: Any) -> None:
         try:
             results.append(registry.register_baseline(forest, "classification", {}))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=register, args=(r,)) for r in registries]
@@ -272,7 +273,7 @@ def test_a_failed_registration_is_never_indexed(settings, forest):
         raise RuntimeError("hook failed")
 
     registry = _open(settings, hooks=[explode])
-    with pytest.raises(Exception):
+    with pytest.raises(RegistrationError, match="rolled back"):
         registry.register_baseline(forest, "classification", {})
     assert registry.index.check().clean
     with registry.index.engine.connect() as conn:

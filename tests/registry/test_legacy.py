@@ -125,3 +125,33 @@ def test_backfill_reads_the_uuid_of_mlflow2_era_versions_from_mlmodel(registry, 
     found = registry.get_model_by_uuid(expected)
     assert found is not None and found["model_id"] == old["model_id"]
     assert found["is_baseline"] is True
+
+
+def test_the_index_agrees_with_mlflow_on_legacy_versions_before_and_after_backfill(
+    registry, legacy
+):
+    """Reindexing a pre-upgrade registry, then backfilling it: every indexed answer is what
+    MLflow answers, field for field."""
+    index = registry.index
+    assert not index.built()  # versions existed before the index: it needs a reindex
+    report = index.reindex()
+    assert report.built and report.indexed == 4  # the old code registered each twice
+    ids = [legacy["base"]["model_id"], legacy["improved"]["model_id"]]
+
+    def agree() -> None:
+        assert index.answers()
+        for model_id in ids:
+            ours, theirs = index.lineage(model_id), registry.queries.lineage(model_id)
+            assert [e["model_id"] for e in ours] == [e["model_id"] for e in theirs]
+            for a, b in zip(ours, theirs, strict=True):
+                assert {k: v for k, v in a.items() if b.get(k) != v} == {}, a["model_id"]
+        assert index.contributor_models(CONTRIBUTOR) == registry.queries.contributor_models(
+            CONTRIBUTOR
+        )
+        assert index.check().clean
+
+    agree()
+    registry.backfill()
+    agree()
+    uuid = _tags(registry, legacy["improved"]["model_id"])["hokusai.model_uuid"]
+    assert index.by_uuid(uuid) == registry.queries.by_uuid(uuid)

@@ -46,9 +46,12 @@ from hokusai.errors import HokusaiError, ModelNotFoundError
 from hokusai.registry.filters import equals
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.records import (
+    LEGACY_TAG_CONTRIBUTOR,
     REGISTERING,
+    TAG_CONTRIBUTOR,
     TAG_REGISTRATION_STATE,
     VersionRecord,
+    improved_model_name,
     is_hokusai_model_name,
     iso_timestamp,
     split_run_metrics,
@@ -149,6 +152,11 @@ class IndexEntry:
     """The run's absolute metrics, as lineage shows them."""
     lineage_deltas: dict[str, float]
     """The deltas lineage shows (the run's ``delta.*`` metrics for legacy versions)."""
+    family_parent: str | None = None
+    """The version it is listed under in its family's lineage: its baseline as its tags name
+    it (a legacy version attributed only in its run is not listed)."""
+    listed_contributor: str | None = None
+    """The contributor a search by contributor finds it under (its tags name one)."""
     root_id: str | None = field(default=None)
 
     @property
@@ -162,6 +170,7 @@ class IndexEntry:
                 "summary": self.summary,
                 "metrics": self.metrics,
                 "lineage_deltas": self.lineage_deltas,
+                "family_parent": self.family_parent,
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -178,7 +187,17 @@ class IndexEntry:
         lineage_deltas: dict[str, float],
     ) -> IndexEntry:
         assert record.model_type is not None
+        tagged = record.tags_only()
+        listed = tagged.is_hokusai and tagged.model_name == improved_model_name(
+            tagged.model_type or ""
+        )
         return cls(
+            family_parent=tagged.baseline_id if listed else None,
+            listed_contributor=(
+                record.contributor
+                if TAG_CONTRIBUTOR in record.tags or LEGACY_TAG_CONTRIBUTOR in record.tags
+                else None
+            ),
             model_name=record.model_name,
             version=record.version,
             registration_run_id=record.registration_run_id,
@@ -440,7 +459,7 @@ class RegistryIndex:
             "is_baseline": entry.is_baseline,
             "baseline_id": entry.baseline_id,
             "root_id": root_id,
-            "contributor": entry.contributor,
+            "contributor": entry.listed_contributor,
             "created_at": entry.created_at,
             "stage": entry.stage,
             "document": entry.document(),
@@ -611,10 +630,12 @@ class RegistryIndex:
         root = by_id.get(root_id)
         if root is None:
             return []
+        documents = {key: json.loads(r.document) for key, r in by_id.items()}
         children: dict[str, list[Any]] = {}
-        for r in rows:
-            if r.baseline_id and f"{r.model_name}/{r.version}" != root_id:
-                children.setdefault(r.baseline_id, []).append(r)
+        for key, r in by_id.items():
+            parent = documents[key].get("family_parent")
+            if parent and key != root_id:
+                children.setdefault(parent, []).append(r)
         entries: list[LineageEntry] = []
         queue: deque[tuple[Any, int, dict[str, float]]] = deque([(root, 0, {})])
         seen: set[str] = set()
@@ -624,7 +645,7 @@ class RegistryIndex:
             if model_id in seen:
                 continue
             seen.add(model_id)
-            document = json.loads(row.document)
+            document = documents[model_id]
             deltas: dict[str, float] = document["lineage_deltas"]
             cumulative = dict(inherited)
             for name, delta in deltas.items():
@@ -820,6 +841,23 @@ class RegistryIndex:
                     )
                 )
         return 1
+
+    def keep(self, stop: threading.Event) -> None:
+        """Keep the index built and fresh until ``stop`` is set (a long-running process's
+        background thread): rebuild it when it is not built, then sync at twice the staleness
+        bound's rate, so reads never wait for a sync."""
+        interval = max(0.5, self._max_staleness / 2)
+        while not stop.is_set():
+            try:
+                if not self.built():
+                    logger.info("registry index not built yet: rebuilding it from MLflow")
+                    report = self.reindex()
+                    logger.info("registry index built: %s", report.to_dict())
+                else:
+                    self.sync()
+            except Exception:
+                logger.warning("registry index upkeep failed; retrying", exc_info=True)
+            stop.wait(interval)
 
     # ---- rebuild and check ---------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from hokusai.registry.backend import is_not_found, read_model_card, translate_ml
 from hokusai.registry.backfill import BackfillReport, ProgressCallback, backfill
 from hokusai.registry.experiments import ensure_experiment
 from hokusai.registry.flavors import plan_flavor, requirements_for
-from hokusai.registry.index import RegistryIndex
+from hokusai.registry.index import IndexEntry, RegistryIndex
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.records import (
     TAG_METADATA_ARTIFACT,
@@ -648,4 +648,23 @@ class ModelRegistry:
         ``dry_run`` reports what would be written without writing; ``on_progress(done, total)``
         is called after each version scanned.
         """
-        return backfill(self._client, self._queries, dry_run=dry_run, on_progress=on_progress)
+        report = backfill(self._client, self._queries, dry_run=dry_run, on_progress=on_progress)
+        if not dry_run and report.updated:
+            self._reindex_versions(list(report.updated))
+        return report
+
+    def _reindex_versions(self, model_ids: list[str]) -> None:
+        """Rewrite the index rows of versions whose tags Hokusai just changed (tag writes do
+        not show in MLflow's last-update times, which the sync watches)."""
+        index = self.index
+        if index is None:
+            return
+        for model_id in model_ids:
+            name, version = parse_model_id(model_id)
+            record = self._queries.record(name, version)
+            entry = IndexEntry.from_record(self._queries, record) if record else None
+            with index.transaction() as tx:
+                if entry is None:
+                    index.remove(tx.connection, name, version)
+                else:
+                    index.put(tx.connection, entry)

@@ -211,6 +211,14 @@ class VersionRecord:
         common = {key: getattr(self, key) for key in _COMMON_FIELDS}
         return self._from_legacy(common, self.tags, run)
 
+    def tags_only(self) -> VersionRecord:
+        """The record as its version's tags alone describe it (legacy versions keep part of
+        their attribution in their run, which searches over tags do not see)."""
+        if not self.legacy:
+            return self
+        common = {key: getattr(self, key) for key in _COMMON_FIELDS}
+        return self._from_legacy(common, self.tags, None)
+
     @classmethod
     def _from_legacy(
         cls, common: dict[str, Any], tags: dict[str, str], run: Any | None

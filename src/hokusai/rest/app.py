@@ -86,6 +86,13 @@ def create_app(
         gc.freeze()
         stop = threading.Event()
         worker = None
+        index = registry.index
+        keeper = None
+        if index is not None:
+            keeper = threading.Thread(
+                target=index.keep, args=(stop,), name="hokusai-registry-index", daemon=True
+            )
+            keeper.start()
         if deliver:
             dispatcher = webhooks_layer.dispatcher(
                 owner_kind="api",
@@ -105,6 +112,8 @@ def create_app(
             stop.set()
             if worker is not None:
                 worker.join(timeout=settings.webhook_timeout_seconds + 1)
+            if keeper is not None:
+                keeper.join(timeout=5)
             close = getattr(components.limiter, "close", None)
             if callable(close):
                 close()
