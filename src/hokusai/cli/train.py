@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,8 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hokusai.cli._common import CliState, JsonOption, console, key_value_table, print_json
-from hokusai.config import mask_secrets
-from hokusai.errors import HokusaiError
 
 if TYPE_CHECKING:
     from hokusai.training.train import TrainResult
@@ -107,6 +104,8 @@ def train(
 
 
 def _print_result(result: TrainResult) -> None:
+    from hokusai.config import mask_secrets
+
     values = {
         "run": f"{result.run_name}  ({result.run_id})",
         "experiment": result.experiment_id,
@@ -127,10 +126,8 @@ def _print_result(result: TrainResult) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """``python models/train.py``: this command on its own, failing like ``hokusai`` does."""
+    from hokusai.cli._errors import run
+
     standalone = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     standalone.command()(train)
-    try:
-        standalone(args=argv, prog_name="models/train.py")
-    except HokusaiError as exc:
-        typer.echo(f"error[{exc.code}]: {exc.message}", err=True)
-        sys.exit(1)
+    run(standalone, argv, prog_name="models/train.py")

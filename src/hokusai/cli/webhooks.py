@@ -12,7 +12,6 @@ import typer
 from rich.table import Table
 
 from hokusai.cli._common import CliState, JsonOption, console, print_json, registry, short_time
-from hokusai.config import mask_secrets
 from hokusai.errors import ValidationError
 
 app = typer.Typer(
@@ -214,11 +213,14 @@ def redeliver(
 @app.command("stats")
 def stats(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Pending/dead counts, attempts and latency."""
-    found = _webhooks(ctx).outbox.stats()
+    found = {
+        key: round(value, 1) if key.startswith("latency_ms") and value is not None else value
+        for key, value in _webhooks(ctx).outbox.stats().items()
+    }
     if as_json:
         print_json(found)
     else:
-        console.print(" ".join(f"{k}={v}" for k, v in found.items()))
+        typer.echo(" ".join(f"{k}={'—' if v is None else v}" for k, v in found.items()))
 
 
 @app.command("reconcile")
@@ -249,6 +251,8 @@ def worker(
 ) -> None:
     """Deliver everything due, forever, until SIGTERM/SIGINT (then exit 0)."""
     import logging
+
+    from hokusai.config import mask_secrets
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     hooks = _webhooks(ctx)
