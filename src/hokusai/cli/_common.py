@@ -95,22 +95,18 @@ def quiet_output(verbose: bool) -> None:
 
 # MLflow retries a failed HTTP request 7 times with exponential backoff (minutes, for a
 # server that rate-limits); a command someone waits on gives up on an unreachable tracking
-# server after seconds instead. Variables the user set win.
-_MLFLOW_CLI_RETRIES = {
+# server within seconds instead. Set by the ``hokusai`` process (main()); variables the user set
+# win.
+MLFLOW_CLI_RETRIES = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
 }
 
 
 def quiet_mlflow(ctx: typer.Context) -> None:
-    """Import MLflow (which sets up its loggers), quiet it unless ``--verbose``, and make it
-    give up on an unreachable tracking server within seconds."""
-    import os
-
+    """Import MLflow (which sets up its loggers) and quiet it unless ``--verbose``."""
     import mlflow  # noqa: F401 - configures MLflow's loggers on import; adjusted below
 
-    for name, value in _MLFLOW_CLI_RETRIES.items():
-        os.environ.setdefault(name, value)
     quiet_output(state_of(ctx).verbose)
 
 

@@ -180,9 +180,13 @@ def _requests_reason(text: str) -> str:
 
 
 def _default_hint(error: HokusaiError) -> str | None:
+    """A hint for one of the project's errors: about MLflow being unreachable, or the one
+    its cause calls for (a database file that is not one)."""
     if error.code == "backend_unavailable" and "MLflow is unreachable" in error.message:
         return "check --tracking-uri / HOKUSAI_TRACKING_URI, and that the MLflow server runs"
-    return None
+    cause = error.__cause__ or error.__context__
+    found = describe_exception(cause) if cause is not None else None
+    return found[2] if found is not None else None
 
 
 def _click_exceptions() -> Any:

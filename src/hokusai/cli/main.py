@@ -10,6 +10,7 @@ Importing this module builds the whole command tree, so the sub-apps import noth
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import typer
@@ -27,7 +28,7 @@ from hokusai.cli import (
     train,
     webhooks,
 )
-from hokusai.cli._common import CliState, quiet_output
+from hokusai.cli._common import MLFLOW_CLI_RETRIES, CliState, quiet_output
 from hokusai.cli._errors import run
 
 app = typer.Typer(
@@ -83,6 +84,8 @@ def root(
 def main(args: Sequence[str] | None = None) -> None:
     """Run the CLI (``args`` default to ``sys.argv[1:]``) and exit with its status; a failure
     prints ``error[code]: message`` (and a ``hint:`` line) and exits non-zero."""
+    for name, value in MLFLOW_CLI_RETRIES.items():
+        os.environ.setdefault(name, value)
     run(app, args, prog_name="hokusai")
 
 

@@ -12,7 +12,8 @@ import typer
 from rich.table import Table
 
 from hokusai.cli._common import CliState, JsonOption, console, print_json, registry, short_time
-from hokusai.errors import ValidationError
+from hokusai.cli._errors import hinted
+from hokusai.errors import NotFoundError, ValidationError
 
 app = typer.Typer(
     help="Webhook endpoints, deliveries and the delivery worker.", no_args_is_help=True
@@ -178,7 +179,13 @@ def attempts(
     as_json: bool = JsonOption,
 ) -> None:
     """The attempt log of one delivery: time, status, latency, error, response."""
-    found = _webhooks(ctx).outbox.attempts(delivery_id)
+    hooks = _webhooks(ctx)
+    found = hooks.outbox.attempts(delivery_id)
+    if not found and not _delivery_exists(hooks, delivery_id):  # pending ones have none yet
+        raise hinted(
+            NotFoundError(f"No webhook delivery {delivery_id!r}."),
+            "their ids are in: hokusai webhooks deliveries --json",
+        )
     if as_json:
         print_json(found)
         return
@@ -286,6 +293,16 @@ def worker(
         poll_seconds=hooks.settings.webhook_poll_seconds,
         reconcile_every=reconcile_every if reconcile_every > 0 else float("inf"),
     )
+
+
+def _delivery_exists(hooks: Any, delivery_id: str) -> bool:
+    import sqlalchemy as sa
+
+    from hokusai.webhooks.tables import deliveries
+
+    with hooks.outbox.engine.connect() as conn:
+        query = sa.select(deliveries.c.id).where(deliveries.c.id == delivery_id)
+        return conn.execute(query).first() is not None
 
 
 def _iso(epoch: float | None) -> str | None:
