@@ -528,6 +528,7 @@ def test_a_bug_is_one_line_that_says_so_and_its_traceback_needs_verbose(
 # ---- the same, as real processes ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_real_processes_fail_with_one_line(places: Places, tmp_path: Path) -> None:
     """A representative few through ``python -m hokusai.cli.main``, side by side."""
     fresh = tmp_path / "fresh"
@@ -569,3 +570,42 @@ def test_real_processes_fail_with_one_line(places: Places, tmp_path: Path) -> No
         assert_refused(Outcome(process.returncode, out, err), code, args)
     assert time.monotonic() - started < 120
     assert not fresh.exists()
+
+
+def test_what_the_environment_causes_is_named_not_a_bug(tmp_path: Path) -> None:
+    """Real exceptions of each kind a user's input or machine causes (root may write anywhere,
+    so a permission error cannot be caused for real here; the others are)."""
+    import sqlite3
+
+    import httpx
+
+    from hokusai.cli._errors import describe_exception
+
+    def caught(call: Callable[[], object]) -> BaseException:
+        try:
+            call()
+        except Exception as exc:  # the exception is the subject of the test
+            return exc
+        raise AssertionError("no exception")
+
+    (tmp_path / "garbage.db").write_bytes(b"not a database\n" * 100)
+    garbage = str(tmp_path / "garbage.db")
+    kinds = {
+        "file_not_found": caught(lambda: (tmp_path / "nope" / "x").read_text()),
+        "invalid_path": caught(lambda: (tmp_path / "garbage.db" / "x").mkdir(parents=True)),
+        "permission_denied": PermissionError(13, "Permission denied", "/root/x"),
+        "corrupt_database": caught(
+            lambda: sqlite3.connect(garbage).execute("select * from sqlite_master").fetchall()
+        ),
+        "validation_error": caught(lambda: httpx.get("127.0.0.1:9/x")),
+        "backend_unavailable": caught(lambda: httpx.get("http://127.0.0.1:9/x", timeout=2)),
+    }
+    for code, exc in kinds.items():
+        found = describe_exception(exc)
+        assert found is not None and found[0] == code, (code, exc, found)
+        assert "\n" not in found[1]
+    wrapped = RuntimeError("while reading")
+    wrapped.__cause__ = kinds["corrupt_database"]
+    found = describe_exception(wrapped)
+    assert found is not None and found[0] == "corrupt_database"
+    assert describe_exception(KeyError("x")) is None  # a bug stays a bug

@@ -210,7 +210,9 @@ def run(
     try:
         status = command(args=argv, prog_name=prog_name, standalone_mode=False)
     except getattr(clicks, "NoArgsIsHelpError", ()) as exc:  # `hokusai models`: its help
-        typer.echo(exc.format_message())
+        shown = exc.format_message()  # empty when rich has printed the help already
+        if shown:
+            typer.echo(shown)
         sys.exit(USAGE_EXIT)
     except clicks.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else prog_name
