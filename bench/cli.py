@@ -3,8 +3,8 @@
 ``hokusai --help``, ``models get <uuid>``, ``models lineage <model_id>`` and ``contributors
 models <address>`` on a small embedded registry (a baseline and an improvement registered here),
 interleaved, median of ``--runs``; beside them the floors no read through MLflow can go under
-(the interpreter; importing MLflow and reading one logged model through its client) and where
-each command's import time goes. See bench/README.md.
+(the interpreter; importing MLflow and reading one logged model and its version through its
+client) and where each command's import time goes. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ COMMANDS = {
 }
 FLOORS = {
     "python": "python -c pass",
-    "mlflow_read": "python: import mlflow; MlflowClient(store).get_logged_model(uuid)",
+    "mlflow_read": "python: import mlflow; c = MlflowClient(store); c.get_logged_model(uuid); "
+    "c.get_model_version(name, version)",
 }
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+\d+ \| (\s*)(\S+)")
 
@@ -91,9 +92,11 @@ def register_models(home: Path) -> dict[str, str]:
 
 def commands_for(found: dict[str, str]) -> dict[str, list[str]]:
     cli = [sys.executable, "-m", "hokusai.cli.main"]
+    name, version = found["model_id"].split("/")
     mlflow_read = (
-        "from mlflow import MlflowClient; "
-        f"MlflowClient({found['tracking_uri']!r}).get_logged_model({found['uuid']!r})"
+        f"from mlflow import MlflowClient; client = MlflowClient({found['tracking_uri']!r}); "
+        f"client.get_logged_model({found['uuid']!r}); "
+        f"client.get_model_version({name!r}, {version!r})"
     )
     return {
         "help": [*cli, "--help"],

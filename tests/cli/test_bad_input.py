@@ -195,7 +195,6 @@ def _cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """``main()`` sets MLflow's retry variables for its process; give them back afterwards."""
     for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "80")
 
 
 # ---- what must not have been written ---------------------------------------------------------
