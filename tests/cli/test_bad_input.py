@@ -391,6 +391,8 @@ CASES: dict[str, list[Case]] = {
     "keys list": [
         Case("--home {corrupt} keys list", "backend_error"),
         Case("--home {file} keys list", "invalid_path"),
+        Case("keys list", "validation_error", env={"HOKUSAI_DATABASE_URL": "not a url"}),
+        Case("keys list", "validation_error", env={"HOKUSAI_API_PORT": "not-a-port"}),
     ],
     "keys revoke": [Case("keys revoke AAAAAAAAAAAA", "api_key_not_found")],
     "db upgrade": [

@@ -114,6 +114,14 @@ def _describe_one(exc: BaseException) -> tuple[str, str, str | None] | None:
                 "check the permissions of HOKUSAI_HOME (--home), or choose another folder",
             )
         return ("backend_error", f"Database error: {_sqlite_reason(text)}.", None)
+    if _is(exc, "pydantic_core", "ValidationError") and getattr(exc, "title", "") in _SETTINGS:
+        return (
+            "validation_error",
+            f"Invalid setting: {_settings_errors(exc)}.",
+            "check the HOKUSAI_* environment variables (and config.yaml for `hokusai serve`)",
+        )
+    if _is(exc, "sqlalchemy.exc", "ArgumentError") and "URL" in text:
+        return ("validation_error", f"Invalid database URL: {text}", "check HOKUSAI_DATABASE_URL")
     if _is(exc, "httpx", "UnsupportedProtocol") or _is(exc, "httpx", "InvalidURL"):
         return ("validation_error", f"Invalid URL: {text}", "URLs start with http:// or https://")
     if _is(exc, "httpx", "TimeoutException"):
@@ -161,6 +169,21 @@ def _describe_os_error(exc: OSError) -> tuple[str, str, str | None]:
     if isinstance(exc, TimeoutError):
         return ("backend_unavailable", f"Timed out: {reason}", None)
     return ("os_error", f"{reason}{where}", None)
+
+
+_SETTINGS = ("Settings", "ServingSettings", "ProjectConfig")
+
+
+def _settings_errors(exc: Any) -> str:
+    """``HOKUSAI_API_PORT: Input should be a valid integer`` for each wrong setting (never the
+    value given: it may be a secret)."""
+    shown = []
+    for error in exc.errors()[:3]:
+        field = ".".join(str(part) for part in error.get("loc", ())) or "?"
+        if exc.title == "Settings" and field.isidentifier():
+            field = f"HOKUSAI_{field.upper()}"
+        shown.append(f"{field}: {error.get('msg', 'invalid')}")
+    return "; ".join(shown)
 
 
 def _sqlite_reason(text: str) -> str:
