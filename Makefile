@@ -9,17 +9,23 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint bench install clean
 
+# Installing prints pip's own progress (one line per package); the first install takes about
+# a minute.
 $(BIN)/python:
+	@echo "== make: creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@echo "== make: installing hokusai and its dependencies into $(VENV) (about a minute the first time)"
+	$(BIN)/python -m pip install -e ".[dev]"
 	@touch $(STAMP)
+	@echo "== make: installed. To use the hokusai command: source $(VENV)/bin/activate (or run $(BIN)/hokusai)"
 
 install: $(STAMP)
 
 run: $(STAMP)
+	@echo "== make: starting the registry API. In another shell: source $(VENV)/bin/activate (or use $(BIN)/hokusai)"
 	$(BIN)/hokusai server
 
 test: $(STAMP)
@@ -32,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	@set -e; for script in bench/registration.py bench/lookup.py bench/webhooks.py bench/serving.py bench/api.py; do \
+	@set -e; for script in bench/registration.py bench/lookup.py bench/webhooks.py bench/serving.py bench/api.py bench/cli.py; do \
 		echo "== $$script"; $(BIN)/python $$script; \
 	done
 

@@ -89,6 +89,9 @@ def test_quickstart_registers_a_baseline_and_an_improvement(settings):
     result = runner.invoke(app, ["quickstart"])
     assert result.exit_code == 0, result.output
     assert "hokusai_quickstart_cancer_improved/1" in result.stdout
+    # 80 columns: the lineage is one block per version, nothing cut mid-word
+    assert "  • hokusai_quickstart_cancer_improved/1\n" in result.stdout, result.stdout
+    assert "  hokusai models get hokusai_quickstart_cancer_improved/1\n" in result.stdout
     from hokusai.services.model_registry import HokusaiModelRegistry
 
     registry = HokusaiModelRegistry(settings=settings)
@@ -128,3 +131,111 @@ def test_version_and_help_do_not_need_mlflow(tmp_path):
     result = _hokusai("--version", home=tmp_path)
     assert result.returncode == 0 and result.stdout.startswith("hokusai ")
     assert _hokusai("--help", home=tmp_path).returncode == 0
+
+
+def test_models_get_by_model_id_and_a_value_that_is_neither(registered):
+    improved = registered["improved"]
+    by_id = _json(["models", "get", improved["model_id"], "--json"])
+    by_uuid = _json(["models", "get", improved["model_uuid"], "--json"])
+    assert by_id == by_uuid and by_id["model_id"] == improved["model_id"]
+    neither = runner.invoke(app, ["models", "get", "hokusai_classification_improved"])
+    assert neither.exit_code != 0 and neither.exception.code == "invalid_model_id"
+    assert "m-" in str(neither.exception) and "{model_name}/{version}" in str(neither.exception)
+
+
+def test_models_promote_moves_an_alias_and_demote_removes_it(registry, registered):
+    base, improved = registered["base"]["model_id"], registered["improved"]["model_id"]
+    name = improved.split("/")[0]
+    moved = runner.invoke(app, ["models", "promote", improved, "--alias", "champion"])
+    assert moved.exit_code == 0, moved.output
+    assert moved.stdout.strip() == f"{name}@champion: unset → version 1"
+    assert registry.get_model(improved)["aliases"] == ["champion"]
+    change = _json(["models", "promote", improved, "--alias", "champion", "--json"])
+    assert change["previous_version"] == "1" and change["event_id"].startswith("evt_")
+    assert registry.webhooks.outbox.event(change["event_id"])["event_type"] == "model_promoted"
+    removed = runner.invoke(app, ["models", "demote", name, "--alias", "champion"])
+    assert removed.exit_code == 0, removed.output
+    assert "removed" in removed.stdout and registry.get_model(improved)["aliases"] == []
+    # Not a version of that model: refused, nothing moved.
+    other = runner.invoke(app, ["models", "promote", f"{name}/7", "--alias", "champion"])
+    assert other.exit_code != 0 and other.exception.code == "model_not_found"
+    assert registry.get_model(base)["aliases"] == []
+
+
+def test_lineage_and_contributor_tables_fit_80_columns_and_widen_when_they_can(
+    registered, monkeypatch
+):
+    from hokusai.cli._common import console
+
+    improved = registered["improved"]
+    for args in (
+        ["models", "lineage", improved["model_id"]],
+        ["contributors", "models", CONTRIBUTOR],
+    ):
+        narrow = runner.invoke(app, args)
+        assert narrow.exit_code == 0, narrow.output
+        lines = narrow.stdout.splitlines()
+        assert max(len(line) for line in lines) <= 80, narrow.stdout
+        assert any(line.split()[-1] == improved["model_uuid"] for line in lines if line.split())
+        assert any(improved["model_id"] in line for line in lines)  # never cut
+    monkeypatch.setattr(console, "width", 200)
+    wide = runner.invoke(app, ["models", "lineage", improved["model_id"]])
+    assert "┃ model" in wide.stdout and "acc=+0.0200" in wide.stdout
+
+
+def test_webhooks_stats_rounds_latencies(settings):
+    from hokusai.webhooks import Webhooks
+    from hokusai.webhooks.tables import attempts, deliveries, endpoints, events
+
+    hooks = Webhooks(settings.model_copy(update={"webhook_background": False}))
+    now = 1_700_000_000.0
+    with hooks.outbox.engine.begin() as conn:  # one delivery that took 3.76… ms
+        conn.execute(
+            endpoints.insert().values(
+                id="ep_1",
+                url="https://example.com/hook",
+                secret="s",
+                events="*",
+                enabled=True,
+                source="cli",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            events.insert().values(
+                id="evt_1", event_type="ping", dedupe_key="evt_1", payload="{}", created_at=now
+            )
+        )
+        conn.execute(
+            deliveries.insert().values(
+                id="dlv_1",
+                event_id="evt_1",
+                endpoint_id="ep_1",
+                state="delivered",
+                attempts=1,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            attempts.insert().values(
+                delivery_id="dlv_1",
+                attempted_at=now,
+                status_code=200,
+                latency_ms=3.7614329999087204,
+                worker="w",
+            )
+        )
+    found = _json(["webhooks", "stats", "--json"])
+    assert found["latency_ms_p50"] == 3.8 and found["latency_ms_p99"] == 3.8
+    text = runner.invoke(app, ["webhooks", "stats"]).stdout
+    assert "latency_ms_p50=3.8 " in text and len(text.splitlines()) == 1
+
+
+def test_help_imports_neither_mlflow_nor_the_settings():
+    heavy = ("mlflow", "sqlalchemy", "pandas", "pydantic_settings", "hokusai.config", "httpx")
+    code = f"import sys, hokusai.cli.main; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

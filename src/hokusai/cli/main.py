@@ -1,12 +1,17 @@
 """Entry point of the ``hokusai`` command.
 
-Commands raise the project's errors; :func:`main` turns any :class:`HokusaiError` into one line
-on stderr and a non-zero exit, so no user ever sees a traceback for a known failure.
+Commands raise the project's errors; :func:`main` turns every failure a user can cause into one
+line ``error[code]: message`` on stderr (plus at most one ``hint:`` line) and a non-zero exit,
+so no user ever sees a traceback for a known failure (see :mod:`hokusai.cli._errors`).
+
+Importing this module builds the whole command tree, so the sub-apps import nothing heavy
+(MLflow, SQLAlchemy, the settings) until a command runs: ``hokusai --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import sys
+import os
+from collections.abc import Sequence
 
 import typer
 
@@ -23,8 +28,8 @@ from hokusai.cli import (
     train,
     webhooks,
 )
-from hokusai.cli._common import CliState
-from hokusai.errors import HokusaiError
+from hokusai.cli._common import MLFLOW_CLI_RETRIES, CliState, quiet_output
+from hokusai.cli._errors import run
 
 app = typer.Typer(
     name="hokusai",
@@ -63,19 +68,25 @@ def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version."
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show MLflow's own logging."),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="Show MLflow's and Alembic's own logging and Python warnings; the traceback of an "
+        "unexpected error.",
+    ),
 ) -> None:
     """Hokusai model registry."""
+    quiet_output(verbose)
     ctx.obj = CliState(home=home, tracking_uri=tracking_uri, verbose=verbose)
 
 
-def main() -> None:
-    """Run the CLI; known errors become ``error[code]: message`` and exit status 1."""
-    try:
-        app()
-    except HokusaiError as exc:
-        typer.echo(f"error[{exc.code}]: {exc.message}", err=True)
-        sys.exit(1)
+def main(args: Sequence[str] | None = None) -> None:
+    """Run the CLI (``args`` default to ``sys.argv[1:]``) and exit with its status; a failure
+    prints ``error[code]: message`` (and a ``hint:`` line) and exits non-zero."""
+    for name, value in MLFLOW_CLI_RETRIES.items():
+        os.environ.setdefault(name, value)
+    run(app, args, prog_name="hokusai")
 
 
 if __name__ == "__main__":

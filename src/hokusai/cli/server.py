@@ -6,7 +6,6 @@ import typer
 
 from hokusai.cli._common import CliState
 from hokusai.cli._ports import ensure_port_free
-from hokusai.config import export_to_environment, mask_secrets
 
 
 def server(
@@ -22,6 +21,8 @@ def server(
 ) -> None:
     """Run the registry REST service (OpenAPI docs at /docs)."""
     import uvicorn
+
+    from hokusai.config import export_to_environment, mask_secrets
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     export_to_environment(
@@ -70,6 +71,11 @@ def _bootstrap_admin_key(settings: object) -> None:
     )
     created = store.create_first(name="bootstrap-admin", scope="admin")
     if created is None:
+        # A restart: the first start printed the admin key, once; say how to make another.
+        typer.echo(
+            "API keys already exist in this database (the bootstrap admin key is shown only on "
+            "the first start); a new one: hokusai keys create --scope admin --name NAME"
+        )
         return
     key, plaintext = created
     typer.echo(

@@ -4,7 +4,6 @@ and with ``--register-as TYPE`` register the model as a Hokusai version."""
 from __future__ import annotations
 
 import logging
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,8 +18,6 @@ from hokusai.cli._common import (
     key_value_table,
     print_json,
 )
-from hokusai.config import mask_secrets
-from hokusai.errors import HokusaiError
 
 if TYPE_CHECKING:
     from hokusai.training.train import TrainResult
@@ -147,6 +144,8 @@ def train(
 
 
 def _print_result(result: TrainResult) -> None:
+    from hokusai.config import mask_secrets
+
     values: dict[str, str | None] = {
         "run": f"{result.run_name}  ({result.run_id})",
         "experiment": result.experiment_id,
@@ -178,10 +177,8 @@ def _print_result(result: TrainResult) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """``python models/train.py``: this command on its own, failing like ``hokusai`` does."""
+    from hokusai.cli._errors import run
+
     standalone = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     standalone.command()(train)
-    try:
-        standalone(args=argv, prog_name="models/train.py")
-    except HokusaiError as exc:
-        typer.echo(f"error[{exc.code}]: {exc.message}", err=True)
-        sys.exit(1)
+    run(standalone, argv, prog_name="models/train.py")

@@ -12,8 +12,8 @@ import typer
 from rich.table import Table
 
 from hokusai.cli._common import CliState, JsonOption, console, print_json, registry, short_time
-from hokusai.config import mask_secrets
-from hokusai.errors import ValidationError
+from hokusai.cli._errors import hinted
+from hokusai.errors import NotFoundError, ValidationError
 
 app = typer.Typer(
     help="Webhook endpoints, deliveries and the delivery worker.", no_args_is_help=True
@@ -179,7 +179,13 @@ def attempts(
     as_json: bool = JsonOption,
 ) -> None:
     """The attempt log of one delivery: time, status, latency, error, response."""
-    found = _webhooks(ctx).outbox.attempts(delivery_id)
+    hooks = _webhooks(ctx)
+    found = hooks.outbox.attempts(delivery_id)
+    if not found and not _delivery_exists(hooks, delivery_id):  # pending ones have none yet
+        raise hinted(
+            NotFoundError(f"No webhook delivery {delivery_id!r}."),
+            "their ids are in: hokusai webhooks deliveries --json",
+        )
     if as_json:
         print_json(found)
         return
@@ -214,11 +220,14 @@ def redeliver(
 @app.command("stats")
 def stats(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Pending/dead counts, attempts and latency."""
-    found = _webhooks(ctx).outbox.stats()
+    found = {
+        key: round(value, 1) if key.startswith("latency_ms") and value is not None else value
+        for key, value in _webhooks(ctx).outbox.stats().items()
+    }
     if as_json:
         print_json(found)
     else:
-        console.print(" ".join(f"{k}={v}" for k, v in found.items()))
+        typer.echo(" ".join(f"{k}={'—' if v is None else v}" for k, v in found.items()))
 
 
 @app.command("reconcile")
@@ -249,6 +258,8 @@ def worker(
 ) -> None:
     """Deliver everything due, forever, until SIGTERM/SIGINT (then exit 0)."""
     import logging
+
+    from hokusai.config import mask_secrets
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     hooks = _webhooks(ctx)
@@ -282,6 +293,16 @@ def worker(
         poll_seconds=hooks.settings.webhook_poll_seconds,
         reconcile_every=reconcile_every if reconcile_every > 0 else float("inf"),
     )
+
+
+def _delivery_exists(hooks: Any, delivery_id: str) -> bool:
+    import sqlalchemy as sa
+
+    from hokusai.webhooks.tables import deliveries
+
+    with hooks.outbox.engine.connect() as conn:
+        query = sa.select(deliveries.c.id).where(deliveries.c.id == delivery_id)
+        return conn.execute(query).first() is not None
 
 
 def _iso(epoch: float | None) -> str | None:
