@@ -239,3 +239,27 @@ def test_help_imports_neither_mlflow_nor_the_settings():
     code = f"import sys, hokusai.cli.main; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_registry_check_reports_drift_and_reindex_repairs_it(registered, registry):
+    """An emptied index: `check` names what is missing and exits 1; `reindex` rebuilds it;
+    `check` then agrees and exits 0."""
+    import sqlalchemy as sa
+
+    from hokusai.registry.index import index_tables
+
+    assert runner.invoke(app, ["registry", "check"]).exit_code == 0
+    with registry.index.engine.begin() as conn:
+        for table in index_tables():
+            conn.execute(sa.delete(table))
+    drift = runner.invoke(app, ["registry", "check", "--json"])
+    assert drift.exit_code == 1
+    report = json.loads(drift.stdout)
+    assert report["built"] is False
+    assert sorted(report["missing"]) == sorted(
+        [registered["base"]["model_id"], registered["improved"]["model_id"]]
+    )
+    rebuilt = _json(["registry", "reindex", "--json"])
+    assert rebuilt["indexed"] == 2 and rebuilt["built"] is True
+    clean = runner.invoke(app, ["registry", "check"])
+    assert clean.exit_code == 0 and "agrees with MLflow" in clean.stdout

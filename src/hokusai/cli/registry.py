@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from hokusai.cli._common import JsonOption, console, print_json, registry
+
+if TYPE_CHECKING:
+    from hokusai.registry.index import RegistryIndex
 
 app = typer.Typer(help="Registry maintenance.", no_args_is_help=True)
 
@@ -47,4 +52,88 @@ def backfill(
             f"failed {len(report.failed)}"
         )
     if report.failed:
+        raise typer.Exit(1)
+
+
+def _index(ctx: typer.Context) -> RegistryIndex:
+    from hokusai.cli._errors import CliError
+
+    index = registry(ctx).index
+    if index is None:
+        raise CliError(
+            "index_disabled",
+            "the registry index is off (HOKUSAI_REGISTRY_INDEX=false)",
+            hint="unset HOKUSAI_REGISTRY_INDEX to use it",
+        )
+    return index
+
+
+@app.command("reindex")
+def reindex(
+    ctx: typer.Context,
+    restart: bool = typer.Option(
+        False, "--restart", help="Start over instead of resuming an interrupted rebuild."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Rebuild the registry index from MLflow (resumable; one page in memory at a time)."""
+    index = _index(ctx)
+    with Progress(
+        TextColumn("[bold]reindex[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("", total=None)
+        report = index.reindex(
+            restart=restart,
+            on_progress=lambda name, done, total: progress.update(
+                task, description=name, completed=done, total=total
+            ),
+        )
+    if as_json:
+        print_json(report.to_dict())
+        return
+    resumed = f" (resumed after {report.resumed_from})" if report.resumed_from else ""
+    console.print(
+        f"reindexed {report.models} models{resumed}: {report.versions_seen} versions read, "
+        f"{report.indexed} indexed, {report.removed} removed; the index answers reads"
+    )
+
+
+@app.command("check")
+def check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Compare the registry index with MLflow; exit 1 on any drift."""
+    index = _index(ctx)
+    with Progress(
+        TextColumn("[bold]check[/bold] {task.description}"),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("", total=None)
+        report = index.check(
+            on_progress=lambda name, done, total: progress.update(
+                task, description=name, completed=done, total=total
+            )
+        )
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        if not report.built:
+            console.print("the index is not built: run `hokusai registry reindex`")
+        for label, items in (
+            ("missing from the index", report.missing),
+            ("in the index, not in MLflow", report.extra),
+            ("different", report.different),
+            ("alias", report.aliases),
+        ):
+            for item in items:
+                console.print(f"[red]{label}[/red] {item}")
+        if report.clean:
+            console.print("the index agrees with MLflow")
+    if not report.clean:
         raise typer.Exit(1)
