@@ -33,7 +33,7 @@ from hokusai.errors import BackendError, DatabaseNotMigratedError
 from tests.db_race import Racers, racers
 from tests.webhooks import pg
 
-HEAD = "0004"
+HEAD = "0005"
 SCHEMA = {
     "api_keys",
     "webhook_attempts",
@@ -42,6 +42,10 @@ SCHEMA = {
     "hokusai_webhook_events",
     "hokusai_reconciler_cursors",
     "hokusai_reconciler_pending",
+    "hokusai_index_versions",
+    "hokusai_index_aliases",
+    "hokusai_index_models",
+    "hokusai_index_state",
     VERSION_TABLE,
 }
 BACKENDS = ["sqlite", "postgresql"]
