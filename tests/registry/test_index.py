@@ -6,7 +6,12 @@ every read returned before the index existed) on a real store, after the change 
 
 from __future__ import annotations
 
-import threading
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +20,20 @@ import sqlalchemy as sa
 from hokusai.config import Settings
 from hokusai.errors import RegistrationError
 from hokusai.registry.index import RegistryIndex, index_tables
+from tests.webhooks import pg
 
 CONTRIBUTOR = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 OTHER = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """The project database (outbox and index) on embedded SQLite, then on PostgreSQL."""
+    if request.param == "sqlite":
+        yield Settings(home=tmp_path / "home")
+        return
+    with pg.temporary_database() as url:
+        yield Settings(home=tmp_path / "home", database_url=url)
 
 
 def _open(settings: Settings, **kwargs: Any) -> Any:
@@ -243,25 +259,42 @@ def test_a_crash_between_the_mlflow_write_and_the_index_write_is_repaired(settin
     )
 
 
-def test_two_processes_registering_at_once_both_indexed(settings, forest):
-    registries = [_open(settings), _open(settings)]
-    results: list[Any] = []
-    errors: list[BaseException] = []
+_REGISTER = """
+import json, sys
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from hokusai.services.model_registry import HokusaiModelRegistry
+X, y = load_iris(return_X_y=True, as_frame=True)
+model = LogisticRegression(max_iter=300).fit(X, y)
+print(json.dumps(HokusaiModelRegistry().register_baseline(model, "classification", {})))
+"""
 
-    def register(registry: Any) -> None:
-        try:
-            results.append(registry.register_baseline(forest, "classification", {}))
-        except BaseException as exc:
-            errors.append(exc)
 
-    threads = [threading.Thread(target=register, args=(r,)) for r in registries]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+def test_two_processes_registering_at_once_both_indexed(settings):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOKUSAI_", "MLFLOW_"))}
+    env.update(
+        HOKUSAI_HOME=str(settings.home_path), HOKUSAI_DATABASE_URL=settings.resolved_database_url
+    )
+    _open(settings).index.built()  # the registry exists, empty, before both start
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _REGISTER],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert sorted(r["version"] for r in results) == ["1", "2"]
+    registry = _open(settings)
     _agree(
-        registries[0],
+        registry,
         uuids=[r["model_uuid"] for r in results],
         lineages=[r["model_id"] for r in results],
         contributors=[],
