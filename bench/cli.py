@@ -38,8 +38,7 @@ COMMANDS = {
 }
 FLOORS = {
     "python": "python -c pass",
-    "mlflow_read": "python: import mlflow; c = MlflowClient(store); c.get_logged_model(uuid); "
-    "c.get_model_version(name, version)",
+    "mlflow_read": "bare MLflow read: import, client, logged model + version",
 }
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+\d+ \| (\s*)(\S+)")
 
