@@ -12,6 +12,8 @@ def serve(
     port: int | None = typer.Option(
         None,
         "--port",
+        min=0,
+        max=65535,
         help="Port (default: HOKUSAI_SERVING_PORT, else config.yaml's port, else 8080).",
     ),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes."),

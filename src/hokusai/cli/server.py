@@ -11,7 +11,9 @@ from hokusai.cli._ports import ensure_port_free
 def server(
     ctx: typer.Context,
     host: str | None = typer.Option(None, "--host", help="Bind address (HOKUSAI_API_HOST)."),
-    port: int | None = typer.Option(None, "--port", help="Port (HOKUSAI_API_PORT)."),
+    port: int | None = typer.Option(
+        None, "--port", min=0, max=65535, help="Port (HOKUSAI_API_PORT)."
+    ),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="API processes."),
     webhook_worker: bool = typer.Option(
         True,
