@@ -263,3 +263,29 @@ def test_registry_check_reports_drift_and_reindex_repairs_it(registered, registr
     assert rebuilt["indexed"] == 2 and rebuilt["built"] is True
     clean = runner.invoke(app, ["registry", "check"])
     assert clean.exit_code == 0 and "agrees with MLflow" in clean.stdout
+
+
+def test_read_commands_answer_from_the_index_without_mlflow_when_nothing_changed(
+    registered, registry
+):
+    """After a sync, the index answers the read commands on its own (the probe finds MLflow
+    unchanged); a change made in MLflow directly makes them ask MLflow again, and see it."""
+    from hokusai.registry.index import open_fast_index, probe_registry
+
+    improved = registered["improved"]
+    registry.index.sync()
+    assert probe_registry(registry.settings.resolved_registry_uri) is not None
+    fast = open_fast_index(registry.settings)
+    assert fast is not None
+    assert fast.by_uuid(improved["model_uuid"]) == registry.queries.by_uuid(improved["model_uuid"])
+    via_cli = _json(["models", "get", improved["model_uuid"], "--json"])
+    assert via_cli == registry.queries.by_uuid(improved["model_uuid"])
+    assert _json(["models", "get", improved["model_id"], "--json"]) == via_cli
+    assert _json(["models", "lineage", improved["model_id"], "--json"]) == (
+        registry.queries.lineage(improved["model_id"])
+    )
+    # An alias moved in MLflow, not through Hokusai: the shortcut is off until a sync.
+    registry.client.set_registered_model_alias(improved["model_name"], "champion", "1")
+    assert open_fast_index(registry.settings) is None
+    assert _json(["models", "get", improved["model_uuid"], "--json"])["aliases"] == ["champion"]
+    assert open_fast_index(registry.settings) is not None  # that read synced

@@ -110,13 +110,61 @@ def quiet_mlflow(ctx: typer.Context) -> None:
     quiet_output(state_of(ctx).verbose)
 
 
-def reader(ctx: typer.Context) -> ModelRegistry:
-    """The registry to read with (lookups, lineage): the bare library, which announces nothing
-    and so never imports the webhook layer."""
-    from hokusai.registry import ModelRegistry
+def reader(ctx: typer.Context) -> Reader:
+    """What read commands read with: the registry index alone when it can answer without MLflow
+    (built, and MLflow unchanged since its last sync — no MLflow import, a fraction of a second),
+    else the bare library (which syncs the index first, and announces nothing, so never imports
+    the webhook layer)."""
+    return Reader(ctx)
 
-    quiet_mlflow(ctx)
-    return ModelRegistry(settings=state_of(ctx).settings())
+
+class Reader:
+    """The registry's read methods, from the index when possible, from the library otherwise."""
+
+    def __init__(self, ctx: typer.Context) -> None:
+        self._ctx = ctx
+        self._settings = state_of(ctx).settings()
+        self._registry: ModelRegistry | None = None
+        self._index: Any = None
+        self._index_tried = False
+
+    def registry(self) -> ModelRegistry:
+        if self._registry is None:
+            from hokusai.registry import ModelRegistry
+
+            quiet_mlflow(self._ctx)
+            self._registry = ModelRegistry(settings=self._settings)
+        return self._registry
+
+    def _fast(self) -> Any:
+        if not self._index_tried:
+            self._index_tried = True
+            from hokusai.registry.index import open_fast_index
+
+            quiet_output(state_of(self._ctx).verbose)
+            self._index = open_fast_index(self._settings)
+        return self._index
+
+    def get_model_by_uuid(self, model_uuid: str) -> Any:
+        index = self._fast()
+        found = index.by_uuid(model_uuid) if index is not None else None
+        return found if found is not None else self.registry().get_model_by_uuid(model_uuid)
+
+    def get_model(self, model_id: str) -> Any:
+        index = self._fast()
+        found = index.get(model_id) if index is not None else None
+        return found if found is not None else None
+
+    def get_model_lineage(self, model_id: str) -> Any:
+        index = self._fast()
+        found = index.lineage(model_id) if index is not None else None
+        return found if found is not None else self.registry().get_model_lineage(model_id)
+
+    def get_contributor_models(self, address: str) -> Any:
+        index = self._fast()
+        if index is not None:
+            return index.contributor_models(address)
+        return self.registry().get_contributor_models(address)
 
 
 def registry(ctx: typer.Context) -> HokusaiModelRegistry:

@@ -61,17 +61,23 @@ def get(
     as_json: bool = JsonOption,
 ) -> None:
     """Show one registered version: by MODEL uuid (m-…) or by model id (name/version)."""
+    found: Any
     if "/" in model:
         from hokusai.registry.validation import parse_model_id
 
         name, version = parse_model_id(model)
-        queries = reader(ctx).queries
+        read = reader(ctx)
+        indexed = read.get_model(f"{name}/{version}")
+        if indexed is not None:
+            _show(indexed, as_json)
+            return
+        queries = read.registry().queries
         record = queries.resolve(f"{name}/{version}")
         if not record.is_hokusai:
             raise ModelNotFoundError(
                 f"Model {record.model_id} exists in MLflow but was not registered by Hokusai."
             )
-        found: Any = queries.describe(record)
+        found = queries.describe(record)
     elif _UUID_RE.fullmatch(model):
         found = reader(ctx).get_model_by_uuid(model)
         if found is None:
@@ -82,6 +88,10 @@ def get(
             "e.g. hokusai models get m-299289973cc1492eb3d0913321995c13, or "
             "hokusai models get hokusai_iris_improved/1",
         )
+    _show(found, as_json)
+
+
+def _show(found: Any, as_json: bool) -> None:
     if as_json:
         print_json(found)
     else:

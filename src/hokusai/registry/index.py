@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -117,6 +118,7 @@ state = sa.Table(
 
 _BUILT = "built"
 _REINDEX_CURSOR = "reindex_cursor"
+_FINGERPRINT = "mlflow_fingerprint"
 _SYNC_ADD_LIMIT = 200
 """Versions one sync adds from MLflow (registered by other tools); the next sync goes on."""
 
@@ -364,13 +366,13 @@ class RegistryIndex:
     def __init__(
         self,
         engine: sa.Engine,
-        queries: RegistryQueries,
+        queries: RegistryQueries | None,
         *,
         max_staleness_seconds: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
-        self._queries = queries
+        self._queries_or_none = queries
         self._max_staleness = max_staleness_seconds
         self._clock = clock
         self._built = False
@@ -384,7 +386,14 @@ class RegistryIndex:
 
     @property
     def queries(self) -> RegistryQueries:
-        return self._queries
+        """The MLflow-backed queries the index is derived from (syncs, rebuilds, checks)."""
+        if self._queries_or_none is None:
+            raise RuntimeError("this index was opened to read only; it has no MLflow queries")
+        return self._queries_or_none
+
+    @property
+    def _queries(self) -> RegistryQueries:
+        return self.queries
 
     @property
     def database_url(self) -> str:
@@ -578,6 +587,24 @@ class RegistryIndex:
         found: ModelVersionInfo = self._described(document["describe"], row, names)
         return found
 
+    def get(self, model_id: str) -> ModelVersionInfo | None:
+        """The indexed version ``name/version`` (None when the index does not hold it)."""
+        try:
+            name, version = parse_model_id(model_id)
+        except HokusaiError:
+            return None
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    versions.c.model_name, versions.c.version, versions.c.stage, versions.c.document
+                ).where(versions.c.model_name == name, versions.c.version == int(version))
+            ).first()
+            if row is None:
+                return None
+            names = self._aliases(conn, [row.model_name])
+        found: ModelVersionInfo = self._described(json.loads(row.document)["describe"], row, names)
+        return found
+
     def lineage(self, model_id: str) -> list[LineageEntry] | None:
         """Lineage from the index; None when the index does not hold ``model_id`` (the
         caller asks MLflow, which knows why)."""
@@ -727,10 +754,13 @@ class RegistryIndex:
                 }
             seen: set[str] = set()
             budget = _SYNC_ADD_LIMIT
+            fingerprint: list[Any] = []
+            all_synced = True
             for model in self._hokusai_models():
                 counts["models"] += 1
                 seen.add(model.name)
                 updated = int(model.last_updated_timestamp or 0)
+                fingerprint.append(_model_fingerprint(model.name, updated, model.aliases or {}))
                 if known.get(model.name) != updated or (
                     model.name in indexed_names and model.name not in known
                 ):
@@ -741,6 +771,8 @@ class RegistryIndex:
                     counts["removed"] += removed
                     if complete:
                         self._mark_model(model.name, updated)
+                    else:
+                        all_synced = False
                 counts["aliases"] += self._sync_aliases(model, alias_rows)
             gone = (indexed_names | set(known)) - seen
             if gone:
@@ -752,6 +784,9 @@ class RegistryIndex:
                         conn.execute(sa.delete(aliases).where(aliases.c.model_name == name))
                         conn.execute(sa.delete(models).where(models.c.model_name == name))
             self._last_sync = started
+            # What MLflow looked like when the index last matched it in full: a process that
+            # finds MLflow unchanged (probe_registry) may answer from the index without MLflow.
+            self._set_state(_FINGERPRINT, _fingerprint_text(fingerprint) if all_synced else None)
             if counts["added"] or counts["removed"] or counts["aliases"]:
                 logger.info("registry index synced with MLflow: %s", counts)
             return counts
@@ -992,3 +1027,123 @@ class RegistryIndex:
                     )
         report.extra = sorted(indexed)
         return report
+
+
+# ---- answering without MLflow --------------------------------------------------------------
+
+
+def _model_fingerprint(name: str, last_updated: int, model_aliases: Any) -> list[Any]:
+    pairs = (
+        model_aliases.items()
+        if isinstance(model_aliases, dict)
+        else ((a["alias"], a["version"]) for a in model_aliases)
+    )
+    return [name, int(last_updated), sorted([str(a), str(v)] for a, v in pairs)]
+
+
+def _fingerprint_text(fingerprint: list[Any]) -> str:
+    return json.dumps(sorted(fingerprint), separators=(",", ":"))
+
+
+def probe_registry(registry_uri: str, *, timeout: float = 5.0) -> str | None:
+    """What :meth:`RegistryIndex.sync` compares — every Hokusai registered model's name,
+    last-update time and aliases — read without MLflow's client (whose import alone costs
+    seconds): from MLflow's tables for a database store, from its REST API for a tracking
+    server. None when the store is neither (or cannot be read this way)."""
+    try:
+        if registry_uri.startswith(("http://", "https://")):
+            return _probe_http(registry_uri, timeout)
+        if registry_uri.startswith(("sqlite:", "postgresql", "mysql", "mssql")):
+            return _probe_sql(registry_uri)
+    except Exception:
+        logger.debug("registry probe of %s failed", registry_uri, exc_info=True)
+    return None
+
+
+_PROBE_ENGINES: dict[str, sa.Engine] = {}
+
+
+def _probe_sql(uri: str) -> str | None:
+    engine = _PROBE_ENGINES.get(uri)
+    if engine is None:
+        if uri.startswith("sqlite:"):
+            path = sa.engine.make_url(uri).database
+            if not path or not os.path.exists(path):
+                return None
+        engine = _PROBE_ENGINES.setdefault(uri, sa.create_engine(uri, hide_parameters=True))
+    with engine.connect() as conn:
+        found = {
+            name: [name, int(updated or 0), []]
+            for name, updated in conn.execute(
+                sa.text(
+                    "SELECT name, last_updated_time FROM registered_models "
+                    "WHERE name LIKE 'hokusai%'"
+                )
+            )
+            if is_hokusai_model_name(name)
+        }
+        for name, alias, version in conn.execute(
+            sa.text(
+                "SELECT name, alias, version FROM registered_model_aliases "
+                "WHERE name LIKE 'hokusai%'"
+            )
+        ):
+            if name in found:
+                found[name][2].append([str(alias), str(version)])
+    return _fingerprint_text([_model_fingerprint(n, u, dict(a)) for n, u, a in found.values()])
+
+
+def _probe_http(uri: str, timeout: float) -> str | None:
+    import httpx
+
+    headers = {}
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    auth = None
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    elif os.environ.get("MLFLOW_TRACKING_USERNAME"):
+        auth = (
+            os.environ["MLFLOW_TRACKING_USERNAME"],
+            os.environ.get("MLFLOW_TRACKING_PASSWORD", ""),
+        )
+    fingerprint: list[Any] = []
+    token_param = None
+    with httpx.Client(base_url=uri.rstrip("/"), timeout=timeout, headers=headers, auth=auth) as c:
+        while True:
+            params: dict[str, str | int] = {"filter": "name LIKE 'hokusai%'", "max_results": 1000}
+            if token_param:
+                params["page_token"] = token_param
+            response = c.get("/api/2.0/mlflow/registered-models/search", params=params)
+            if response.status_code != 200:
+                return None
+            body = response.json()
+            for model in body.get("registered_models", []):
+                if is_hokusai_model_name(model.get("name", "")):
+                    fingerprint.append(
+                        _model_fingerprint(
+                            model["name"],
+                            int(model.get("last_updated_timestamp") or 0),
+                            model.get("aliases") or [],
+                        )
+                    )
+            token_param = body.get("next_page_token")
+            if not token_param:
+                return _fingerprint_text(fingerprint)
+
+
+def open_fast_index(settings: Any) -> RegistryIndex | None:
+    """The index of ``settings``' registry when it can answer reads right now without MLflow:
+    built, and MLflow unchanged since its last complete sync (as :func:`probe_registry` reads
+    it). None otherwise — then the caller reads through the registry, which syncs."""
+    if not settings.registry_index:
+        return None
+    from hokusai.db import open_database
+
+    engine = open_database(settings.resolved_database_url, migrate=settings.database_auto_migrate)
+    index = RegistryIndex(engine, None)
+    if index._state(_BUILT) != "true":
+        return None
+    stored = index._state(_FINGERPRINT)
+    if stored is None or probe_registry(settings.resolved_registry_uri) != stored:
+        return None
+    return index
