@@ -351,6 +351,16 @@ CASES: dict[str, list[Case]] = {
         Case("--home {corrupt} registry backfill", "corrupt_database"),
         Case("--tracking-uri {closed} registry backfill", "backend_unavailable", env=NO_RETRIES),
     ],
+    "registry reindex": [
+        Case("--home {corrupt} registry reindex", "corrupt_database"),
+        Case("--tracking-uri {closed} registry reindex", "backend_unavailable", env=NO_RETRIES),
+        Case("registry reindex", "index_disabled", env={"HOKUSAI_REGISTRY_INDEX": "false"}),
+    ],
+    "registry check": [
+        Case("--home {corrupt} registry check", "corrupt_database"),
+        Case("--tracking-uri {closed} registry check", "backend_unavailable", env=NO_RETRIES),
+        Case("registry check", "index_disabled", env={"HOKUSAI_REGISTRY_INDEX": "false"}),
+    ],
     "webhooks add": [
         Case("webhooks add ftp://example.com", "invalid_webhook_url", check=_no_endpoints),
         Case(

@@ -142,7 +142,10 @@ class Reader:
             from hokusai.registry.index import open_fast_index
 
             quiet_output(state_of(self._ctx).verbose)
-            self._index = open_fast_index(self._settings)
+            try:
+                self._index = open_fast_index(self._settings)
+            except Exception:  # noqa: BLE001 - the library path reports what is wrong
+                self._index = None
         return self._index
 
     def get_model_by_uuid(self, model_uuid: str) -> Any:

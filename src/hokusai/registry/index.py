@@ -29,6 +29,7 @@ Versions still registering, failed, or not Hokusai's are never indexed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -369,15 +370,19 @@ class RegistryIndex:
         queries: RegistryQueries | None,
         *,
         max_staleness_seconds: float = 5.0,
+        registry_uri: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
+        # What "built" records: which MLflow registry the rows were derived from (a project
+        # database pointed at another registry holds nothing about it).
+        self._built_value = _registry_key(registry_uri)
         self._queries_or_none = queries
         self._max_staleness = max_staleness_seconds
         self._clock = clock
         self._built = False
         self._last_sync = float("-inf")
-        self._sync_lock = threading.Lock()
+        self._sync_lock = threading.RLock()
         self._postgres = engine.dialect.name == "postgresql"
 
     @property
@@ -424,11 +429,11 @@ class RegistryIndex:
             return True
         with self._engine.connect() as conn:
             value = conn.execute(sa.select(state.c.value).where(state.c.key == _BUILT)).scalar()
-        if value == "true":
+        if value == self._built_value:
             self._built = True
             return True
         if not any(True for _ in self._hokusai_models()):
-            self._set_state(_BUILT, "true")
+            self._set_state(_BUILT, self._built_value)
             self._built = True
         return self._built
 
@@ -555,19 +560,23 @@ class RegistryIndex:
     def answers(self) -> bool:
         """Whether reads may be answered from the index now (built, and synced recently
         enough); syncs first when the last sync is too old."""
-        if not self.built():
-            return False
-        self.ensure_fresh()
-        return True
+        return self.built() and self.ensure_fresh()
 
-    def ensure_fresh(self) -> None:
-        """Sync with MLflow unless this process did within the staleness bound."""
+    def ensure_fresh(self) -> bool:
+        """Sync with MLflow unless this process did within the staleness bound; False when the
+        index cannot be made fresh (MLflow unreachable): then it must not answer, since it
+        may be older than the bound promises."""
         if self._clock() - self._last_sync <= self._max_staleness:
-            return
+            return True
         try:
-            self.sync()
-        except Exception:
-            logger.warning("registry index: sync with MLflow failed", exc_info=True)
+            with self._sync_lock:  # threads that waited here find it synced by the first
+                if self._clock() - self._last_sync <= self._max_staleness:
+                    return True
+                self.sync()
+        except Exception as exc:  # noqa: BLE001 - the caller asks MLflow, which says what is wrong
+            logger.info("registry index: sync with MLflow failed (%s)", exc)
+            return False
+        return True
 
     def by_uuid(self, model_uuid: str) -> ModelVersionInfo | None:
         """The indexed version registered from ``model_uuid`` (the newest, if several)."""
@@ -964,7 +973,7 @@ class RegistryIndex:
                 ).rowcount
                 conn.execute(sa.delete(aliases).where(aliases.c.model_name == name))
             self._set_state(_REINDEX_CURSOR, None, conn)
-            self._set_state(_BUILT, "true", conn)
+            self._set_state(_BUILT, self._built_value, conn)
         self._built = True
         report.built = True
         self._last_sync = float("-inf")
@@ -1030,6 +1039,12 @@ class RegistryIndex:
 
 
 # ---- answering without MLflow --------------------------------------------------------------
+
+
+def _registry_key(registry_uri: str | None) -> str:
+    if registry_uri is None:
+        return "true"
+    return "registry:" + hashlib.sha256(registry_uri.encode()).hexdigest()[:32]
 
 
 def _model_fingerprint(name: str, last_updated: int, model_aliases: Any) -> list[Any]:
@@ -1140,8 +1155,8 @@ def open_fast_index(settings: Any) -> RegistryIndex | None:
     from hokusai.db import open_database
 
     engine = open_database(settings.resolved_database_url, migrate=settings.database_auto_migrate)
-    index = RegistryIndex(engine, None)
-    if index._state(_BUILT) != "true":
+    index = RegistryIndex(engine, None, registry_uri=settings.resolved_registry_uri)
+    if index._state(_BUILT) != index._built_value:
         return None
     stored = index._state(_FINGERPRINT)
     if stored is None or probe_registry(settings.resolved_registry_uri) != stored:

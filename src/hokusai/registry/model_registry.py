@@ -22,7 +22,6 @@ from typing import Any
 from hokusai.config import Settings, get_settings
 from hokusai.errors import (
     BaselineNotFoundError,
-    HokusaiError,
     InvalidMetricsError,
     ModelNotFoundError,
     NotAHokusaiModelError,
@@ -157,6 +156,7 @@ class ModelRegistry:
                     engine,
                     self._queries,
                     max_staleness_seconds=self.settings.registry_index_max_staleness_seconds,
+                    registry_uri=self.registry_uri,
                 )
                 # Before this process registers anything: an index first opened on a registry
                 # with no Hokusai version is complete from the start.
@@ -165,15 +165,12 @@ class ModelRegistry:
 
     def _answering_index(self) -> RegistryIndex | None:
         """The index when it may answer reads now (built and fresh), else None."""
-        index = self.index
-        if index is None:
-            return None
         try:
-            return index if index.answers() else None
-        except HokusaiError:
-            raise
-        except Exception:
-            logger.warning("registry index unavailable; reading from MLflow", exc_info=True)
+            index = self.index
+            return index if index is not None and index.answers() else None
+        except Exception as exc:  # noqa: BLE001 - MLflow still answers; the index is derived
+            # Logged only: the read that follows asks MLflow and reports what is wrong.
+            logger.info("registry index unavailable (%s); reading from MLflow", exc)
             return None
 
     def add_hook(self, hook: RegistrationHook) -> None:
