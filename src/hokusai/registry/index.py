@@ -43,6 +43,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hokusai.config import mask_secrets
 from hokusai.db import write_transaction
 from hokusai.errors import HokusaiError, ModelNotFoundError
 from hokusai.registry.filters import equals
@@ -574,7 +575,7 @@ class RegistryIndex:
                     return True
                 self.sync()
         except Exception as exc:  # noqa: BLE001 - the caller asks MLflow, which says what is wrong
-            logger.info("registry index: sync with MLflow failed (%s)", exc)
+            logger.info("registry index: sync with MLflow failed (%s)", mask_secrets(str(exc)))
             return False
         return True
 
@@ -899,8 +900,10 @@ class RegistryIndex:
                     logger.info("registry index built: %s", report.to_dict())
                 else:
                     self.sync()
-            except Exception:
-                logger.warning("registry index upkeep failed; retrying", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - retried at the next tick
+                logger.warning(
+                    "registry index upkeep failed (%s); retrying", mask_secrets(str(exc))
+                )
             stop.wait(interval)
 
     # ---- rebuild and check ---------------------------------------------------------------
@@ -1071,7 +1074,7 @@ def probe_registry(registry_uri: str, *, timeout: float = 5.0) -> str | None:
         if registry_uri.startswith(("sqlite:", "postgresql", "mysql", "mssql")):
             return _probe_sql(registry_uri)
     except Exception:
-        logger.debug("registry probe of %s failed", registry_uri, exc_info=True)
+        logger.debug("registry probe failed", exc_info=True)
     return None
 
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hokusai.config import Settings, get_settings
+from hokusai.config import Settings, get_settings, mask_secrets
 from hokusai.errors import (
     BaselineNotFoundError,
     InvalidMetricsError,
@@ -159,8 +159,14 @@ class ModelRegistry:
                     registry_uri=self.registry_uri,
                 )
                 # Before this process registers anything: an index first opened on a registry
-                # with no Hokusai version is complete from the start.
-                self._index.built()
+                # with no Hokusai version is complete from the start. (MLflow unreachable: asked
+                # again at the next read; reads ask MLflow meanwhile.)
+                try:
+                    self._index.built()
+                except Exception as exc:  # noqa: BLE001 - see above
+                    logger.info(
+                        "registry index: could not ask MLflow yet (%s)", mask_secrets(str(exc))
+                    )
             return self._index
 
     def _answering_index(self) -> RegistryIndex | None:
@@ -170,7 +176,9 @@ class ModelRegistry:
             return index if index is not None and index.answers() else None
         except Exception as exc:  # noqa: BLE001 - MLflow still answers; the index is derived
             # Logged only: the read that follows asks MLflow and reports what is wrong.
-            logger.info("registry index unavailable (%s); reading from MLflow", exc)
+            logger.info(
+                "registry index unavailable (%s); reading from MLflow", mask_secrets(str(exc))
+            )
             return None
 
     def add_hook(self, hook: RegistrationHook) -> None:
@@ -524,8 +532,8 @@ class ModelRegistry:
             index = self.index
             if index is not None:
                 index.set_alias(name, alias, version)
-        except Exception:
-            logger.warning("could not record alias %s@%s in the index", name, alias, exc_info=True)
+        except Exception:  # noqa: BLE001 - the next sync repairs the index
+            logger.warning("could not record alias %s@%s in the index", name, alias)
 
     def _restore_alias(
         self,
