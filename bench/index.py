@@ -90,7 +90,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = common.Parser(__doc__)
     sizes = "comma-separated registry sizes in versions, ascending"
     parser.sized("--sizes", [200, 2_000], list(GOAL_SIZES), sizes, type=common.comma_ints)
-    parser.sized("--reps", 40, 400, "timed index reads per read, size and backend")
+    parser.sized("--reps", 30, 400, "timed index reads per read, size and backend")
     parser.add_argument("--warmup", type=int, default=10, help="untimed index reads first")
     old = "timed reads of the MLflow path per read and size (at most)"
     parser.sized("--mlflow-reps", 5, 30, old)
@@ -108,7 +108,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     remote = "skip the remote mlflow server measurement"
     parser.add_argument("--skip-remote", action="store_true", help=remote)
     remote_old = "largest size at which the MLflow path is also timed through mlflow server"
-    parser.sized("--remote-mlflow-path-max-size", 2_000, 1_000, remote_old)
+    parser.sized("--remote-mlflow-path-max-size", 200, 1_000, remote_old)
     parser.add_argument("--seed", type=int, default=0, help="random seed (filler, targets)")
     store = "where the temporary stores are made (default /dev/shm when writable)"
     parser.add_argument("--store-dir", type=Path, default=None, help=store)
@@ -657,20 +657,34 @@ def sqlite_copy(source: Path, target: Path) -> None:
         src.backup(dst)
 
 
-def copy_index(source_url: str, target_url: str) -> None:
-    """The index tables' rows of one project database into another (migrated) one."""
+def copy_project_database(source_url: str, target_url: str) -> None:
+    """Every row of one project database (the index, the outbox with the real registrations'
+    events, the keys) into another one, migrated here: the PostgreSQL copy of a store."""
     import sqlalchemy as sa
 
-    from hokusai.db import open_database
-    from hokusai.registry.index import index_tables
+    from hokusai.db import VERSION_TABLE, open_database
 
     target = open_database(target_url, migrate=True)
     source = sa.create_engine(source_url)
+    tables = sa.MetaData()
+    tables.reflect(bind=target)
     try:
         with source.connect() as read, target.begin() as write:
-            for table in index_tables():
-                rows = [dict(r) for r in read.execute(sa.select(table)).mappings()]
-                write.execute(sa.delete(table))
+            present = set(sa.inspect(source).get_table_names())
+            for table in reversed(tables.sorted_tables):
+                if table.name != VERSION_TABLE:
+                    write.execute(sa.delete(table))
+            for table in tables.sorted_tables:
+                if table.name == VERSION_TABLE or table.name not in present:
+                    continue
+                flags = [c.name for c in table.columns if isinstance(c.type, sa.Boolean)]
+                rows = [
+                    dict(r) for r in read.execute(sa.text(f"SELECT * FROM {table.name}")).mappings()
+                ]
+                for row in rows:
+                    for name in flags:
+                        if row.get(name) is not None:
+                            row[name] = bool(row[name])
                 if rows:
                     write.execute(sa.insert(table), rows)
     finally:
@@ -723,7 +737,7 @@ def build_cells(
                 urls[backend] = f"sqlite:///{folder / 'hokusai.db'}"
             else:
                 urls[backend] = pg_urls[position]
-                copy_index(f"sqlite:///{folder / 'hokusai.db'}", pg_urls[position])
+                copy_project_database(f"sqlite:///{folder / 'hokusai.db'}", pg_urls[position])
         if "sqlite" not in urls:  # the templates and checks read the SQLite copy
             urls_for_fill = {"sqlite": f"sqlite:///{folder / 'hokusai.db'}", **urls}
         else:
