@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from hokusai.auth.tables import api_keys
-from hokusai.db import write_transaction
+from hokusai.db import read_rows, write_transaction
 from hokusai.errors import (
     ApiKeyNotFoundError,
     BackendError,
@@ -68,6 +68,8 @@ _KEY_PATTERN: Final = re.compile(r"hk_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})", re
 _NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9 _.-]{1,64}", re.ASCII)
 # Compared against when the id is unknown, so an unknown id costs the same as a wrong secret.
 _NO_HASH: Final = "0" * 64
+# Every request checks its key: one prebuilt statement (hokusai.db.read_rows).
+_KEY_BY_ID: Final = sa.select(api_keys).where(api_keys.c.id == sa.bindparam("key_id"))
 
 
 def scope_allows(granted: str, needed: str) -> bool:
@@ -216,8 +218,9 @@ class ApiKeyStore:
         if match is None:
             return None
         presented = _hash(plaintext)
-        with _database("Checking an API key"), self._engine.connect() as conn:
-            row = conn.execute(sa.select(api_keys).where(api_keys.c.id == match.group(1))).first()
+        with _database("Checking an API key"):
+            rows = read_rows(self._engine, _KEY_BY_ID, {"key_id": match.group(1)})
+        row = rows[0] if rows else None
         stored = row.key_hash if row is not None else _NO_HASH
         if not hmac.compare_digest(presented, stored) or row is None:
             return None

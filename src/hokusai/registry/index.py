@@ -44,7 +44,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hokusai.config import mask_secrets
-from hokusai.db import write_transaction
+from hokusai.db import read_rows, write_transaction
 from hokusai.errors import HokusaiError, ModelNotFoundError
 from hokusai.registry.filters import equals
 from hokusai.registry.queries import RegistryQueries
@@ -116,6 +116,29 @@ state = sa.Table(
     metadata,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+# The uuid lookup (the REST service's hot path) as one statement: the newest version registered
+# from the uuid, with its aliases (LEFT JOIN: one row per alias, or one row with NULL).
+_BY_UUID = (
+    sa.select(
+        versions.c.model_name,
+        versions.c.version,
+        versions.c.stage,
+        versions.c.document,
+        aliases.c.alias,
+    )
+    .select_from(
+        versions.outerjoin(
+            aliases,
+            sa.and_(
+                aliases.c.model_name == versions.c.model_name,
+                aliases.c.version == versions.c.version,
+            ),
+        )
+    )
+    .where(versions.c.model_uuid == sa.bindparam("model_uuid"))
+    .order_by(versions.c.created_at.desc(), versions.c.version.desc(), aliases.c.alias)
 )
 
 _BUILT = "built"
@@ -581,18 +604,18 @@ class RegistryIndex:
 
     def by_uuid(self, model_uuid: str) -> ModelVersionInfo | None:
         """The indexed version registered from ``model_uuid`` (the newest, if several)."""
-        with self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(
-                    versions.c.model_name, versions.c.version, versions.c.stage, versions.c.document
-                )
-                .where(versions.c.model_uuid == model_uuid)
-                .order_by(versions.c.created_at.desc(), versions.c.version.desc())
-                .limit(1)
-            ).first()
-            if row is None:
-                return None
-            names = self._aliases(conn, [row.model_name])
+        rows = read_rows(self._engine, _BY_UUID, {"model_uuid": model_uuid})
+        if not rows:
+            return None
+        row = rows[0]
+        names = {
+            (row.model_name, int(row.version)): [
+                r.alias
+                for r in rows
+                if r.alias is not None
+                and (r.model_name, r.version) == (row.model_name, row.version)
+            ]
+        }
         document = json.loads(row.document)
         found: ModelVersionInfo = self._described(document["describe"], row, names)
         return found

@@ -7,11 +7,12 @@ before it runs the route's dependencies); the dependencies here check its scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, QueryParams
 
 from hokusai import errors
@@ -41,7 +42,9 @@ class Components:
     metrics: ApiMetrics
 
 
-def get_components(request: Request) -> Components:
+async def get_components(request: Request) -> Components:
+    # async: FastAPI runs a sync dependency in the thread pool, a hop that costs more than
+    # this attribute read (the dependencies here do no I/O on the way of an accepted key).
     components: Components = request.app.state.components
     return components
 
@@ -72,14 +75,17 @@ def authenticate_caller(
     return key
 
 
-def require(scope: str) -> Callable[[Request, Components], ApiKey]:
+def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
     """A dependency that returns the caller's key if its scope allows ``scope``."""
 
-    def dependency(request: Request, components: ComponentsDep) -> ApiKey:
+    async def dependency(request: Request) -> ApiKey:
         key: ApiKey | None = getattr(request.state, API_KEY_STATE, None)
-        if key is None:  # a route outside the middleware's prefix
+        if key is None:  # a route outside the middleware's prefix: check the key here
+            components: Components = request.app.state.components
             host = request.client.host if request.client else "unknown"
-            key = authenticate_caller(components, request.headers, request.query_params, host)
+            key = await run_in_threadpool(
+                authenticate_caller, components, request.headers, request.query_params, host
+            )
         return require_scope(key, scope)
 
     return dependency

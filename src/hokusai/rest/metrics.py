@@ -74,10 +74,22 @@ class ApiMetrics:
         )
         if webhook_stats is not None:
             self.registry.register(_WebhookCollector(webhook_stats))
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # The labelled children, looked up once per label set: ``labels()`` validates and
+        # locks on every call, a measurable share of a fast request. Label sets stay few
+        # (route templates), so the cache does too.
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,6 +13,7 @@ from hokusai.errors import HokusaiError
 from hokusai.http.errors import response_for
 from hokusai.rest.deps import API_KEY_STATE, Components, authenticate_caller
 from hokusai.rest.metrics import ApiMetrics
+from hokusai.rest.threads import in_thread
 
 
 def _template(scope: Scope) -> str:
@@ -81,7 +81,7 @@ class Authenticate:
         caller = HTTPConnection(scope)
         host = caller.client.host if caller.client else "unknown"
         try:
-            key = await run_in_threadpool(
+            key = await in_thread(
                 authenticate_caller, self.components, caller.headers, caller.query_params, host
             )
         except HokusaiError as exc:

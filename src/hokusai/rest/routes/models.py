@@ -26,6 +26,7 @@ from hokusai.rest.schemas import (
     ModelCreate,
     ModelsPublic,
 )
+from hokusai.rest.threads import in_thread
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -112,12 +113,22 @@ def list_models(
     return {"data": data, "count": len(data), "next_page_token": token}
 
 
-@router.get("/by-uuid/{model_uuid}", response_model=ModelVersionInfo, responses=ERRORS)
-def get_by_uuid(model_uuid: str, components: ComponentsDep, _key: ReadKey) -> ModelVersionInfo:
-    """The version registered from the logged model ``model_uuid`` (``m-…``)."""
+def _lookup(components: Components, model_uuid: str) -> ModelVersionInfo | None:
     started = time.perf_counter()
     found = components.registry.get_model_by_uuid(model_uuid)
     components.metrics.lookup.observe(time.perf_counter() - started)
+    return found
+
+
+@router.get("/by-uuid/{model_uuid}", response_model=ModelVersionInfo, responses=ERRORS)
+async def get_by_uuid(
+    model_uuid: str, components: ComponentsDep, _key: ReadKey
+) -> ModelVersionInfo:
+    """The version registered from the logged model ``model_uuid`` (``m-…``)."""
+    # The hot path: one thread-pool hop for the lookup (a database read, or MLflow when the
+    # index cannot answer); the response is validated and encoded on the event loop, which a
+    # sync route would do in a second hop.
+    found = await in_thread(_lookup, components, model_uuid)
     return _hokusai_found(found, model_uuid)
 
 
