@@ -401,6 +401,7 @@ class RegistryIndex:
         # What "built" records: which MLflow registry the rows were derived from (a project
         # database pointed at another registry holds nothing about it).
         self._built_value = _registry_key(registry_uri)
+        self._registry_uri = registry_uri
         self._queries_or_none = queries
         self._max_staleness = max_staleness_seconds
         self._clock = clock
@@ -776,6 +777,9 @@ class RegistryIndex:
         with self._sync_lock:
             started = self._clock()
             counts = {"models": 0, "rescanned": 0, "added": 0, "removed": 0, "aliases": 0}
+            if self._unchanged_since_last_sync():
+                self._last_sync = started
+                return counts
             with self._engine.connect() as conn:
                 known = {r.model_name: r.last_updated_at for r in conn.execute(sa.select(models))}
                 indexed_names = {
@@ -823,6 +827,15 @@ class RegistryIndex:
             if counts["added"] or counts["removed"] or counts["aliases"]:
                 logger.info("registry index synced with MLflow: %s", counts)
             return counts
+
+    def _unchanged_since_last_sync(self) -> bool:
+        """Whether MLflow, read cheaply (:func:`probe_registry`), looks exactly as it did at the
+        last complete sync — then there is nothing to compare. MLflow's own search of registered
+        models reads every version behind them (most of a sync's cost on a big registry)."""
+        if self._registry_uri is None:
+            return False
+        stored = self._state(_FINGERPRINT)
+        return stored is not None and probe_registry(self._registry_uri) == stored
 
     def _mark_model(self, name: str, last_updated: int) -> None:
         with write_transaction(self._engine) as conn:
