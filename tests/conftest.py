@@ -23,7 +23,14 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HOKUSAI_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
-    return
+    yield
+    # Each test's databases are throw-away: close their pools, or a full run keeps well over
+    # 1,024 file descriptors open (and select() in the test receivers fails past that).
+    from hokusai.db import dispose_engines
+    from hokusai.registry.index import dispose_probes
+
+    dispose_engines()
+    dispose_probes()
 
 
 ROOT = Path(__file__).resolve().parents[1]

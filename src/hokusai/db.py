@@ -59,6 +59,7 @@ __all__ = [
     "Revisions",
     "database_engine",
     "database_revisions",
+    "dispose_engines",
     "open_database",
     "read_rows",
     "upgrade_database",
@@ -73,6 +74,7 @@ _ADVISORY_LOCK_KEY = 0x686F6B7573616931  # b"hokusai1": one lock per PostgreSQL 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 _MIGRATED: set[str] = set()
+_OPEN: dict[str, Engine] = {}
 _MIGRATE_LOCK = threading.Lock()
 _logger = logging.getLogger(__name__)
 
@@ -102,16 +104,34 @@ def open_database(url: str, *, migrate: bool | None = None) -> Engine:
     (default: the ``HOKUSAI_DATABASE_AUTO_MIGRATE`` setting) — :class:`DatabaseNotMigratedError`
     is raised.
     """
-    engine = database_engine(url)
     with _MIGRATE_LOCK:
+        engine = _OPEN.get(url)
+        if engine is None:
+            engine = database_engine(url)
         if url not in _MIGRATED:
             try:
                 _ensure_at_head(engine, migrate)
             except BaseException:
                 engine.dispose()
+                _OPEN.pop(url, None)
                 raise
             _MIGRATED.add(url)
+        # One engine (one connection pool) per database per process, whoever opens it: the
+        # registry's index, the webhook layer and the API keys share it.
+        _OPEN[url] = engine
     return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection of the engines :func:`open_database` handed out, and
+    forget them (the next open makes a new engine). For the end of a process's use of its
+    databases — and for test suites, where thousands of throw-away databases would otherwise
+    keep their pools (and file descriptors) open."""
+    with _MIGRATE_LOCK:
+        engines = list(_OPEN.values())
+        _OPEN.clear()
+    for engine in engines:
+        engine.dispose()
 
 
 def database_engine(url: str) -> Engine:

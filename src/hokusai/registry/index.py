@@ -1117,6 +1117,14 @@ def probe_registry(registry_uri: str, *, timeout: float = 5.0) -> str | None:
 _PROBE_ENGINES: dict[str, sa.Engine] = {}
 
 
+def dispose_probes() -> None:
+    """Close the connections the probes of MLflow's tables keep (see ``dispose_engines``)."""
+    engines = list(_PROBE_ENGINES.values())
+    _PROBE_ENGINES.clear()
+    for engine in engines:
+        engine.dispose()
+
+
 def _probe_sql(uri: str) -> str | None:
     engine = _PROBE_ENGINES.get(uri)
     if engine is None:
