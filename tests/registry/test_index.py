@@ -311,3 +311,25 @@ def test_a_failed_registration_is_never_indexed(settings, forest):
     assert registry.index.check().clean
     with registry.index.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(index_tables()[0])).scalar() == 0
+
+
+def test_the_rescan_lists_versions_through_mlflow_when_it_cannot_read_its_tables(
+    settings, family, monkeypatch
+):
+    """A tracking server's tables are out of reach: the rescan pages through MLflow's search
+    instead, with the same outcome (here forced on the embedded store)."""
+    monkeypatch.setattr(RegistryIndex, "_listing_from_tables", lambda _self, _name: None)
+    registry = _open(settings.model_copy(update={"registry_index_max_staleness_seconds": 0}))
+    client = registry.client
+    sibling, base = family["sibling"], family["base"]
+    client.delete_model_version(sibling["model_name"], sibling["version"])
+    with pytest.warns(FutureWarning):
+        client.transition_model_version_stage(base["model_name"], base["version"], "Staging")
+    assert registry.get_model_by_uuid(sibling["model_uuid"]) is None
+    assert registry.get_model_by_uuid(base["model_uuid"])["stage"] == "Staging"
+    _agree(
+        registry,
+        uuids=[r["model_uuid"] for r in family.values()],
+        lineages=[family["second"]["model_id"]],
+        contributors=[CONTRIBUTOR],
+    )

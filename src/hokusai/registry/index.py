@@ -49,9 +49,11 @@ from hokusai.errors import HokusaiError, ModelNotFoundError
 from hokusai.registry.filters import equals
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.records import (
+    COMPLETE,
     LEGACY_TAG_CONTRIBUTOR,
     REGISTERING,
     TAG_CONTRIBUTOR,
+    TAG_REGISTRATION_RUN,
     TAG_REGISTRATION_STATE,
     VersionRecord,
     improved_model_name,
@@ -848,12 +850,24 @@ class RegistryIndex:
 
     def _rescan(self, name: str, budget: int) -> tuple[int, int, bool]:
         """Compare the versions of ``name`` in MLflow with the index: (added, removed, whether
-        every missing version could be added within ``budget``)."""
-        present: dict[str, Any] = {}
-        named = equals("name", name)
-        for mv in self._queries.search(named.text):
-            if named.admits(mv.name):
-                present[str(mv.version)] = mv
+        every missing version could be added within ``budget``).
+
+        A database store is listed straight from MLflow's tables (one query, tens of
+        milliseconds for 100k versions); otherwise every version is paged through MLflow's
+        search (seconds at that size). Only versions the index lacks are then read in full."""
+        listed = self._listing_from_tables(name)
+        if listed is None:
+            listed = {}
+            named = equals("name", name)
+            for mv in self._queries.search(named.text):
+                if named.admits(mv.name):
+                    record = VersionRecord.from_version(mv)
+                    listed[str(mv.version)] = _Listed(
+                        record.stage,
+                        record.registration_run_id,
+                        record.tags.get(TAG_REGISTRATION_STATE),
+                        mv,
+                    )
         with self._engine.connect() as conn:
             rows = {
                 str(r.version): r
@@ -867,46 +881,47 @@ class RegistryIndex:
         complete = True
         with write_transaction(self._engine) as conn:
             for version, row in rows.items():
-                mv = present.get(version)
-                record = VersionRecord.from_version(mv) if mv is not None else None
-                if (
-                    record is None
-                    or not record.complete
-                    or (
-                        row.registration_run_id is not None
-                        and record.registration_run_id != row.registration_run_id
-                    )
-                ):
+                seen = listed.get(version)
+                if seen is None or not seen.complete or not seen.same_run(row.registration_run_id):
                     self.remove(conn, name, version)
                     removed += 1
-                elif record.stage != row.stage:
+                elif seen.stage != row.stage:
                     conn.execute(
                         sa.update(versions)
                         .where(versions.c.model_name == name, versions.c.version == int(version))
-                        .values(stage=record.stage)
+                        .values(stage=seen.stage)
                     )
-        for version, mv in sorted(present.items(), key=lambda item: int(item[0])):
-            if version in rows and not (
-                rows[version].registration_run_id is not None
-                and VersionRecord.from_version(mv).registration_run_id
-                != rows[version].registration_run_id
-            ):
+        for version, seen in sorted(listed.items(), key=lambda item: int(item[0])):
+            if version in rows and seen.same_run(rows[version].registration_run_id):
                 continue
             if added >= budget:
                 complete = False
                 break
-            if VersionRecord.from_version(mv).tags.get(TAG_REGISTRATION_STATE) == REGISTERING:
+            if seen.state == REGISTERING:
                 # Its registration writes its row when it completes; should it crash first,
                 # this model stays "changed" so a later sync adds the row.
                 complete = False
                 continue
-            entry = IndexEntry.from_mlflow(self._queries, mv)
+            if seen.mv is not None:
+                entry = IndexEntry.from_mlflow(self._queries, seen.mv)
+            else:
+                fetched = self._queries.record(name, version)
+                entry = IndexEntry.from_record(self._queries, fetched) if fetched else None
             if entry is None:
                 continue
             with write_transaction(self._engine) as conn:
                 self.put(conn, entry)
             added += 1
         return added, removed, complete
+
+    def _listing_from_tables(self, name: str) -> dict[str, _Listed] | None:
+        if self._registry_uri is None or not self._registry_uri.startswith(_SQL_SCHEMES):
+            return None
+        try:
+            return _list_versions_sql(self._registry_uri, name)
+        except Exception as exc:  # noqa: BLE001 - MLflow's own search still works
+            logger.debug("listing %s from MLflow's tables failed (%s)", name, exc)
+            return None
 
     def _sync_aliases(self, model: Any, alias_rows: dict[tuple[str, str], str]) -> int:
         wanted = {str(alias): str(version) for alias, version in (model.aliases or {}).items()}
@@ -1117,6 +1132,56 @@ def probe_registry(registry_uri: str, *, timeout: float = 5.0) -> str | None:
 _PROBE_ENGINES: dict[str, sa.Engine] = {}
 
 
+@dataclass(frozen=True)
+class _Listed:
+    """What a rescan needs of one version MLflow lists."""
+
+    stage: str | None
+    registration_run_id: str | None
+    state: str | None
+    mv: Any = None
+
+    @property
+    def complete(self) -> bool:
+        return self.state in (None, COMPLETE)
+
+    def same_run(self, indexed_run_id: str | None) -> bool:
+        return indexed_run_id is None or self.registration_run_id == indexed_run_id
+
+
+_SQL_SCHEMES = ("sqlite:", "postgresql", "mysql", "mssql")
+
+_VERSIONS_SQL = sa.text(
+    "SELECT mv.version, mv.current_stage, "
+    "(SELECT t.value FROM model_version_tags t WHERE t.name = mv.name "
+    " AND t.version = mv.version AND t.key = :run_key) AS run_id, "
+    "(SELECT t.value FROM model_version_tags t WHERE t.name = mv.name "
+    " AND t.version = mv.version AND t.key = :state_key) AS state "
+    "FROM model_versions mv WHERE mv.name = :name AND mv.current_stage <> :deleted"
+)
+
+
+def _list_versions_sql(uri: str, name: str) -> dict[str, _Listed]:
+    """The live versions of ``name`` with their stage, registration run and state, read from
+    MLflow's tables (deleted versions stay there with the stage ``Deleted_Internal``)."""
+    engine = _probe_engine(uri)
+    if engine is None:
+        raise FileNotFoundError(uri)
+    with engine.connect() as conn:
+        return {
+            str(version): _Listed(None if stage in (None, "None") else str(stage), run_id, state)
+            for version, stage, run_id, state in conn.execute(
+                _VERSIONS_SQL,
+                {
+                    "name": name,
+                    "run_key": TAG_REGISTRATION_RUN,
+                    "state_key": TAG_REGISTRATION_STATE,
+                    "deleted": "Deleted_Internal",
+                },
+            )
+        }
+
+
 def dispose_probes() -> None:
     """Close the connections the probes of MLflow's tables keep (see ``dispose_engines``)."""
     engines = list(_PROBE_ENGINES.values())
@@ -1125,7 +1190,7 @@ def dispose_probes() -> None:
         engine.dispose()
 
 
-def _probe_sql(uri: str) -> str | None:
+def _probe_engine(uri: str) -> sa.Engine | None:
     engine = _PROBE_ENGINES.get(uri)
     if engine is None:
         if uri.startswith("sqlite:"):
@@ -1133,6 +1198,13 @@ def _probe_sql(uri: str) -> str | None:
             if not path or not os.path.exists(path):
                 return None
         engine = _PROBE_ENGINES.setdefault(uri, sa.create_engine(uri, hide_parameters=True))
+    return engine
+
+
+def _probe_sql(uri: str) -> str | None:
+    engine = _probe_engine(uri)
+    if engine is None:
+        return None
     with engine.connect() as conn:
         found = {
             name: [name, int(updated or 0), []]
