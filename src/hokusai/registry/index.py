@@ -303,22 +303,7 @@ class IndexEntry:
             "legacy": record.legacy,
         }
         metrics, _ = split_run_metrics(run_metrics)
-        summary: ModelSummary = {
-            "model_id": record.model_id,
-            "model_name": record.model_name,
-            "version": record.version,
-            "model_uuid": record.model_uuid or record.logged_model_id,
-            "model_type": record.model_type,
-            "is_baseline": record.is_baseline,
-            "run_id": record.run_id,
-            "baseline_id": record.baseline_id,
-            "contributor": record.contributor,
-            "delta_metrics": record.delta_metrics,
-            "stage": record.stage,
-            "aliases": record.aliases,
-            "registration_timestamp": iso_timestamp(record.created_at),
-            "legacy": record.legacy,
-        }
+        summary = RegistryQueries.summary(record)
         return cls.of(
             record, description, summary, metrics=metrics, lineage_deltas=record.delta_metrics
         )

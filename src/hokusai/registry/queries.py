@@ -267,7 +267,8 @@ class RegistryQueries:
             summaries.append(self.summary(record))
         return summaries, page.token or None
 
-    def summary(self, record: VersionRecord) -> ModelSummary:
+    @staticmethod
+    def summary(record: VersionRecord) -> ModelSummary:
         """The short description of a version used in listings (no artifact reads)."""
         return {
             "model_id": record.model_id,
