@@ -101,13 +101,19 @@ def models(data: Any) -> list[Any]:
     return [first.fit(features, target), second.fit(features, target)]
 
 
+def store_in(root: Path) -> Store:
+    """A store with its config.yaml under ``root``; module-scoped fixtures build theirs with it,
+    so a module loads its models once instead of once per test."""
+    config = root / "config.yaml"
+    config.write_text(
+        f"experiment_name: hokusai-models\nfallback_model_path: {root / 'xgb_model.pkl'}\n"
+    )
+    return Store(root / "home", config)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"experiment_name: hokusai-models\nfallback_model_path: {tmp_path / 'xgb_model.pkl'}\n"
-    )
-    return Store(tmp_path / "home", config)
+    return store_in(tmp_path)
 
 
 def write_pickle(store: Store, model: Any) -> Path:
