@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 NUMERIC_TYPES = {"double", "float", "long", "integer", "boolean"}
-INTEGER_TYPES = {"long", "integer"}
+INTEGER_TYPES: dict[str, type[np.signedinteger[Any]]] = {"long": np.int64, "integer": np.int32}
+"""MLflow's integer column types and the numpy type each is predicted in."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,8 @@ def check_matrix(
     matrix: np.ndarray[Any, Any], names: Sequence[str], columns: Columns
 ) -> np.ndarray[Any, Any]:
     """``matrix`` (float64, columns in signature order) once every value is finite and every
-    integer column holds whole numbers; else :class:`InputError` naming the column."""
+    integer column holds whole numbers its type can hold; else :class:`InputError` naming the
+    column."""
     if not np.isfinite(matrix).all():
         bad = int(np.argwhere(~np.isfinite(matrix))[0][1])
         raise InputError(
@@ -225,11 +227,26 @@ def check_matrix(
         )
     if columns.types is not None:
         for index, kind in enumerate(columns.types):
-            if kind in INTEGER_TYPES and not np.all(np.mod(matrix[:, index], 1) == 0):
+            integer = INTEGER_TYPES.get(kind or "")
+            if integer is None:
+                continue
+            if not np.all(np.mod(matrix[:, index], 1) == 0):
                 raise InputError(
                     f"Column {names[index]!r} must be an integer ({kind}).", column=names[index]
                 )
+            if not _fits(matrix[:, index], integer):
+                raise InputError(
+                    f"Column {names[index]!r} holds a value outside the range of {kind}.",
+                    column=names[index],
+                )
     return matrix
+
+
+def _fits(column: np.ndarray[Any, Any], dtype: type[np.signedinteger[Any]]) -> bool:
+    """Every (whole) value of ``column`` fits ``dtype``; the bounds are powers of two, exact in
+    float64, so the comparison is too."""
+    bound = -float(np.iinfo(dtype).min)
+    return bool(column.size == 0 or (column.min() >= -bound and column.max() < bound))
 
 
 def _find_bad_column(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> None:

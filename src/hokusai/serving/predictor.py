@@ -32,6 +32,15 @@ logger = logging.getLogger(__name__)
 # that the matrix has no feature names is expected here, and costs time on every call.
 warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
+#: The numpy dtype of each numeric MLflow column type (what its schema enforcement accepts).
+_NUMPY_TYPES = {
+    "double": np.float64,
+    "float": np.float32,
+    "long": np.int64,
+    "integer": np.int32,
+    "boolean": np.bool_,
+}
+
 
 class MicroBatcher:
     """Groups concurrent small requests into one ``predict`` call.
@@ -118,12 +127,23 @@ class LoadedModel:
         """Predict on a validated matrix (columns in signature order)."""
         if self.fast:
             return self.native.predict(matrix)
+        assert self.pyfunc is not None
+        return self.pyfunc.predict(self.frame(matrix))
+
+    def frame(self, matrix: np.ndarray[Any, Any]) -> Any:
+        """The validated float matrix as the DataFrame pyfunc expects: each column in its
+        signature's type. MLflow's schema enforcement refuses float64 for a ``long``,
+        ``integer``, ``float`` or ``boolean`` column; the values were checked to fit
+        (:func:`~hokusai.serving.inputs.check_matrix`), so the cast loses nothing."""
         import pandas as pd
 
         names = list(self.columns.names or range(matrix.shape[1]))
-        frame = pd.DataFrame(matrix, columns=names)
-        assert self.pyfunc is not None
-        return self.pyfunc.predict(frame)
+        types = self.columns.types or (None,) * len(names)
+        data = {}
+        for index, (name, kind) in enumerate(zip(names, types, strict=True)):
+            dtype = _NUMPY_TYPES.get(kind or "")
+            data[name] = matrix[:, index] if dtype is None else matrix[:, index].astype(dtype)
+        return pd.DataFrame(data, columns=names)
 
     def predict_with_params(self, matrix: np.ndarray[Any, Any], params: dict[str, Any]) -> Any:
         """Predict through ``mlflow.pyfunc`` with inference params, which MLflow checks against
@@ -137,13 +157,11 @@ class LoadedModel:
                     sorted(params),
                 )
             return self.predict_matrix(matrix)
-        import pandas as pd
         from mlflow.exceptions import MlflowException
 
-        names = list(self.columns.names or range(matrix.shape[1]))
         assert self.pyfunc is not None
         try:
-            return self.pyfunc.predict(pd.DataFrame(matrix, columns=names), params=params)
+            return self.pyfunc.predict(self.frame(matrix), params=params)
         except MlflowException as exc:
             if exc.error_code == "INVALID_PARAMETER_VALUE":
                 raise InvalidInputError(f"Invalid params: {exc.message}") from exc

@@ -159,9 +159,20 @@ async def serve_prediction(
 def predictions_json(predictions: Any) -> Response:
     """``{"predictions": [...]}``, the answer of ``/invocations`` and ``/predict``."""
     return Response(
-        orjson.dumps({"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY),
+        orjson.dumps({"predictions": _plain(predictions)}, option=orjson.OPT_SERIALIZE_NUMPY),
         media_type="application/json",
     )
+
+
+def _plain(predictions: Any) -> Any:
+    """Predictions orjson can write. A pyfunc model may return pandas objects, which it cannot:
+    a DataFrame becomes its records and a Series its values, as MLflow's scoring server writes
+    them."""
+    if hasattr(predictions, "columns") and hasattr(predictions, "to_dict"):
+        return predictions.to_dict(orient="records")
+    if hasattr(predictions, "to_numpy"):
+        return predictions.to_numpy()
+    return predictions
 
 
 def _prepare_records(model: LoadedModel, body: bytes, request: Request) -> Prepared:

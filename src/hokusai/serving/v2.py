@@ -357,6 +357,13 @@ def _from_json(data: Any, datatype: str, name: str) -> np.ndarray[Any, Any]:
             raise errors.InvalidRequestError(
                 f"Input {name!r} holds values outside the range of {datatype}."
             )
+    if family == "FP" and values.size:
+        with np.errstate(all="ignore"):  # an overflow is reported below, not warned about
+            narrowed = values.astype(DATATYPES[datatype])
+        if not np.isfinite(narrowed).all():
+            raise errors.InvalidRequestError(
+                f"Input {name!r} holds values outside the range of {datatype}."
+            )
     return values.ravel()
 
 
