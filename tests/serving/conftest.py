@@ -6,6 +6,7 @@ import pickle
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,18 @@ def make_client(store: Store) -> Iterator[Any]:
     yield build
     for client in clients:
         client.__exit__(None, None, None)
+
+
+@contextmanager
+def client_of(store: Store, **values: Any) -> Iterator[Any]:
+    """A TestClient of a new server on ``store``: for a module's own store, where make_client
+    would cost a new store (and its database) per test."""
+    from fastapi.testclient import TestClient
+
+    from hokusai.serving.app import create_app
+
+    with TestClient(create_app(serving_settings(store, **values), store.settings)) as client:
+        yield client
 
 
 class LiveServer:

@@ -22,7 +22,14 @@ import pandas as pd
 import pytest
 import requests
 
-from tests.serving.conftest import MODEL, LiveServer, Store, serving_settings, store_in
+from tests.serving.conftest import (
+    MODEL,
+    LiveServer,
+    Store,
+    client_of,
+    serving_settings,
+    store_in,
+)
 
 
 class Scaled(mlflow.pyfunc.PythonModel):
@@ -237,8 +244,8 @@ def test_bad_csv_is_400_and_csv_that_misses_the_signature_is_422(xgb):
             timeout=10,
         )
 
-    _mlflow_error(post('"never closed'), 400, "invalid_csv")
-    _mlflow_error(post(""), 400, "invalid_csv")
+    _mlflow_error(post('"never closed'), 400, "invalid_request")
+    _mlflow_error(post(""), 400, "invalid_request")
     first = xgb.frame.columns[0]
     missing = xgb.frame.drop(columns=[first]).to_csv(index=False)
     assert repr(first) in _mlflow_error(post(missing), 422, "invalid_input")
@@ -333,27 +340,20 @@ def test_error_bodies_have_mlflows_fields_and_ours(xgb):
 
 
 def test_oversize_body_is_413_in_mlflows_shape(registry, data):
-    from fastapi.testclient import TestClient
-
-    from hokusai.serving.app import create_app
-
     features, _ = data
-    app = create_app(
-        serving_settings(registry, model_variant=f"models:/{MODEL}/1", max_body_bytes=4096),
-        registry.settings,
-    )
     big = {"dataframe_records": features.head(200).to_dict(orient="records")}
-    with TestClient(app) as client:
+    with client_of(registry, model_variant=f"models:/{MODEL}/1", max_body_bytes=4096) as client:
         _mlflow_error(client.post("/invocations", json=big), 413, "payload_too_large")
 
 
-def test_with_no_model_ping_and_invocations_are_503(store, make_client, data):
+def test_with_no_model_ping_and_invocations_are_503(registry, data):
     features, _ = data
-    client = make_client(model_variant="models:/nope@champion", model_run_name="ml_xgboost")
-    assert client.get("/ping").status_code == 503
-    assert client.get("/health").status_code == 503
-    assert client.get("/version").status_code == 200  # the server answers; no model is needed
-    response = client.post(
-        "/invocations", json={"dataframe_records": features.head(1).to_dict(orient="records")}
-    )
+    with client_of(registry, model_variant="models:/nope@champion") as client:
+        assert client.get("/ping").status_code == 503
+        assert client.get("/health").status_code == 503
+        assert client.get("/version").status_code == 200  # the server answers without a model
+        response = client.post(
+            "/invocations",
+            json={"dataframe_records": features.head(1).to_dict(orient="records")},
+        )
     _mlflow_error(response, 503, "model_not_loaded", error_code="TEMPORARILY_UNAVAILABLE")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tritonclient.http as triton
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
@@ -36,6 +36,7 @@ from tests.serving.conftest import (
     MODEL,
     LiveServer,
     Store,
+    client_of,
     serving_settings,
     store_in,
     write_pickle,
@@ -396,6 +397,39 @@ def test_each_numeric_datatype_reaches_a_pyfunc_model(mixed, binary):
     assert matrix.as_numpy("predict").tolist() == mixed.expected()
 
 
+def test_values_an_integer_column_cannot_hold_are_422_naming_it(mixed):
+    """Before the model sees them: a fraction, or a whole number beyond the column's type."""
+    frame = mixed.frame
+
+    def infer(column: str, values: list[Any], datatype: str) -> Any:
+        inputs = [
+            {"name": name, "shape": [len(frame)], "datatype": datatype_of, "data": data}
+            for name, datatype_of, data in (
+                (name, V2_TYPES[str(frame[name].dtype)], frame[name].tolist())
+                for name in frame.columns
+            )
+        ]
+        for tensor in inputs:
+            if tensor["name"] == column:
+                tensor["data"], tensor["datatype"] = values, datatype
+        return httpx.post(f"{mixed.url}/v2/models/model/infer", json={"inputs": inputs})
+
+    assert infer("l", [1, 2, 3, 4], "INT64").status_code == 200
+    for column, values, datatype in (
+        ("l", [1.5, 2, 3, 4], "FP64"),
+        ("i", [2**40, 0, 0, 0], "INT64"),
+        ("l", [2.0**64, 0, 0, 0], "FP64"),
+    ):
+        error = _v2_error(infer(column, values, datatype), 422)
+        assert error["code"] == "invalid_input"
+        assert f"Column {column!r}" in error["error"], error
+    records = frame.astype(object).to_dict(orient="records")
+    records[0]["i"] = 2**40
+    response = httpx.post(f"{mixed.url}/invocations", json={"dataframe_records": records})
+    assert response.status_code == 422, response.text
+    assert "Column 'i' holds a value outside the range of integer" in response.json()["message"]
+
+
 def test_a_model_without_a_registry_version_answers_unversioned_only(store, models, data):
     from fastapi.testclient import TestClient
 
@@ -422,26 +456,25 @@ def test_a_model_without_a_registry_version_answers_unversioned_only(store, mode
         _v2_error(client.get("/v2/models/model/versions/1"), 404)
 
 
-def test_with_no_model_v2_is_live_but_not_ready(store, make_client):
-    client = make_client(model_variant="models:/nope@champion", model_run_name="ml_xgboost")
-    assert client.get("/v2/health/live").json() == {"live": True}
-    not_ready = client.get("/v2/health/ready")
-    assert not_ready.status_code == 503
-    assert not_ready.json() == {"ready": False}
-    assert client.get("/v2").status_code == 200
-    assert client.get("/v2/models/model/ready").status_code == 503
+def test_with_no_model_v2_is_live_but_not_ready(registry):
     body = {"inputs": [{"name": "x", "shape": [1, 6], "datatype": "FP64", "data": [1.0] * 6}]}
-    _v2_error(client.post("/v2/models/model/infer", json=body), 503)
+    with client_of(registry, model_variant="models:/nope@champion") as client:
+        assert client.get("/v2/health/live").json() == {"live": True}
+        not_ready = client.get("/v2/health/ready")
+        assert not_ready.status_code == 503
+        assert not_ready.json() == {"ready": False}
+        assert client.get("/v2").status_code == 200
+        assert client.get("/v2/models/model/ready").status_code == 503
+        _v2_error(client.post("/v2/models/model/infer", json=body), 503)
 
 
-def test_oversize_v2_bodies_are_413(store, models, data, make_client):
+def test_oversize_v2_bodies_are_413(registry, data):
     features, _ = data
-    store.register(store.log(models[0], example=features.head(3)), alias="champion")
-    client = make_client(model_variant=f"models:/{MODEL}@champion", max_body_bytes=4096)
     rows = features.head(200).to_numpy()
     body = {"inputs": [{"name": "x", "shape": list(rows.shape), "datatype": "FP64", "data": []}]}
     body["inputs"][0]["data"] = rows.tolist()
-    _v2_error(client.post(f"/v2/models/{MODEL}/infer", json=body), 413)
+    with client_of(registry, model_variant=f"models:/{MODEL}/1", max_body_bytes=4096) as client:
+        _v2_error(client.post(f"/v2/models/{MODEL}/infer", json=body), 413)
 
 
 # Malformed requests -------------------------------------------------------------------------
@@ -498,7 +531,6 @@ MALFORMED: dict[str, tuple[Body, set[int] | int]] = {
     "data-not-list": (lambda c: _first(c, data=1.0), EITHER),
     "data-object": (lambda c: _first(c, data={"a": 1.0}), 400),
     "nested-ragged": (lambda c: _matrix(c, data=[[0.5] * len(c), [0.5] * (len(c) - 1)]), 400),
-    "nested-too-deep": (lambda c: _first(c, data=[[[1.0]], [[2.0]]]), EITHER),
     "unknown-datatype": (lambda c: _first(c, datatype="FP128"), 400),
     "datatype-not-string": (lambda c: _first(c, datatype=64), 400),
     "bytes-datatype": (lambda c: _first(c, datatype="BYTES", data=["a", "b"]), EITHER),
@@ -649,44 +681,80 @@ def v2_bodies(names: list[str]) -> st.SearchStrategy[Any]:
         optional={"parameters": st.one_of(JSON, st.fixed_dictionaries({"binary_data": JSON}))},
     )
 
+    numeric = st.sampled_from(["FP64", "FP64", "FP32", "INT64", "INT32", "INT8", "BOOL"])
+    whole = st.integers(-100, 100)
+    values = {"FP64": NUMBERS, "FP32": NUMBERS, "BOOL": st.booleans()}
+
+    def good(datatype: Any) -> st.SearchStrategy[Any]:
+        """Values that fit ``datatype`` (most of the time: NUMBERS mixes in booleans)."""
+        return values.get(datatype, whole) if isinstance(datatype, str) else NUMBERS
+
     @st.composite
     def columns(draw: Any) -> list[dict[str, Any]]:
-        """One tensor per column, with one consistent n and right-sized data, mostly."""
+        """One tensor per column, one n for all, data of n numbers — mostly: now and then a
+        name too many or too few, a datatype or a data list that is off."""
         n = draw(st.integers(1, 4))
         chosen = draw(
             st.permutations(names).flatmap(
                 lambda o: st.lists(name, max_size=1).map(lambda extra: [*o, *extra])
             )
         )
-        datatype = draw(DATATYPES)
+        keep = draw(st.sampled_from([len(names)] * 4 + [len(names) - 1, len(chosen)]))
+        datatype = draw(st.one_of(numeric, numeric, numeric, DATATYPES))
+        cells = st.lists(good(datatype), min_size=n, max_size=n)
         return [
             {
                 "name": column,
-                "shape": draw(st.sampled_from([[n], [n, 1]])),
+                "shape": draw(st.sampled_from([[n], [n], [n, 1]])),
                 "datatype": datatype,
-                "data": draw(
-                    st.lists(NUMBERS, min_size=n, max_size=n) | st.lists(CELLS, max_size=5)
-                ),
+                "data": draw(st.one_of(cells, cells, cells, cells, st.lists(CELLS, max_size=5))),
             }
-            for column in chosen[: draw(st.integers(len(names) - 1, len(chosen)))]
+            for column in chosen[:keep]
         ]
 
-    outputs = st.lists(
+    @st.composite
+    def matrix(draw: Any) -> list[dict[str, Any]]:
+        """One 2-D tensor of n rows, flat or nested, its width right mostly."""
+        n = draw(st.integers(1, 4))
+        k = draw(st.sampled_from([len(names)] * 4 + [len(names) - 1, len(names) + 1]))
+        datatype = draw(st.one_of(numeric, numeric, DATATYPES))
+        row = st.lists(good(datatype), min_size=k, max_size=k)
+        rows = draw(st.lists(row, min_size=n, max_size=n))
+        data = draw(st.sampled_from([rows, [v for row in rows for v in row]]))
+        return [{"name": draw(name), "shape": [n, k], "datatype": datatype, "data": data}]
+
+    wild_outputs = st.lists(
         st.fixed_dictionaries(
             {"name": st.sampled_from(["predict", "proba"]) | JSON},
             optional={"parameters": st.fixed_dictionaries({"binary_data": JSON}) | JSON},
         ),
         max_size=2,
     )
-    request = st.fixed_dictionaries(
-        {"inputs": st.one_of(st.lists(tensor, max_size=7), columns(), columns(), JSON)},
-        optional={"id": JSON, "parameters": JSON, "outputs": outputs | JSON},
+    wild = st.fixed_dictionaries(
+        {"inputs": st.one_of(st.lists(tensor, max_size=7), columns(), matrix(), JSON)},
+        optional={"id": JSON, "parameters": JSON, "outputs": wild_outputs | JSON},
     )
-    return st.one_of(JSON, request, request, request)
+    outputs = st.lists(
+        st.fixed_dictionaries(
+            {"name": st.just("predict")},
+            optional={"parameters": st.fixed_dictionaries({"binary_data": st.booleans()})},
+        ),
+        max_size=1,
+    )
+    near = st.fixed_dictionaries(
+        {"inputs": st.one_of(columns(), matrix())},
+        optional={
+            "id": st.text(max_size=8),
+            "parameters": st.fixed_dictionaries({}, optional={"binary_data_output": st.booleans()}),
+            "outputs": outputs,
+        },
+    )
+    return st.one_of(JSON, wild, wild, near, near, near)
 
 
 def _answered(response: Any) -> None:
     """200 with one prediction per row (JSON or binary), or a 4xx in V2's error shape."""
+    event(f"status {response.status_code}")  # --hypothesis-show-statistics: how deep it got
     if response.status_code == 200:
         length = response.headers.get("inference-header-content-length")
         head = response.content[: int(length)] if length is not None else response.content
@@ -849,12 +917,15 @@ def test_swap_under_v2_load_without_a_failed_request(store, models, data):
 # Metrics ------------------------------------------------------------------------------------
 
 
-def test_request_metrics_are_labelled_by_protocol(store, models, data, make_client):
+def test_request_metrics_are_labelled_by_protocol(registry, data):
+    features, _ = data
+    with client_of(registry, model_variant=f"models:/{MODEL}@champion") as client:
+        _one_request_per_protocol_then_the_metrics(client, features)
+
+
+def _one_request_per_protocol_then_the_metrics(client: Any, features: pd.DataFrame) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
-    features, _ = data
-    store.register(store.log(models[0], example=features.head(3)), alias="champion")
-    client = make_client(model_variant=f"models:/{MODEL}@champion")
     rows = features.head(2)
     matrix = rows.to_numpy()
     v2 = {"inputs": [{"name": "x", "shape": list(matrix.shape), "datatype": "FP64", "data": []}]}
