@@ -94,7 +94,7 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         re.compile(r'^\{"live": ?true\}$', re.M),
         re.compile(r'^\{"ready": ?true\}$', re.M),
         re.compile(r'"extensions": ?\["binary_tensor_data"\]'),
-        re.compile(r'"name": ?"model", ?"ready": ?true|"ready": ?true, ?"name": ?"model"'),
+        re.compile(r'^\{"name": ?"hokusai_fraud_baseline", ?"ready": ?true\}$', re.M),
         '"platform": "mlflow-xgboost"',
         '"datatype": "FP64"',
         # per-column tensors and one 2-D tensor answer alike; then tritonclient's binary tensors
