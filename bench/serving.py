@@ -40,7 +40,7 @@ READY_PATH = {"ours": "/ready", "mlflow": "/ping"}
 BATCH_ROWS = 100
 SINGLE_CONNECTIONS = 8
 NOTES_REFERENCE: dict[str, Any] = {
-    "source": "/work/shared/MLFLOW_NOTES.md, 'Serving and the tracking server'",
+    "source": "figures measured earlier on this machine kind",
     "mlflow_models_serve_rf10_single_8c": {
         "requests_per_s": [101, 137],
         "p50_ms": [58, 80],
@@ -905,7 +905,7 @@ def report(payload: dict[str, Any], args: argparse.Namespace) -> None:
             common.print_table(headers, _load_rows(payload[key]["load"]))
             if key == "random_forest":
                 print(
-                    f"  MLFLOW_NOTES reference, RF-10 single row 8 conn: mlflow "
+                    f"  measured earlier on this machine kind, RF-10 single row 8 conn: mlflow "
                     f"{span['requests_per_s']} req/s, p50 {span['p50_ms']} ms, p99 "
                     f"{span['p99_ms']} ms; FastAPI+native ~440 req/s, p99 ~23 ms"
                 )
