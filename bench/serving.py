@@ -287,6 +287,8 @@ class Shape:
     connections: int
     rows: int
     body: bytes
+    path: str = "/invocations"
+    """The route POSTed to (protocols.py also loads the V2 infer route)."""
 
 
 @dataclass
@@ -336,7 +338,7 @@ class LoadGenerator:
 
     def run(self, server: Server, shape: Shape) -> RunResult:
         self.runs += 1
-        url = server.base + "/invocations"
+        url = server.base + shape.path
         if self.tool == "wrk":
             self._wrk(url, shape, seconds=1)  # warm-up at the same settings
             before = server.cpu_seconds()
@@ -350,7 +352,8 @@ class LoadGenerator:
         result.server_cpu_s = procs.cpu_used(before, server.cpu_seconds())
         result.side = server.side
         if server.process.poll() is not None:
-            raise RuntimeError(f"{LABELS[server.side]} exited during a run; see {server.log}")
+            label = LABELS.get(server.side, server.side)
+            raise RuntimeError(f"{label} exited during a run; see {server.log}")
         return result
 
     def _wrk(self, url: str, shape: Shape, *, seconds: int) -> RunResult:
