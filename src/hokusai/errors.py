@@ -19,6 +19,7 @@
     │   ├── InvalidWebhookSecretError    invalid_webhook_secret  422
     │   ├── ApiKeyInQueryError           api_key_in_query        400
     │   ├── InvalidJsonError             invalid_json            400
+    │   ├── InvalidRequestError          invalid_request         400
     │   └── InvalidInputError            invalid_input           422
     ├── NotFoundError (LookupError)      not_found               404
     │   ├── ModelNotFoundError (+ValueError)  model_not_found    404
@@ -32,6 +33,7 @@
     │   └── AdminKeyRequiredError        admin_key_required      403
     ├── ConflictError                    conflict                409
     ├── PayloadTooLargeError             payload_too_large       413
+    ├── UnsupportedMediaTypeError        unsupported_media_type  415
     ├── RateLimitedError                 rate_limited            429
     ├── RegistrationError                registration_failed     500
     │   └── RollbackIncompleteError      rollback_incomplete     500
@@ -77,6 +79,7 @@ __all__ = [
     "InvalidMetricsError",
     "InvalidModelIdError",
     "InvalidModelTypeError",
+    "InvalidRequestError",
     "InvalidScopeError",
     "InvalidWebhookSecretError",
     "InvalidWebhookUrlError",
@@ -92,6 +95,7 @@ __all__ = [
     "RollbackIncompleteError",
     "SignatureMismatchError",
     "UnauthenticatedError",
+    "UnsupportedMediaTypeError",
     "UnsupportedModelError",
     "ValidationError",
     "http_status_for",
@@ -218,6 +222,14 @@ class InvalidJsonError(ValidationError):
     status = 400
 
 
+class InvalidRequestError(ValidationError):
+    """The request is not shaped as its protocol requires (a V2 inference request without
+    ``inputs``, a tensor whose data does not fill its shape, a CSV body pandas cannot read)."""
+
+    code = "invalid_request"
+    status = 400
+
+
 class InvalidInputError(ValidationError):
     """Prediction inputs do not fit the model's signature; ``column`` names the offender."""
 
@@ -305,6 +317,13 @@ class PayloadTooLargeError(HokusaiError):
 
     code = "payload_too_large"
     status = 413
+
+
+class UnsupportedMediaTypeError(HokusaiError):
+    """The body's content type is not one the route reads."""
+
+    code = "unsupported_media_type"
+    status = 415
 
 
 class RateLimitedError(HokusaiError):

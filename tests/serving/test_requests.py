@@ -130,7 +130,8 @@ def test_malformed_bodies_are_4xx(served, content, status, code):
     [b"{not json", b'{"model_uri": "x",}', b'[{"a": 1}', b"\x80{}", b'{"a": "\\x"}'],
 )
 def test_both_servers_answer_malformed_json_byte_for_byte_alike(served, store, content):
-    """The registry API used to answer 422 "body.43: JSON decode error", this server 400."""
+    """The registry API used to answer 422 "body.43: JSON decode error", this server 400.
+    ``/invocations`` says the same in MLflow's shape, our envelope beside it."""
     from fastapi.testclient import TestClient
 
     from hokusai.config import Settings
@@ -138,7 +139,8 @@ def test_both_servers_answer_malformed_json_byte_for_byte_alike(served, store, c
 
     serving, *_ = served
     headers = {"content-type": "application/json"}
-    predicted = serving.post("/invocations", content=content, headers=headers)
+    predicted = serving.post("/predict", content=content, headers=headers)
+    scored = serving.post("/invocations", content=content, headers=headers)
     registry_app = create_app(Settings(home=store.settings.home, webhook_background=False))
     with TestClient(registry_app) as registry:
         key = registry_app.state.components.keys.create(name="ci", scope="write")[1]
@@ -154,6 +156,12 @@ def test_both_servers_answer_malformed_json_byte_for_byte_alike(served, store, c
     assert error["code"] == "invalid_json"
     assert error["message"].startswith("The body is not valid JSON: ")
     assert set(error) == {"code", "message"}
+    assert scored.status_code == 400
+    assert scored.json() == {
+        "error_code": "BAD_REQUEST",
+        "message": error["message"],
+        "error": error,
+    }
 
 
 def test_oversize_bodies_and_batches_are_refused(store, models, data, make_client):
@@ -178,7 +186,7 @@ def test_health_model_and_metrics(served):
     assert health["model"]["loaded_at"] > 0
     assert client.get("/model").json()["version"] == version
     text = client.get("/metrics").text
-    assert 'hokusai_serving_requests_total{route="/predict",status="200"} 1.0' in text
+    assert 'hokusai_serving_requests_total{protocol="hokusai",route="/predict",status="200"} 1.0' in text
     assert 'hokusai_serving_errors_total{kind="invalid_input"} 1.0' in text
     assert f'name="{MODEL}"' in text
     assert "hokusai_serving_rows_total 4.0" in text

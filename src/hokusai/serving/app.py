@@ -1,7 +1,8 @@
-"""The prediction server (FastAPI), assembled: source chain, model manager, metrics, routes.
+"""The prediction server (FastAPI), assembled: source chain, model manager, metrics, routes —
+its own (:mod:`~hokusai.serving.routes`), MLflow's scoring protocol
+(:mod:`~hokusai.serving.scoring`) and the Open Inference Protocol (:mod:`~hokusai.serving.v2`).
 
 ``hokusai serve`` or, from the repository root, ``python -m uvicorn api.app:app --port 8000``.
-The routes live in :mod:`hokusai.serving.routes`.
 
 With ``HOKUSAI_SERVING_STRICT`` the server refuses to start unless the first source of the chain
 loads: the lifespan start-up fails with one log line (:class:`StartupRefused`) and uvicorn exits
@@ -35,8 +36,10 @@ from hokusai.db import open_database
 from hokusai.http import errors as http_errors
 from hokusai.http.limits import BodyLimit
 from hokusai.http.logs import install_access_log_redaction
+from hokusai.serving import scoring, v2
 from hokusai.serving.metrics import ServingMetrics
 from hokusai.serving.routes import ServingParts, admin_router, router
+from hokusai.serving.shapes import ProtocolErrorShapes
 from hokusai.serving.sources import SourceChain
 from hokusai.serving.swap import ModelManager
 
@@ -119,6 +122,7 @@ def create_app(
     http_errors.install(app)
     app.add_middleware(BodyLimit, limit=serving.max_body_bytes)
     app.add_middleware(http_errors.CatchAll)
+    app.add_middleware(ProtocolErrorShapes)
     app.add_middleware(_OneLineStartupFailure)
     app.state.serving_parts = ServingParts(
         serving=serving,
@@ -133,6 +137,8 @@ def create_app(
         ),
     )
     app.include_router(router)
+    app.include_router(scoring.router)
+    app.include_router(v2.router)
     if serving.admin_reload:
         app.include_router(admin_router)
     install_access_log_redaction()

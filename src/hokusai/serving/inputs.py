@@ -1,10 +1,11 @@
 """Request bodies → a validated numeric matrix in the model's column order.
 
 Accepted: MLflow's scoring formats (``dataframe_split``, ``dataframe_records``, ``instances``,
-``inputs``) on ``/invocations``, and ``{"records": [...]}`` (or a bare list of records) on
-``/predict``. Columns are checked against the model's signature before anything reaches the
-model: a missing, extra, repeated or mistyped column is an :class:`InputError` naming it (422);
-missing and undeclared columns are all named in one error, with their count.
+``inputs``; a CSV or Parquet table through :func:`parse_frame`) on ``/invocations``, and
+``{"records": [...]}`` (or a bare list of records) on ``/predict``. Columns are checked against
+the model's signature before anything reaches the model: a missing, extra, repeated or mistyped
+column is an :class:`InputError` naming it (422); missing and undeclared columns are all named
+in one error, with their count.
 Whatever JSON arrives, the parser returns a finite float matrix of at least one row and one
 column, or raises :class:`InputError` (``tests/serving/test_input_fuzz.py`` checks this).
 """
@@ -19,7 +20,16 @@ import numpy as np
 
 from hokusai.errors import InvalidInputError as InputError
 
-__all__ = ["Columns", "InputError", "parse_invocation", "parse_records"]
+__all__ = [
+    "Columns",
+    "InputError",
+    "check_matrix",
+    "check_size",
+    "name_column_difference",
+    "parse_frame",
+    "parse_invocation",
+    "parse_records",
+]
 
 NUMERIC_TYPES = {"double", "float", "long", "integer", "boolean"}
 INTEGER_TYPES = {"long", "integer"}
@@ -75,16 +85,24 @@ def parse_records(records: Any, columns: Columns, *, max_rows: int) -> np.ndarra
         records = records["records"]
     if not isinstance(records, list) or not all(isinstance(r, Mapping) for r in records):
         raise InputError("Expected a list of records (objects mapping column to value).")
-    _check_size(len(records), max_rows)
+    check_size(len(records), max_rows)
     names = columns.names
     if names is None:
         names = tuple(str(k) for k in records[0])
     expected = set(names)
     for record in records:
         if record.keys() != expected:
-            _name_column_difference(record, names)
+            name_column_difference(record, names)
     rows = [[record[name] for name in names] for record in records]
     return _matrix(rows, names, columns)
+
+
+def parse_frame(frame: Any, columns: Columns, *, max_rows: int) -> np.ndarray[Any, Any]:
+    """A pandas DataFrame read from a ``text/csv`` or Parquet body: its header names the
+    columns, checked as ``dataframe_split``'s are."""
+    names = [str(name) for name in frame.columns]
+    rows = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
+    return _split({"columns": names, "data": rows}, columns, max_rows=max_rows)
 
 
 def _split(value: Any, columns: Columns, *, max_rows: int) -> np.ndarray[Any, Any]:
@@ -94,7 +112,7 @@ def _split(value: Any, columns: Columns, *, max_rows: int) -> np.ndarray[Any, An
     given = value.get("columns")
     if not isinstance(data, list):
         raise InputError("dataframe_split.data must be a list of rows.")
-    _check_size(len(data), max_rows)
+    check_size(len(data), max_rows)
     if given is None:
         return _rows(data, columns, max_rows=max_rows)
     if not isinstance(given, list) or not all(isinstance(c, str) for c in given):
@@ -102,7 +120,7 @@ def _split(value: Any, columns: Columns, *, max_rows: int) -> np.ndarray[Any, An
     _refuse_repeated(given, "dataframe_split.columns")
     names = columns.names or tuple(given)
     if set(given) != set(names):
-        _name_column_difference(given, names)
+        name_column_difference(given, names)
     for row in data:
         if not isinstance(row, list) or len(row) != len(given):
             raise InputError(f"Every dataframe_split row must have {len(given)} values.")
@@ -117,19 +135,19 @@ def _column_mapping(
 ) -> np.ndarray[Any, Any]:
     names = columns.names or tuple(str(k) for k in value)
     if set(value) != set(names):
-        _name_column_difference(value, names)
+        name_column_difference(value, names)
     lists = [value[name] if isinstance(value[name], list) else [value[name]] for name in names]
     lengths = {len(v) for v in lists}
     if len(lengths) != 1:
         raise InputError("Every column must have the same number of values.")
-    _check_size(lengths.pop(), max_rows)
+    check_size(lengths.pop(), max_rows)
     return _matrix([list(row) for row in zip(*lists, strict=True)], names, columns)
 
 
 def _rows(value: Any, columns: Columns, *, max_rows: int) -> np.ndarray[Any, Any]:
     if not isinstance(value, list) or not all(isinstance(r, list) for r in value):
         raise InputError("Expected a list of rows (lists of values in signature order).")
-    _check_size(len(value), max_rows)
+    check_size(len(value), max_rows)
     width = len(columns.names) if columns.names else (len(value[0]) if value else 0)
     for row in value:
         if len(row) != width:
@@ -138,7 +156,7 @@ def _rows(value: Any, columns: Columns, *, max_rows: int) -> np.ndarray[Any, Any
     return _matrix(value, names, columns)
 
 
-def _check_size(rows: int, max_rows: int) -> None:
+def check_size(rows: int, max_rows: int) -> None:
     if rows == 0:
         raise InputError("The batch is empty: send at least one row.")
     if rows > max_rows:
@@ -154,7 +172,7 @@ def _refuse_repeated(names: Sequence[str], where: str) -> None:
         seen.add(name)
 
 
-def _name_column_difference(given: Iterable[str], expected: Sequence[str]) -> None:
+def name_column_difference(given: Iterable[str], expected: Sequence[str]) -> None:
     """One error naming every missing column (in signature order) and every column the
     signature does not declare (in the order sent), with their counts: a client fixing a
     30-column payload learns everything from one answer. ``column`` is the first named."""
@@ -192,7 +210,14 @@ def _matrix(
         # strings (even "1.5"), None or nested values: name the first offending column
         _find_bad_column(rows, names)
         raise InputError("Inputs must be rows of numbers.")
-    matrix = raw.astype(np.float64, copy=False)
+    return check_matrix(raw.astype(np.float64, copy=False), names, columns)
+
+
+def check_matrix(
+    matrix: np.ndarray[Any, Any], names: Sequence[str], columns: Columns
+) -> np.ndarray[Any, Any]:
+    """``matrix`` (float64, columns in signature order) once every value is finite and every
+    integer column holds whole numbers; else :class:`InputError` naming the column."""
     if not np.isfinite(matrix).all():
         bad = int(np.argwhere(~np.isfinite(matrix))[0][1])
         raise InputError(

@@ -16,14 +16,14 @@ class ServingMetrics:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "hokusai_serving_requests_total",
-            "Prediction requests",
-            ["route", "status"],
+            "Prediction requests by protocol (mlflow, v2, hokusai), route and status",
+            ["protocol", "route", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
             "hokusai_serving_request_duration_seconds",
-            "Prediction latency",
-            ["route"],
+            "Prediction latency by protocol and route",
+            ["protocol", "route"],
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
         )

@@ -10,6 +10,7 @@ arriving together are micro-batched: one native call for many requests.
 from __future__ import annotations
 
 import asyncio
+import logging
 import pickle
 import time
 import warnings
@@ -19,10 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from hokusai.errors import InvalidInputError
 from hokusai.serving.inputs import Columns
 from hokusai.serving.sources import Resolved
 
 __all__ = ["LoadedModel", "MicroBatcher", "load_model"]
+
+logger = logging.getLogger(__name__)
 
 # We validate and order the columns ourselves, then hand scikit-learn a matrix; its warning
 # that the matrix has no feature names is expected here, and costs time on every call.
@@ -97,6 +101,13 @@ class LoadedModel:
     loaded_at: float = field(default_factory=time.time)
     input_example: Any | None = None
     batcher: MicroBatcher | None = None
+    accepts_params: bool = False
+    """The signature declares inference params: requests' params go to ``pyfunc.predict``."""
+    output_name: str | None = None
+    """The signature's output name, when it has one."""
+    output_dtype: np.dtype[Any] | None = None
+    """What predictions are made of: read off the smoke prediction, else the signature."""
+    _warned_params: bool = field(default=False, repr=False)
 
     @property
     def fast(self) -> bool:
@@ -113,6 +124,30 @@ class LoadedModel:
         frame = pd.DataFrame(matrix, columns=names)
         assert self.pyfunc is not None
         return self.pyfunc.predict(frame)
+
+    def predict_with_params(self, matrix: np.ndarray[Any, Any], params: dict[str, Any]) -> Any:
+        """Predict through ``mlflow.pyfunc`` with inference params, which MLflow checks against
+        the signature's params schema. A model without one ignores params, as MLflow's scoring
+        server does (said once in the log)."""
+        if not self.accepts_params:
+            if not self._warned_params:
+                self._warned_params = True
+                logger.warning(
+                    "params %s ignored: the model's signature declares no params",
+                    sorted(params),
+                )
+            return self.predict_matrix(matrix)
+        import pandas as pd
+        from mlflow.exceptions import MlflowException
+
+        names = list(self.columns.names or range(matrix.shape[1]))
+        assert self.pyfunc is not None
+        try:
+            return self.pyfunc.predict(pd.DataFrame(matrix, columns=names), params=params)
+        except MlflowException as exc:
+            if exc.error_code == "INVALID_PARAMETER_VALUE":
+                raise InvalidInputError(f"Invalid params: {exc.message}") from exc
+            raise
 
     def describe(self) -> dict[str, Any]:
         """What ``/health`` and ``/model`` show about the model serving."""
@@ -171,8 +206,9 @@ def _load_mlflow(source: Resolved, tracking_uri: str) -> LoadedModel:
         flavor = "sklearn"
     else:
         flavor = "pyfunc"
+    accepts_params = card.signature is not None and card.signature.params is not None
     pyfunc = None
-    if native is None or not columns.numeric:
+    if native is None or not columns.numeric or accepts_params:
         import mlflow.pyfunc
 
         pyfunc = mlflow.pyfunc.load_model(str(local))
@@ -182,6 +218,7 @@ def _load_mlflow(source: Resolved, tracking_uri: str) -> LoadedModel:
             example = card.load_input_example(str(local))
         except Exception:  # noqa: BLE001 - an unreadable example only skips the smoke test
             example = None
+    output_name, output_dtype = _output(card.signature)
     return LoadedModel(
         source=source,
         flavor=flavor,
@@ -190,6 +227,9 @@ def _load_mlflow(source: Resolved, tracking_uri: str) -> LoadedModel:
         native=native,
         pyfunc=pyfunc,
         input_example=example,
+        accepts_params=accepts_params,
+        output_name=output_name,
+        output_dtype=output_dtype,
     )
 
 
@@ -215,6 +255,21 @@ def _columns(signature: Any) -> Columns:
     return Columns(names, types)
 
 
+def _output(signature: Any) -> tuple[str | None, np.dtype[Any] | None]:
+    """The signature's first output: its name (when it has one) and numpy dtype."""
+    outputs = getattr(signature, "outputs", None)
+    if outputs is None or not outputs.inputs:
+        return None, None
+    spec = outputs.inputs[0]
+    name = spec.name if outputs.has_input_names() else None
+    kind = spec.type
+    try:
+        dtype = kind if isinstance(kind, np.dtype) else np.dtype(kind.to_numpy())
+    except (AttributeError, TypeError):
+        dtype = None
+    return name, dtype
+
+
 def _smoke_test(model: LoadedModel) -> None:
     """A model that cannot predict on its own input example never serves."""
     example = model.input_example
@@ -230,5 +285,7 @@ def _smoke_test(model: LoadedModel) -> None:
     else:
         assert model.pyfunc is not None
         output = model.pyfunc.predict(frame)
-    if len(np.asarray(output)) != len(frame):
+    predictions = np.asarray(output)
+    if len(predictions) != len(frame):
         raise ValueError("the smoke prediction returned the wrong number of rows")
+    model.output_dtype = predictions.dtype

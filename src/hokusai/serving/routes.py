@@ -1,4 +1,6 @@
-"""The prediction server's routes: predictions, health, metrics and the admin reload.
+"""The prediction server's own routes (``/predict``, health, metrics, the admin reload) and the
+prediction path every protocol shares (:func:`serve_prediction`); MLflow's scoring protocol is in
+:mod:`hokusai.serving.scoring`, the Open Inference Protocol in :mod:`hokusai.serving.v2`.
 
 Routes read the server's parts from ``request.app.state.serving_parts`` (a :class:`ServingParts`
 built once by :func:`hokusai.serving.app.create_app`).
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -25,12 +28,23 @@ from hokusai import __version__, errors
 from hokusai.auth import ApiKeyStore, authenticate
 from hokusai.config import ServingSettings, public_text
 from hokusai.http.bodies import parse_json
-from hokusai.serving.inputs import parse_invocation, parse_records
+from hokusai.serving.inputs import parse_records
 from hokusai.serving.metrics import ServingMetrics
 from hokusai.serving.predictor import LoadedModel
 from hokusai.serving.swap import ModelManager, describe_source
 
-__all__ = ["ServingParts", "admin_router", "public", "router"]
+__all__ = [
+    "PartsDep",
+    "Prepared",
+    "ServingParts",
+    "admin_router",
+    "model_headers",
+    "predictions_json",
+    "public",
+    "router",
+    "serve_prediction",
+    "serving_model",
+]
 
 
 @dataclass
@@ -50,7 +64,6 @@ def _parts(request: Request) -> ServingParts:
 
 
 PartsDep = Annotated[ServingParts, Depends(_parts)]
-Parse = Callable[..., Any]
 
 router = APIRouter()
 admin_router = APIRouter()
@@ -67,7 +80,7 @@ def public(value: Any) -> Any:
     return value
 
 
-def _serving_model(manager: ModelManager) -> LoadedModel:
+def serving_model(manager: ModelManager) -> LoadedModel:
     model = manager.current
     if model is None:
         raise errors.ModelNotLoadedError(
@@ -76,28 +89,59 @@ def _serving_model(manager: ModelManager) -> LoadedModel:
     return model
 
 
-async def _predict(request: Request, parts: ServingParts, route: str, parse: Parse) -> Response:
+@dataclass
+class Prepared:
+    """A request read by its protocol: the validated matrix, the inference params (when sent)
+    and whatever the protocol needs to answer (``context``)."""
+
+    matrix: np.ndarray[Any, Any]
+    params: dict[str, Any] | None = None
+    context: Any = None
+
+
+Prepare = Callable[[LoadedModel, bytes, Request], Prepared]
+Render = Callable[[LoadedModel, Prepared, Any], Response]
+
+
+async def serve_prediction(
+    request: Request,
+    parts: ServingParts,
+    *,
+    protocol: str,
+    route: str,
+    prepare: Prepare,
+    render: Render,
+) -> Response:
+    """One prediction, whatever the protocol: ``prepare`` reads the body into a
+    :class:`Prepared`, the model predicts (micro-batched; through pyfunc when params were sent),
+    ``render`` writes the protocol's answer, which gets the model headers. Counted in the
+    metrics under ``protocol`` and ``route``."""
     metrics = parts.metrics
     started = time.perf_counter()
     status = 200
     try:
-        model = _serving_model(parts.manager)
-        body = parse_json(await request.body())
-        matrix = parse(body, model.columns, max_rows=parts.serving.max_batch_rows)
-        assert model.batcher is not None
+        model = serving_model(parts.manager)
+        prepared = prepare(model, await request.body(), request)
         try:
-            predictions = await model.batcher.submit(matrix)
+            if prepared.params:
+                predictions = await asyncio.to_thread(
+                    model.predict_with_params, prepared.matrix, prepared.params
+                )
+            else:
+                assert model.batcher is not None
+                predictions = await model.batcher.submit(prepared.matrix)
+        except errors.HokusaiError:
+            raise
         except Exception as exc:
             metrics.errors.labels("model").inc()
             raise errors.HokusaiError(
                 f"The model failed to predict: {type(exc).__name__}: {exc}"
             ) from exc
-        metrics.rows.inc(len(matrix))
-        return Response(
-            orjson.dumps({"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY),
-            media_type="application/json",
-            headers=_model_headers(model),
-        )
+        metrics.rows.inc(len(prepared.matrix))
+        response = render(model, prepared, predictions)
+        for name, value in model_headers(model).items():
+            response.headers[name] = value
+        return response
     except errors.HokusaiError as exc:
         status = errors.http_status_for(exc)
         if status < 500:
@@ -108,20 +152,36 @@ async def _predict(request: Request, parts: ServingParts, route: str, parse: Par
         metrics.errors.labels("internal").inc()
         raise
     finally:
-        metrics.requests.labels(route, str(status)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        metrics.requests.labels(protocol, route, str(status)).inc()
+        metrics.latency.labels(protocol, route).observe(time.perf_counter() - started)
 
 
-@router.post("/invocations")
-async def invocations(request: Request, parts: PartsDep) -> Response:
-    """MLflow scoring formats: dataframe_split, dataframe_records, instances, inputs."""
-    return await _predict(request, parts, "/invocations", parse_invocation)
+def predictions_json(predictions: Any) -> Response:
+    """``{"predictions": [...]}``, the answer of ``/invocations`` and ``/predict``."""
+    return Response(
+        orjson.dumps({"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY),
+        media_type="application/json",
+    )
+
+
+def _prepare_records(model: LoadedModel, body: bytes, request: Request) -> Prepared:
+    matrix = parse_records(
+        parse_json(body), model.columns, max_rows=request.app.state.serving.max_batch_rows
+    )
+    return Prepared(matrix)
 
 
 @router.post("/predict")
 async def predict_records(request: Request, parts: PartsDep) -> Response:
     """``{"records": [{column: value}, …]}`` or a bare list of records."""
-    return await _predict(request, parts, "/predict", parse_records)
+    return await serve_prediction(
+        request,
+        parts,
+        protocol="hokusai",
+        route="/predict",
+        prepare=_prepare_records,
+        render=lambda _model, _prepared, predictions: predictions_json(predictions),
+    )
 
 
 @router.get("/health")
@@ -166,7 +226,7 @@ async def ready(parts: PartsDep) -> JSONResponse:
 
 @router.get("/model")
 async def model_info(parts: PartsDep) -> dict[str, Any]:
-    described: dict[str, Any] = public(_serving_model(parts.manager).describe())
+    described: dict[str, Any] = public(serving_model(parts.manager).describe())
     return described
 
 
@@ -197,7 +257,7 @@ async def reload(request: Request, parts: PartsDep) -> dict[str, Any]:
     return described
 
 
-def _model_headers(model: LoadedModel) -> dict[str, str]:
+def model_headers(model: LoadedModel) -> dict[str, str]:
     source = model.source
     headers = {"X-Model-Source": source.kind, "X-Model-Name": source.name or ""}
     if source.version:
