@@ -63,6 +63,54 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "scanned 0: would tag 0, already tagged 0, not Hokusai 0, failed 0",
         "scanned 0: tagged 0, already tagged 0, not Hokusai 0, failed 0",
     ],
+    "docs/protocol-mlflow.md": [
+        "hokusai_fraud_baseline/1",
+        "/ping 200",
+        "/health 200",
+        re.compile(r"^x-hokusai-version: \d+\.\d+", re.M | re.I),
+        "/version is the installed MLflow's version",
+        # the four JSON formats, params, CSV and Parquet: two rows each, the same answer
+        re.compile(r'(?:^\{"predictions":\[[^,\]]+,[^,\]]+\]\}$(?:.*\n)*?){7}', re.M),
+        "the four JSON formats answer the same",
+        "params ignored by a model without a params schema",
+        "CSV answers as JSON does",
+        "Parquet answers as JSON does",
+        "text/plain → 415",
+        "application/json; charset=latin-1 → 415",
+        "application/json; format=pandas-split → 415",
+        "no content-type → 200",
+        # MLflow's error fields and Hokusai's, with Hokusai's status codes
+        re.compile(r'"error_code":"BAD_REQUEST".*"code":"invalid_input".*amount.* 422$', re.M),
+        re.compile(r'"error_code":"BAD_REQUEST".*"code":"unsupported_media_type".* 415$', re.M),
+        # MLflow's own client, and predictions equal to pyfunc's
+        re.compile(r"^server on MLflow \d+\.\d+", re.M),
+        re.compile(r"^ScoringServerClient predictions \[\d, \d\] equal pyfunc's$", re.M),
+        re.compile(
+            r'^hokusai_serving_requests_total\{protocol="mlflow",.*status="200"\} [1-9]', re.M
+        ),
+    ],
+    "docs/protocol-v2.md": [
+        "hokusai_fraud_baseline/1",
+        re.compile(r'^\{"live": ?true\}$', re.M),
+        re.compile(r'^\{"ready": ?true\}$', re.M),
+        re.compile(r'"extensions": ?\["binary_tensor_data"\]'),
+        re.compile(r'^\{"name": ?"hokusai_fraud_baseline", ?"ready": ?true\}$', re.M),
+        '"platform": "mlflow-xgboost"',
+        '"datatype": "FP64"',
+        # per-column tensors and one 2-D tensor answer alike; then tritonclient's binary tensors
+        re.compile(r"^both layouts: predict INT64 \[2\] \[\d, \d\]$", re.M),
+        re.compile(r"^tritonclient predictions \[\d, \d\] equal pyfunc's$", re.M),
+        "binary input answers as JSON input does",
+        # errors: a missing column, data short of its shape, an unknown version, an unknown name
+        re.compile(r'^\{"error":.*amount.*"code":.* 422$', re.M),
+        re.compile(r'^\{"error":.*"code":.* 400$', re.M),
+        re.compile(r'^\{"error":.*"code":.* 404$(?:.*\n)*?^\{"error":.*"code":.* 404$', re.M),
+        re.compile(
+            r'^hokusai_serving_requests_total\{protocol="v2",route="/v2/models/\{name\}/infer",'
+            r'status="200"\} [1-9]',
+            re.M,
+        ),
+    ],
     "docs/rest-api.md": [
         # 1. keys: 401 without one, 403 with a write key on an admin route
         "no key: 401",
