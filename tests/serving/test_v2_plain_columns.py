@@ -64,7 +64,7 @@ def requests(draw: st.DrawFn, names: tuple[str, ...]) -> list[Any]:
         spec: dict[str, Any] = {
             "name": name,
             "shape": draw(st.sampled_from(shapes)),
-            "datatype": draw(st.sampled_from(["FP64", "FP32"]) if plain else DATATYPES),
+            "datatype": "FP64" if plain else draw(DATATYPES),
             "data": draw(st.lists(values, min_size=size, max_size=size)),
         }
         parameters = draw(st.sampled_from([None, {}]) if plain else PARAMETERS)
@@ -122,7 +122,7 @@ def test_the_usual_request_takes_the_shortcut() -> None:
     columns = COLUMNS[0]
     inputs = [
         {"name": "c", "shape": [2], "datatype": "FP64", "data": [0.5, 1.5]},
-        {"name": "a", "shape": [2, 1], "datatype": "FP32", "data": [1.0, 2.0], "parameters": {}},
+        {"name": "a", "shape": [2, 1], "datatype": "FP64", "data": [1.0, 2.0], "parameters": {}},
         {"name": "b", "shape": [2], "datatype": "FP64", "data": [3, 4]},
     ]
     fast = v2.plain_columns(inputs, columns, max_rows=MAX_ROWS)
@@ -135,13 +135,24 @@ def test_the_usual_request_takes_the_shortcut() -> None:
     "change",
     [
         {"datatype": "INT64"},
+        {"datatype": "FP32", "data": [1e300]},
+        {"datatype": "FP16", "data": [1.0]},
         {"shape": [True]},
         {"data": [True]},
         {"data": [2**64]},
         {"parameters": {"binary_data_size": 8}},
         {"name": "x"},
     ],
-    ids=["int-datatype", "bool-shape", "bool-value", "int-beyond-64-bits", "binary", "unknown"],
+    ids=[
+        "int-datatype",
+        "fp32-out-of-range",
+        "fp16",
+        "bool-shape",
+        "bool-value",
+        "int-beyond-64-bits",
+        "binary",
+        "unknown",
+    ],
 )
 def test_anything_else_goes_the_general_way(change: dict[str, Any]) -> None:
     columns = COLUMNS[2]

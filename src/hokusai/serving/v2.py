@@ -240,8 +240,9 @@ def read_request(
     return Prepared(matrix, params or None, context)
 
 
-#: Datatypes :func:`plain_columns` reads: JSON ints and floats all fit them, unchecked.
-_PLAIN_DATATYPES = frozenset({"FP16", "FP32", "FP64"})
+#: Datatypes :func:`plain_columns` reads: every JSON number (a float64, or an int within 64 bits)
+#: fits FP64 unchecked; FP16 and FP32 need the range check of the general path.
+_PLAIN_DATATYPES = frozenset({"FP64"})
 _INT64_MIN, _UINT64_END = -(2**63), 2**64
 _NONE: dict[str, Any] = {}
 
