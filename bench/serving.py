@@ -644,8 +644,16 @@ def measure_swaps(server: Server, store: Store, swaps: int) -> dict[str, Any]:
     import httpx
     import mlflow
 
+    from hokusai.auth import ApiKeyStore
+    from hokusai.config import Settings
+    from hokusai.db import open_database
+
     client = mlflow.MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.tracking_uri)
     first, second = store.versions[XGB][:2]
+    # POST /admin/reload needs an admin key of the server's project database.
+    settings = Settings(home=store.root / "hokusai-home")
+    keys = ApiKeyStore(open_database(settings.resolved_database_url))
+    admin = {"Authorization": f"Bearer {keys.create(name='bench-swaps', scope='admin')[1]}"}
     probe = Probe(server, store.single_body)
     probe.thread.start()
     records: list[dict[str, Any]] = []
@@ -660,7 +668,11 @@ def measure_swaps(server: Server, store: Store, swaps: int) -> dict[str, Any]:
             moves.append(moved_at)
             client.set_registered_model_alias(XGB, ALIAS, target)
             reload_at = time.perf_counter()
-            response = httpx.post(server.base + "/admin/reload", timeout=60)
+            response = httpx.post(server.base + "/admin/reload", headers=admin, timeout=60)
+            if response.status_code != 200:
+                raise RuntimeError(
+                    f"/admin/reload answered {response.status_code}: {response.text}"
+                )
             returned_at = time.perf_counter()
             windows.append((returned_at, target))
             arrived = probe.first_with(target, after=reload_at, timeout=30)
