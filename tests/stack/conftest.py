@@ -4,7 +4,9 @@ pointing at it, and the client environment each mode needs."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +43,35 @@ def stack_settings(tmp_path: Path, tracking: TrackingServer) -> Settings:
 def model_type() -> str:
     """A model type of this test alone: the stack's database is shared by the session."""
     return f"stack{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def project_database(loopback_stack: LoopbackStack) -> Iterator[str]:
+    """A PostgreSQL database of this test alone for Hokusai's tables (endpoints, outbox),
+    for tests that count deliveries; MLflow stays on the session's database."""
+    url = loopback_stack.create_database("project")
+    try:
+        yield url
+    finally:
+        from hokusai.db import dispose_engines
+
+        dispose_engines()
+        loopback_stack.drop_database(url)
+
+
+def log_model(tracking: TrackingServer, model: Any, *, example: Any = None) -> str:
+    """Log ``model`` with plain MLflow to the tracking server, as a CI job would; returns its
+    ``models:/m-…`` URI."""
+    import mlflow
+    import mlflow.sklearn
+
+    from hokusai.registry.backend import mlflow_scope
+
+    client = mlflow.MlflowClient(tracking.url)
+    experiment = client.get_experiment_by_name("ci-jobs")
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment("ci-jobs")
+    with mlflow_scope(tracking.url, tracking.url), mlflow.start_run(experiment_id=experiment_id):
+        info = mlflow.sklearn.log_model(
+            model, name="model", input_example=example, pip_requirements=["scikit-learn"]
+        )
+    return str(info.model_uri)
