@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -265,6 +266,8 @@ class LoopbackStack:
         self.admin_url = admin_url
         self.tag = uuid.uuid4().hex[:8]
         self._databases: list[str] = []
+        # Never reused, not even after a drop: hokusai.db remembers the URLs it has migrated.
+        self._numbers = itertools.count()
         self._s3: S3Server | None = None
         self._tracking: dict[Mode, TrackingServer] = {}
         self._lock = threading.Lock()
@@ -279,7 +282,7 @@ class LoopbackStack:
     def create_database(self, purpose: str = "db") -> str:
         """A new empty database (dropped by :meth:`close`); returns its SQLAlchemy URL."""
         require_postgres(self.admin_url)
-        name = f"hokusai_stack_{self.tag}_{purpose}_{len(self._databases)}"
+        name = f"hokusai_stack_{self.tag}_{purpose}_{next(self._numbers)}"
         self._admin(f'CREATE DATABASE "{name}"')
         self._databases.append(name)
         return self.database_url(name)

@@ -4,6 +4,7 @@ receiver, and the reconciler reading MLflow through the tracking server."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from hokusai.config import Settings
 from hokusai.services.model_registry import HokusaiModelRegistry
 from hokusai.webhooks.hub import Webhooks
+from tests.stack.stack import TrackingServer
 from tests.webhooks.helpers import drive
 from tests.webhooks.receiver import Receiver, running_receiver
 
@@ -25,18 +27,20 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def hook_settings(stack_settings: Settings, project_database: str, receiver: Receiver) -> Settings:
-    return stack_settings.model_copy(
-        update={
-            "database_url": project_database,
-            "webhook_url": receiver.url,
-            "webhook_secret": SECRET,
-            "webhook_allow_private_networks": True,
-            "webhook_allow_http": True,
-            "webhook_background": False,  # the worker below delivers, as a separate one would
-            "webhook_retry_schedule": "0.05,0.05",
-            "webhook_timeout_seconds": 2.0,
-        }
+def hook_settings(
+    tmp_path: Path, tracking: TrackingServer, project_database: str, receiver: Receiver
+) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        tracking_uri=tracking.url,
+        database_url=project_database,
+        webhook_url=receiver.url,
+        webhook_secret=SECRET,
+        webhook_allow_private_networks=True,
+        webhook_allow_http=True,
+        webhook_background=False,  # the worker below delivers, as a separate one would
+        webhook_retry_schedule="0.05,0.05",
+        webhook_timeout_seconds=2.0,
     )
 
 
