@@ -446,11 +446,18 @@ class TcpProxy:
 
     :meth:`stop` closes the listening socket *and* every relayed connection, so clients with
     pooled connections see the outage at once; :meth:`start` listens again on the same port.
+
+    :meth:`cut_at` arms a cut in the middle of an exchange: the next request whose bytes contain
+    a marker (``b"/model-versions/create"``) is relayed, the server's answer to it is read and
+    thrown away, and the proxy stops — the server did the work, the client never hears of it.
     """
 
     def __init__(self, target: tuple[str, int], *, port: int | None = None) -> None:
         self.target = target
         self.port = port or free_port()
+        self.cut = threading.Event()
+        """Set when an armed cut has happened."""
+        self._marker: bytes | None = None
         self._listener: socket.socket | None = None
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -480,6 +487,11 @@ class TcpProxy:
                 sock.close()
             self._open.clear()
 
+    def cut_at(self, marker: bytes) -> None:
+        """Stop right after the server answers the next request containing ``marker``."""
+        self.cut.clear()
+        self._marker = marker
+
     def __enter__(self) -> TcpProxy:
         self.start()
         return self
@@ -501,14 +513,42 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._open += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            armed = threading.Event()  # this connection carried the marked request
+            threading.Thread(target=self._send, args=(client, upstream, armed), daemon=True).start()
+            threading.Thread(
+                target=self._answer, args=(upstream, client, armed), daemon=True
+            ).start()
+
+    def _send(self, source: socket.socket, sink: socket.socket, armed: threading.Event) -> None:
+        def watch(data: bytes) -> bytes:
+            marker = self._marker
+            if marker is not None and marker in data:
+                self._marker = None
+                armed.set()
+            return data
+
+        self._pipe(source, sink, watch)
+
+    def _answer(self, source: socket.socket, sink: socket.socket, armed: threading.Event) -> None:
+        def drop_if_armed(data: bytes) -> bytes | None:
+            if not armed.is_set():
+                return data
+            self.stop()  # the answer is lost, and so is the server
+            self.cut.set()
+            return None
+
+        self._pipe(source, sink, drop_if_armed)
 
     @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(
+        source: socket.socket, sink: socket.socket, relay: Callable[[bytes], bytes | None]
+    ) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                passed = relay(data)
+                if passed is None:
+                    return
+                sink.sendall(passed)
         except OSError:
             pass
         finally:
