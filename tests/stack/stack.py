@@ -569,8 +569,8 @@ class TcpProxy:
         def drop_if_armed(data: bytes) -> bytes | None:
             if not armed.is_set():
                 return data
+            self.cut.set()  # before the client can notice anything
             self.stop()  # the answer is lost, and so is the server
-            self.cut.set()
             return None
 
         self._pipe(source, sink, drop_if_armed)
