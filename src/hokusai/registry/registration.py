@@ -19,7 +19,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hokusai.errors import HokusaiError, RegistrationError, RollbackIncompleteError
+from hokusai.errors import (
+    BackendUnavailableError,
+    HokusaiError,
+    RegistrationError,
+    RollbackIncompleteError,
+)
 from hokusai.registry.announcer import Announcer
 from hokusai.registry.backend import is_not_found, mlflow_scope, translate_mlflow_error
 from hokusai.registry.filters import equals
@@ -265,19 +270,32 @@ class RegistrationWriter:
         model_name: str,
     ) -> None:
         """Roll back, then raise what the caller must know: the original error, or the truth
-        that the rollback left something behind."""
+        that the rollback left something behind.
+
+        When MLflow became unreachable, that is the error (:class:`BackendUnavailableError`,
+        a 503 to API clients, which retry later), whether or not the rollback — which needs
+        MLflow too — finished; its message says what is left behind.
+        """
         remaining = self._roll_back(run_id, experiment_id, created)
+        left = (
+            f"the rollback is incomplete: {'; '.join(remaining)}. A version left behind is "
+            f"marked '{FAILED}' (or still '{REGISTERING}'): no read returns it and it is never "
+            "announced."
+            if remaining
+            else "rolled back: no version was created"
+        )
+        if isinstance(exc, Exception):
+            cause = translate_mlflow_error(exc, f"Registering {model_name} failed")
+            if isinstance(cause, BackendUnavailableError):
+                raise BackendUnavailableError(f"{cause.message} ({left})") from exc
         if remaining:
-            what = "; ".join(remaining)
             raise RollbackIncompleteError(
-                f"Registering {model_name} failed ({_describe(exc)}) and the rollback is "
-                f"incomplete: {what}. A version left behind is marked '{FAILED}' (or still "
-                f"'{REGISTERING}'): no read returns it and it is never announced."
+                f"Registering {model_name} failed ({_describe(exc)}) and {left}"
             ) from exc
         if isinstance(exc, HokusaiError) or not isinstance(exc, Exception):
             raise exc
         error = translate_mlflow_error(exc, f"Registering {model_name} failed")
-        raise RegistrationError(f"{error.message} (rolled back: no version was created)") from exc
+        raise RegistrationError(f"{error.message} ({left})") from exc
 
     def _roll_back(
         self, run_id: str, experiment_id: str, created: list[tuple[str, str]]
