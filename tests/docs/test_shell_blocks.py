@@ -64,6 +64,8 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "scanned 0: tagged 0, already tagged 0, not Hokusai 0, failed 0",
     ],
     "docs/rest-api.md": [
+        # the health document: every service by the deployment's name, healthy
+        "{'mlflow': 'healthy', 'database': 'healthy', 'message_queue': 'healthy'}",
         # 1. keys: 401 without one, 403 with a write key on an admin route
         "no key: 401",
         "write key on /webhooks: 403",
