@@ -414,6 +414,11 @@ CASES: dict[str, list[Case]] = {
         ),
     ],
     "db current": [Case("--home {corrupt} db current", "backend_error")],
+    "doctor": [
+        Case("--home {corrupt} doctor", "checks_failed"),
+        Case("--tracking-uri {closed} doctor", "checks_failed"),
+        Case("doctor", "validation_error", env={"HOKUSAI_API_PORT": "not-a-port"}),
+    ],
 }
 
 

@@ -40,6 +40,8 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         '"model_id": "hokusai_quickstart_cancer_improved/1"',
         "scanned 2: would tag 0, already tagged 2, not Hokusai 0, failed 0",
         "status    up to date",
+        # hokusai doctor on the embedded store: an artifact written and read back
+        re.compile(r"^ok +artifacts +file://\S+: wrote and read back 64 bytes$", re.M),
         # the tour through the API `make run` started, and a lookup there
         registered("baseline", "hokusai_quickstart_cancer_baseline/2"),
         registered("improved", "hokusai_quickstart_cancer_improved/2"),
@@ -112,6 +114,8 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         ),
     ],
     "docs/rest-api.md": [
+        # the health document: every service by the deployment's name, healthy
+        "{'mlflow': 'healthy', 'database': 'healthy', 'message_queue': 'healthy'}",
         # 1. keys: 401 without one, 403 with a write key on an admin route
         "no key: 401",
         "write key on /webhooks: 403",

@@ -161,8 +161,11 @@ def test_redis_down_refuses_with_503_when_configured(tmp_path: Path):
         assert refused.headers["retry-after"] == "1"
         health = client.get("/health")
         assert health.status_code == 503
-        assert health.json()["services"]["rate_limiter"]["status"] == "down"
-        assert client.get("/ready").status_code == 503
+        assert health.json()["status"] == "unhealthy"
+        assert health.json()["services"]["redis"] == "unhealthy"
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["services"]["redis"] == "unhealthy"
         assert client.get("/live").status_code == 200
 
 
@@ -306,8 +309,8 @@ def test_backend_messages_name_the_service(caplog):
 def test_health_shows_no_path_and_no_password(client: TestClient, api_settings: Settings):
     response = client.get("/health")
     assert response.status_code == 200
-    services = response.json()["services"]
-    assert services["mlflow"]["detail"] == "sqlite (embedded)"
-    assert services["database"]["detail"] == "sqlite (embedded)"
+    details = response.json()["details"]
+    assert details["mlflow"]["detail"] == "sqlite (embedded)"
+    assert details["database"]["detail"] == "sqlite (embedded)"
     assert str(api_settings.home_path) not in response.text
     assert "/tmp" not in response.text

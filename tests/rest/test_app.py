@@ -274,11 +274,22 @@ def test_health_live_ready_and_metrics(client, keys):
     health = client.get("/health")
     assert health.status_code == 200
     body = health.json()
-    assert body["status"] == "ok"
-    assert set(body) == {"status", "version", "services"}
-    assert {"mlflow", "database", "webhooks"} <= set(body["services"])
+    assert body["status"] == "healthy"
+    assert set(body) == {"status", "version", "services", "details"}
+    # the deployment's names; no Redis configured, so no redis entry
+    assert body["services"] == {
+        "mlflow": "healthy",
+        "database": "healthy",
+        "message_queue": "healthy",
+    }
+    assert set(body["details"]) == set(body["services"])
+    assert body["details"]["message_queue"]["pending"] == 0
+    assert body["details"]["message_queue"]["dead"] == 0
     assert client.get("/live").json() == {"status": "ok"}
-    assert client.get("/ready").status_code == 200
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "healthy"
+    assert ready.json()["services"] == {"mlflow": "healthy", "database": "healthy"}
     client.get(
         "/api/v1/models/by-uuid/m-00000000000000000000000000000000", headers=bearer(keys["read"])
     )
@@ -303,11 +314,35 @@ def test_health_with_mlflow_down_is_503_naming_it_quickly(tmp_path):
         assert time.monotonic() - started < 10
         assert health.status_code == 503
         body = health.json()
-        assert body["status"] == "down"
-        assert body["services"]["mlflow"]["status"] == "down"
-        assert body["services"]["database"]["status"] == "ok"
-        assert client.get("/ready").status_code == 503
+        assert body["status"] == "unhealthy"
+        assert body["services"]["mlflow"] == "unhealthy"
+        assert body["services"]["database"] == "healthy"
+        assert "http://127.0.0.1:9" in body["details"]["mlflow"]["detail"], body
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["services"]["mlflow"] == "unhealthy"
         assert client.get("/live").status_code == 200
+
+
+def test_health_names_a_postgresql_database_postgres(tmp_path):
+    """The deployment's name for the project database when it is PostgreSQL."""
+    from hokusai.rest.app import create_app
+    from tests.webhooks.pg import temporary_database
+
+    with temporary_database() as url:
+        settings = Settings(home=tmp_path, database_url=url, webhook_background=False)
+        with TestClient(create_app(settings)) as client:
+            body = client.get("/health").json()
+            assert body["services"] == {
+                "mlflow": "healthy",
+                "postgres": "healthy",
+                "message_queue": "healthy",
+            }
+            assert body["details"]["postgres"]["detail"] == "postgresql+psycopg://127.0.0.1:5432"
+            assert client.get("/ready").json()["services"]["postgres"] == "healthy"
+        from hokusai.db import dispose_engines
+
+        dispose_engines()  # before the database is dropped
 
 
 def test_redis_down_is_degraded_not_fatal(tmp_path):
@@ -321,7 +356,13 @@ def test_redis_down_is_degraded_not_fatal(tmp_path):
         health = client.get("/health")
         assert health.status_code == 200
         assert health.json()["status"] == "degraded"
-        assert health.json()["services"]["rate_limiter"]["status"] == "degraded"
+        assert health.json()["services"]["redis"] == "degraded"
+        assert health.json()["details"]["redis"]["detail"] == (
+            "redis://127.0.0.1:9 unreachable; limiting per replica"
+        )
+        ready = client.get("/ready")  # a per-replica limit still serves: not a readiness matter
+        assert ready.status_code == 200
+        assert "redis" not in ready.json()["services"]
 
 
 def test_openapi_documents_every_route_with_examples(client):

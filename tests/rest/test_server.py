@@ -60,7 +60,7 @@ def test_real_server_end_to_end(tmp_path: Path):
                 time.sleep(0.1)
         health = httpx.get(f"{url}/health", timeout=10)
         assert health.status_code == 200
-        assert health.json()["services"]["mlflow"]["status"] == "ok"
+        assert health.json()["services"]["mlflow"] == "healthy"
         assert httpx.get(f"{url}/api/v1/models", timeout=10).status_code == 401
 
         quickstart = subprocess.run(

@@ -19,6 +19,7 @@ from hokusai import __version__
 from hokusai.cli import (
     contributors,
     db,
+    doctor,
     keys,
     models,
     quickstart,
@@ -48,6 +49,7 @@ app.command("quickstart")(quickstart.quickstart)
 app.command("server")(server.server)
 app.command("train")(train.train)
 app.command("serve")(serve.serve)
+app.command("doctor")(doctor.doctor)
 
 
 def _version(value: bool) -> None:

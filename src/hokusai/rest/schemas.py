@@ -199,12 +199,29 @@ class ReplayPublic(Open):
     queued: int = Field(description="Deliveries queued: new ones plus failed/dead re-queued.")
 
 
-class ServiceHealth(Open):
-    status: Literal["ok", "degraded", "down"]
-    detail: str | None = None
+HealthState = Literal["healthy", "degraded", "unhealthy"]
+
+
+class ServiceDetails(Open):
+    detail: str | None = Field(
+        default=None,
+        description="Where the service is (scheme and host) or why it fails.",
+        examples=["http://mlflow:5000"],
+    )
 
 
 class HealthPublic(Open):
-    status: Literal["ok", "degraded", "down"]
+    status: HealthState = Field(
+        description="unhealthy (503) when a required service is; degraded when an optional one "
+        "needs attention."
+    )
     version: str
-    services: dict[str, ServiceHealth]
+    services: dict[str, HealthState] = Field(
+        description="Each service's state, by the deployment's names: mlflow, postgres (or "
+        "database), message_queue, redis (when configured).",
+        examples=[{"mlflow": "healthy", "postgres": "healthy", "message_queue": "healthy"}],
+    )
+    details: dict[str, ServiceDetails] = Field(
+        description="Per service: where it is, or why it fails; message_queue adds pending and "
+        "dead deliveries."
+    )

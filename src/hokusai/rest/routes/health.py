@@ -1,9 +1,20 @@
 """``/health``, ``/live``, ``/ready``, ``/metrics`` — no API key needed.
 
-``/health`` is ``{"status", "version", "services": {"mlflow", "database", "webhooks", …}}`` (a
-contract with monitors):
-200 when every required service answers (optional ones may be "degraded"), 503 naming the
-failing service otherwise. Each check is bounded in time, so a hung MLflow cannot hang it.
+``/health`` answers in the deployment's contract with monitors::
+
+    {"status": "healthy" | "degraded" | "unhealthy", "version": "…",
+     "services": {"mlflow": "healthy", "postgres": "healthy", "message_queue": "degraded", …},
+     "details": {"mlflow": {"detail": "http://mlflow:5000"}, "message_queue": {"pending": 0, …}}}
+
+``services`` maps each service to one of the three states — a monitor compares strings
+(``services.mlflow == "healthy"``) — and ``details`` holds what a person needs to know why.
+Services are named as the deployment names them: ``mlflow``; ``postgres`` when the project
+database is PostgreSQL, ``database`` otherwise; ``message_queue`` for the webhook outbox;
+``redis`` only when a Redis rate limiter is configured (the in-process one has nothing to reach).
+
+200 when every required service answers (optional ones may be "degraded"), 503 with
+``unhealthy`` naming the failing service otherwise. ``/ready`` is the same document restricted
+to the required services. Each check is bounded in time, so a hung MLflow cannot hang it.
 
 Details are for anyone who can reach the port: stores are named by scheme and host
 (``sqlite (embedded)``, ``http://mlflow:5000``), and failure texts lose their credentials and
@@ -13,7 +24,9 @@ absolute paths (:func:`hokusai.config.public_text`).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Response
@@ -27,26 +40,29 @@ from hokusai.rest.schemas import HealthPublic
 router = APIRouter(tags=["health"])
 
 CHECK_TIMEOUT = 3.0
-REQUIRED = ("mlflow", "database")
+
+State = Literal["healthy", "degraded", "unhealthy"]
+Probe = Callable[[Components], tuple[State, dict[str, Any]]]
 
 
-def _mlflow(components: Components) -> dict[str, Any]:
+def _mlflow(components: Components) -> tuple[State, dict[str, Any]]:
     components.registry.client.search_registered_models(max_results=1)
-    return {"status": "ok", "detail": public_location(components.registry.tracking_uri)}
+    return "healthy", {"detail": public_location(components.registry.tracking_uri)}
 
 
-def _database(components: Components) -> dict[str, Any]:
+def _database(components: Components) -> tuple[State, dict[str, Any]]:
     with components.webhooks.engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
     url = components.webhooks.engine.url.render_as_string(hide_password=True)
-    return {"status": "ok", "detail": public_location(url)}
+    return "healthy", {"detail": public_location(url)}
 
 
-def _webhooks(components: Components) -> dict[str, Any]:
+def _message_queue(components: Components) -> tuple[State, dict[str, Any]]:
+    """The webhook outbox: dead deliveries need a person (redeliver them or fix the receiver)."""
     stats = components.webhooks.outbox.stats()
-    state = "degraded" if stats["dead"] else "ok"
+    state: State = "degraded" if stats["dead"] else "healthy"
     detail = f"{stats['pending']} pending, {stats['dead']} dead, {stats['failed']} failed"
-    return {"status": state, "detail": detail, "pending": stats["pending"], "dead": stats["dead"]}
+    return state, {"detail": detail, "pending": stats["pending"], "dead": stats["dead"]}
 
 
 def _refuses_when_down(components: Components) -> bool:
@@ -54,61 +70,78 @@ def _refuses_when_down(components: Components) -> bool:
     return bool(settings.redis_url) and settings.rate_limit_redis_down == "refuse"
 
 
-def _rate_limiter(components: Components) -> dict[str, Any]:
-    healthy = components.limiter.healthy()
-    kind = "redis" if components.settings.redis_url else "memory"
-    if healthy:
-        return {"status": "ok", "detail": kind}
+def _redis(components: Components) -> tuple[State, dict[str, Any]]:
+    where = public_location(components.settings.redis_url or "")
+    if components.limiter.healthy():
+        return "healthy", {"detail": f"{where}: rate limits shared by every replica"}
     if _refuses_when_down(components):
-        return {"status": "down", "detail": f"{kind} unreachable; refusing API requests"}
-    return {"status": "degraded", "detail": f"{kind} unreachable; limiting per replica"}
+        return "unhealthy", {"detail": f"{where} unreachable; refusing API requests"}
+    return "degraded", {"detail": f"{where} unreachable; limiting per replica"}
 
 
-_CHECKS = {
-    "mlflow": _mlflow,
-    "database": _database,
-    "webhooks": _webhooks,
-    "rate_limiter": _rate_limiter,
-}
+@dataclass(frozen=True)
+class _Service:
+    name: str
+    probe: Probe
+    required: bool
 
 
-def _required(components: Components) -> tuple[str, ...]:
-    """MLflow and the database; and the rate limiter when its outage refuses requests."""
-    return (*REQUIRED, "rate_limiter") if _refuses_when_down(components) else REQUIRED
+def _services(components: Components) -> list[_Service]:
+    """The services this deployment has, under the deployment's names.
+
+    Required ones (MLflow, the database, and Redis when its outage refuses requests) make the
+    answer 503 when they fail; the others make it ``degraded``.
+    """
+    database = "postgres" if components.webhooks.engine.dialect.name == "postgresql" else "database"
+    services = [
+        _Service("mlflow", _mlflow, required=True),
+        _Service(database, _database, required=True),
+        _Service("message_queue", _message_queue, required=False),
+    ]
+    if components.settings.redis_url:
+        services.append(_Service("redis", _redis, required=_refuses_when_down(components)))
+    return services
 
 
-async def _check(name: str, components: Components) -> dict[str, Any]:
-    down = "down" if name in _required(components) else "degraded"
+async def _check(service: _Service, components: Components) -> tuple[State, dict[str, Any]]:
+    failed: State = "unhealthy" if service.required else "degraded"
     try:
         return await asyncio.wait_for(
-            asyncio.to_thread(_CHECKS[name], components), timeout=CHECK_TIMEOUT
+            asyncio.to_thread(service.probe, components), timeout=CHECK_TIMEOUT
         )
     except TimeoutError:
-        return {"status": down, "detail": f"no answer within {CHECK_TIMEOUT:g}s"}
+        return failed, {"detail": f"no answer within {CHECK_TIMEOUT:g}s"}
     except Exception as exc:  # noqa: BLE001 - a failing dependency is the answer, not an error
-        return {"status": down, "detail": public_text(f"{type(exc).__name__}: {exc}")[:300]}
+        return failed, {"detail": public_text(f"{type(exc).__name__}: {exc}")[:300]}
 
 
-async def _report(components: Components, names: tuple[str, ...]) -> tuple[int, dict[str, Any]]:
-    results = await asyncio.gather(*(_check(name, components) for name in names))
-    report = dict(zip(names, results, strict=True))
-    if any(report[name]["status"] == "down" for name in _required(components) if name in report):
-        overall = "down"
-    elif any(result["status"] != "ok" for result in results):
+async def _report(components: Components, *, required_only: bool) -> tuple[int, dict[str, Any]]:
+    services = [
+        service for service in _services(components) if service.required or not required_only
+    ]
+    results = await asyncio.gather(*(_check(service, components) for service in services))
+    states = {service.name: state for service, (state, _) in zip(services, results, strict=True)}
+    overall: State
+    if "unhealthy" in states.values():
+        overall = "unhealthy"
+    elif "degraded" in states.values():
         overall = "degraded"
     else:
-        overall = "ok"
-    return (503 if overall == "down" else 200), {
+        overall = "healthy"
+    return (503 if overall == "unhealthy" else 200), {
         "status": overall,
         "version": __version__,
-        "services": report,
+        "services": states,
+        "details": {
+            service.name: details for service, (_, details) in zip(services, results, strict=True)
+        },
     }
 
 
 @router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 async def health(components: ComponentsDep) -> JSONResponse:
-    """Every service's state; 503 when MLflow or the database is down."""
-    status, body = await _report(components, tuple(_CHECKS))
+    """Every service's state; 503 (``unhealthy``) when MLflow or the database is down."""
+    status, body = await _report(components, required_only=False)
     return JSONResponse(body, status_code=status)
 
 
@@ -120,8 +153,9 @@ async def live() -> dict[str, str]:
 
 @router.get("/ready", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 async def ready(components: ComponentsDep) -> JSONResponse:
-    """Ready to serve: MLflow and the database answer (and Redis, if its outage refuses)."""
-    status, body = await _report(components, _required(components))
+    """Ready to serve: MLflow and the database answer (and Redis, if its outage refuses).
+    The same document as ``/health``, with only those services."""
+    status, body = await _report(components, required_only=True)
     return JSONResponse(body, status_code=status)
 
 
