@@ -186,7 +186,10 @@ def test_health_model_and_metrics(served):
     assert health["model"]["loaded_at"] > 0
     assert client.get("/model").json()["version"] == version
     text = client.get("/metrics").text
-    assert 'hokusai_serving_requests_total{protocol="hokusai",route="/predict",status="200"} 1.0' in text
+    assert (
+        'hokusai_serving_requests_total{protocol="hokusai",route="/predict",status="200"} 1.0'
+        in text
+    )
     assert 'hokusai_serving_errors_total{kind="invalid_input"} 1.0' in text
     assert f'name="{MODEL}"' in text
     assert "hokusai_serving_rows_total 4.0" in text
