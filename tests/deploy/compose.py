@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -279,3 +280,70 @@ def env_instructions(stage: Stage) -> dict[str, str]:
             key, _, value = item.partition("=")
             values[key] = value
     return values
+
+
+def seconds(duration: str | int | float) -> float:
+    """A Compose duration (``"1m30s"``, ``"10s"``, ``"500ms"``) in seconds."""
+    if isinstance(duration, int | float):
+        return float(duration)
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", duration)
+    if not parts or "".join(number + unit for number, unit in parts) != duration:
+        raise ValueError(f"not a Compose duration: {duration!r}")
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+# ---- deploy/README.md's commands -------------------------------------------------------------
+
+README = DEPLOY / "README.md"
+#: `docker compose run` options that take a value, and the mounts the tests know how to map.
+_VALUE_OPTIONS = {"-v", "--volume", "-e", "--env", "-u", "--user", "-w", "--workdir"}
+KNOWN_MOUNTS = {"$PWD/examples/data:/data:ro": ("/data/", ROOT / "examples" / "data")}
+
+
+@dataclass(frozen=True)
+class ReadmeCommand:
+    """``docker compose run|exec [options] SERVICE ARGS…`` from a ```sh block of the README."""
+
+    verb: str
+    service: str
+    args: list[str]
+    mounts: list[str]
+
+
+def _shell_commands(block: str) -> Iterator[list[str]]:
+    """A sh block's commands as argv: continuation lines joined, quoted newlines kept,
+    comments dropped."""
+    buffer = ""
+    for line in block.splitlines():
+        if line.rstrip().endswith("\\"):
+            buffer += line.rstrip()[:-1] + " "
+            continue
+        buffer += line
+        try:
+            tokens = shlex.split(buffer, comments=True)
+        except ValueError:  # a quoted string goes on over the next line
+            buffer += "\n"
+            continue
+        buffer = ""
+        if tokens:
+            yield tokens
+
+
+def readme_commands() -> list[ReadmeCommand]:
+    """Every ``docker compose run|exec`` of deploy/README.md's ```sh blocks, in order."""
+    text = README.read_text(encoding="utf-8")
+    found = []
+    for block in re.findall(r"^```sh\n(.*?)^```", text, re.M | re.S):
+        for tokens in _shell_commands(block):
+            if tokens[:2] != ["docker", "compose"] or tokens[2] not in {"run", "exec"}:
+                continue
+            rest, mounts = tokens[3:], []
+            while rest[0].startswith("-"):
+                option = rest.pop(0)
+                if option in _VALUE_OPTIONS:
+                    value = rest.pop(0)
+                    if option in {"-v", "--volume"}:
+                        mounts.append(value)
+            found.append(ReadmeCommand(tokens[2], rest[0], rest[1:], mounts))
+    return found

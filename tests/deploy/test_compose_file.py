@@ -34,6 +34,7 @@ from tests.deploy.compose import (
     raw_compose,
     read_env_file,
     references,
+    seconds,
     start_order,
 )
 
@@ -91,6 +92,17 @@ def test_interpolation_follows_compose_rules():
         interpolate_text("${EMPTY:?set it}", env)
     with pytest.raises(InterpolationError):
         interpolate_text("${NOT A NAME}", env)
+
+
+def test_compose_durations():
+    assert seconds("1m30s") == 90
+    assert seconds("500ms") == 0.5
+    for service in compose()["services"].values():
+        for key in ("interval", "timeout", "start_period"):
+            if key in service.get("healthcheck", {}):
+                assert seconds(service["healthcheck"][key]) > 0
+    with pytest.raises(ValueError, match="duration"):
+        seconds("10 seconds")
 
 
 def test_every_variable_is_in_env_example_and_every_entry_is_used():
@@ -172,8 +184,9 @@ def test_one_image_for_every_project_role():
 def test_one_database_for_mlflow_and_hokusai():
     """The issue's deployment: MLflow's backend store is Hokusai's database (mlflow_db)."""
     document = compose()
-    mlflow = command(document["services"]["mlflow"])
-    backend = mlflow[mlflow.index("--backend-store-uri") + 1]
+    mlflow = document["services"]["mlflow"]
+    assert "--backend-store-uri" not in command(mlflow)  # (it would win over the environment)
+    backend = environment(mlflow)["MLFLOW_BACKEND_STORE_URI"]
     for name in ("migrate", "api", "webhook-worker", "serving"):
         env = environment(document["services"][name])
         assert env["HOKUSAI_DATABASE_URL"] == backend, name
