@@ -18,6 +18,7 @@ from tests.deploy.compose import (
     DEPLOY,
     DOCKERFILE,
     DOCKERIGNORE,
+    KNOWN_MOUNTS,
     ROOT,
     InterpolationError,
     all_strings,
@@ -33,6 +34,7 @@ from tests.deploy.compose import (
     project_services,
     raw_compose,
     read_env_file,
+    readme_commands,
     references,
     seconds,
     start_order,
@@ -192,6 +194,18 @@ def test_one_database_for_mlflow_and_hokusai():
         assert env["HOKUSAI_DATABASE_URL"] == backend, name
         assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000", name
     assert backend.endswith("@postgres:5432/mlflow_db")
+
+
+def test_the_readme_commands_name_the_compose_services():
+    """deploy/README.md's `docker compose run|exec` lines name services of the compose file, and
+    the project services' mounts are ones the run test maps (test_compose_runs.py runs those)."""
+    document = compose()
+    found = readme_commands()
+    assert {c.service for c in found} >= {"api", "mlflow", "migrate", "postgres", "minio-init"}
+    for readme_command in found:
+        assert readme_command.service in document["services"], readme_command
+        if readme_command.service in project_services(document):
+            assert set(readme_command.mounts) <= set(KNOWN_MOUNTS), readme_command
 
 
 # ---- the Dockerfile --------------------------------------------------------------------------
