@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from hokusai.config import Settings
+from tests.stack.stack import loopback_stack  # noqa: F401 - one session stack for every folder
 
 CONTRIBUTOR = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"  # EIP-55 test vector
 

@@ -33,12 +33,12 @@ from hokusai.errors import BackendError, DatabaseNotMigratedError
 from tests.db_race import Racers, racers
 from tests.webhooks import pg
 
-HEAD = "0005"
+HEAD = "0006"
 SCHEMA = {
-    "api_keys",
-    "webhook_attempts",
-    "webhook_deliveries",
-    "webhook_endpoints",
+    "hokusai_api_keys",
+    "hokusai_webhook_attempts",
+    "hokusai_webhook_deliveries",
+    "hokusai_webhook_endpoints",
     "hokusai_webhook_events",
     "hokusai_reconciler_cursors",
     "hokusai_reconciler_pending",
@@ -302,18 +302,130 @@ def test_a_database_made_by_the_earlier_code_keeps_its_data(url: str):
     try:
         (foreign_key,) = [
             fk
-            for fk in sa.inspect(engine).get_foreign_keys("webhook_deliveries")
+            for fk in sa.inspect(engine).get_foreign_keys("hokusai_webhook_deliveries")
             if fk["constrained_columns"] == ["event_id"]
         ]
         assert foreign_key["referred_table"] == "hokusai_webhook_events"
         with engine.connect() as conn:
             joined = conn.exec_driver_sql(
-                "SELECT e.dedupe_key FROM webhook_deliveries d "
+                "SELECT e.dedupe_key FROM hokusai_webhook_deliveries d "
                 "JOIN hokusai_webhook_events e ON e.id = d.event_id"
             ).scalar_one()
         assert joined == "k"
     finally:
         engine.dispose()
+
+
+# Every name prefixed (0006) ----------------------------------------------------------------------
+
+
+def _relation_names(url: str) -> set[str]:
+    """Every table and index (and on PostgreSQL every sequence and constraint) by name."""
+    engine = sa.create_engine(url)
+    try:
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                relations = conn.exec_driver_sql(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
+                    "AND c.relkind IN ('r', 'i', 'S')"
+                ).scalars()
+                constraints = conn.exec_driver_sql(
+                    "SELECT c.conname FROM pg_constraint c JOIN pg_namespace n "
+                    "ON n.oid = c.connamespace WHERE n.nspname = 'public'"
+                ).scalars()
+                return {*relations, *constraints}
+        inspector = sa.inspect(engine)
+        tables = set(inspector.get_table_names())
+        indexes = {i["name"] for t in tables for i in inspector.get_indexes(t) if i["name"]}
+        return tables | indexes
+    finally:
+        engine.dispose()
+
+
+def test_every_name_in_a_fresh_schema_is_prefixed(url: str):
+    open_database(url).dispose()
+    names = _relation_names(url)
+    assert names >= SCHEMA
+    assert sorted(name for name in names if not name.startswith("hokusai_")) == []
+
+
+def test_0006_renames_the_unprefixed_tables_and_keeps_their_rows(url: str):
+    _alembic(url, "0005")
+    _execute(
+        url,
+        "INSERT INTO webhook_endpoints VALUES ('ep', 'https://x', 's', '[]', NULL, TRUE, NULL, "
+        "'api', 1, 1)",
+        "INSERT INTO hokusai_webhook_events VALUES ('ev', 'model_registered', 'k', 'm', '1', "
+        "'{}', 1)",
+        "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, state, attempts, "
+        "next_attempt_at, created_at, updated_at) VALUES ('d', 'ev', 'ep', 'pending', 1, 1, 1, 1)",
+        "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, latency_ms, "
+        "worker) VALUES ('d', 1, 500, 2.5, 'w')",
+        "INSERT INTO api_keys VALUES ('key1', 'ci', 'hash', 'read', 1, NULL, NULL)",
+    )
+    found = upgrade_database(database_engine(url))
+    assert found.current == "0005"
+    assert _tables(url) == SCHEMA
+    assert sorted(n for n in _relation_names(url) if not n.startswith("hokusai_")) == []
+
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        referred = {
+            (table, fk["referred_table"])
+            for table in ("hokusai_webhook_deliveries", "hokusai_webhook_attempts")
+            for fk in inspector.get_foreign_keys(table)
+        }
+        assert referred == {
+            ("hokusai_webhook_deliveries", "hokusai_webhook_events"),
+            ("hokusai_webhook_deliveries", "hokusai_webhook_endpoints"),
+            ("hokusai_webhook_attempts", "hokusai_webhook_deliveries"),
+        }
+        with engine.begin() as conn:
+            joined = conn.exec_driver_sql(
+                "SELECT p.url, e.dedupe_key, a.status_code FROM hokusai_webhook_attempts a "
+                "JOIN hokusai_webhook_deliveries d ON d.id = a.delivery_id "
+                "JOIN hokusai_webhook_events e ON e.id = d.event_id "
+                "JOIN hokusai_webhook_endpoints p ON p.id = d.endpoint_id"
+            ).one()
+            assert tuple(joined) == ("https://x", "k", 500)
+            assert conn.exec_driver_sql("SELECT name FROM hokusai_api_keys").scalar() == "ci"
+            # The attempts' id sequence carries on after the rename.
+            conn.exec_driver_sql(
+                "INSERT INTO hokusai_webhook_attempts (delivery_id, attempted_at, latency_ms, "
+                "worker) VALUES ('d', 2, 1.0, 'w')"
+            )
+            ids = conn.exec_driver_sql("SELECT id FROM hokusai_webhook_attempts ORDER BY id")
+            assert list(ids.scalars()) == [1, 2]
+            # The unique (event, endpoint) constraint survived the renames.
+            with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+                conn.exec_driver_sql(
+                    "INSERT INTO hokusai_webhook_deliveries (id, event_id, endpoint_id, "
+                    "state, attempts, next_attempt_at, created_at, updated_at) "
+                    "VALUES ('d2', 'ev', 'ep', 'pending', 0, 1, 1, 1)"
+                )
+    finally:
+        engine.dispose()
+
+
+def test_0006_downgrades_to_the_old_names(url: str):
+    from alembic import command
+
+    open_database(url).dispose()
+    engine = database_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = hokusai.db._config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0005")
+    finally:
+        engine.dispose()
+    tables = _tables(url)
+    assert {"webhook_endpoints", "webhook_deliveries", "webhook_attempts", "api_keys"} <= tables
+    assert "ix_deliveries_due" in _relation_names(url)
+    upgrade_database(database_engine(url))  # and up again
+    assert _tables(url) == SCHEMA
 
 
 # Sharing one database with MLflow ----------------------------------------------------------------

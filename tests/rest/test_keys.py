@@ -455,11 +455,12 @@ def test_migration_upgrades_a_webhooks_only_database_and_downgrades(tmp_path: Pa
     old.dispose()
 
     engine = open_database(url)
-    assert "api_keys" in sa.inspect(engine).get_table_names()
+    assert "hokusai_api_keys" in sa.inspect(engine).get_table_names()
     with engine.connect() as conn:
-        assert conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar() == "0005"
+        assert conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar() == "0006"
     ApiKeyStore(engine).create(name="k", scope="read")
     _alembic(engine, "downgrade", "0001")
     names = sa.inspect(engine).get_table_names()
-    assert "api_keys" not in names and "webhook_endpoints" in names
+    assert "api_keys" not in names and "hokusai_api_keys" not in names
+    assert "webhook_endpoints" in names  # 0006 undone: the names 0001 made
     engine.dispose()

@@ -136,7 +136,7 @@ class ApiKey:
 
 
 class ApiKeyStore:
-    """Create, list, revoke and check API keys in the project database (``api_keys``)."""
+    """Create, list, revoke and check API keys in the project database (``hokusai_api_keys``)."""
 
     def __init__(self, engine: sa.Engine, *, clock: Callable[[], float] = time.time) -> None:
         self._engine = engine

@@ -9,7 +9,7 @@ __all__ = ["api_keys", "metadata"]
 metadata = sa.MetaData()
 
 api_keys = sa.Table(
-    "api_keys",
+    "hokusai_api_keys",  # prefixed like every table of Hokusai's (migration 0006)
     metadata,
     sa.Column("id", sa.String(24), primary_key=True),
     sa.Column("name", sa.String(64), nullable=False),

@@ -6,6 +6,11 @@ two registries in one process must each use their own store, so registration run
 :func:`mlflow_scope`, which sets the URIs under a lock and restores the previous values
 (including the ``MLFLOW_*`` environment variables MLflow mirrors them into) afterwards.
 Queries never need the scope: they use an ``MlflowClient`` bound to the registry's URIs.
+
+Inside the scope MLflow does not write its "🏃 View run … at: http://…" lines to stdout (which
+it does for every run ended on a tracking server): a library's stdout is its caller's, and
+``hokusai train --json`` must print JSON alone. ``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT`` set
+by the user wins.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ __all__ = ["ModelCard", "mlflow_scope", "read_model_card", "translate_mlflow_err
 
 _SCOPE_LOCK = threading.RLock()
 _ENV_KEYS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+_QUIET_URLS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 
 
 @contextmanager
@@ -39,22 +45,23 @@ def mlflow_scope(tracking_uri: str, registry_uri: str) -> Iterator[None]:
     with _SCOPE_LOCK:
         saved_tracking = tracking_utils._tracking_uri
         saved_registry = registry_utils._registry_uri
-        saved_env = {key: os.environ.get(key) for key in _ENV_KEYS}
+        saved_env = {key: os.environ.get(key) for key in (*_ENV_KEYS, _QUIET_URLS)}
         changed = saved_tracking != tracking_uri or saved_registry != registry_uri
         if changed:
             mlflow.set_tracking_uri(tracking_uri)
             mlflow.set_registry_uri(registry_uri)
+        os.environ.setdefault(_QUIET_URLS, "true")
         try:
             yield
         finally:
             if changed:
                 mlflow.set_tracking_uri(saved_tracking)  # type: ignore[arg-type]
                 registry_utils._registry_uri = saved_registry
-                for key, value in saved_env.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 _UNAVAILABLE_HINTS = (

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hokusai.config import Settings, get_settings, mask_secrets
+from hokusai.config import Settings, bound_mlflow_client, get_settings, mask_secrets
 from hokusai.errors import (
     BaselineNotFoundError,
     InvalidMetricsError,
@@ -113,6 +113,10 @@ class ModelRegistry:
         self.registry_uri = settings.resolved_registry_uri
         if settings.is_embedded:
             settings.home_path.mkdir(parents=True, exist_ok=True)
+        else:
+            # MLflow retries an unreachable tracking server for minutes by default; a
+            # registration must fail within seconds with BackendUnavailableError instead.
+            bound_mlflow_client()
         self._client = client or MlflowClient(
             tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
         )

@@ -75,7 +75,7 @@ def validate_events(events: object) -> list[str]:
 
 
 class EndpointStore:
-    """CRUD over ``webhook_endpoints``."""
+    """CRUD over ``hokusai_webhook_endpoints``."""
 
     def __init__(self, engine: sa.Engine, *, policy: DestinationPolicy) -> None:
         self._engine = engine

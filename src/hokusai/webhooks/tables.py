@@ -1,4 +1,7 @@
-"""SQLAlchemy Core tables of the webhook layer (the schema itself is owned by the migrations)."""
+"""SQLAlchemy Core tables of the webhook layer (the schema itself is owned by the migrations).
+
+Every name is ``hokusai_…``: the project database may be MLflow's too (migration 0006).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ __all__ = [
 metadata = sa.MetaData()
 
 endpoints = sa.Table(
-    "webhook_endpoints",
+    "hokusai_webhook_endpoints",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("url", sa.Text, nullable=False),
@@ -44,13 +47,15 @@ events = sa.Table(
 )
 
 deliveries = sa.Table(
-    "webhook_deliveries",
+    "hokusai_webhook_deliveries",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column(
         "event_id", sa.String(40), sa.ForeignKey("hokusai_webhook_events.id"), nullable=False
     ),
-    sa.Column("endpoint_id", sa.String(40), sa.ForeignKey("webhook_endpoints.id"), nullable=False),
+    sa.Column(
+        "endpoint_id", sa.String(40), sa.ForeignKey("hokusai_webhook_endpoints.id"), nullable=False
+    ),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("next_attempt_at", sa.Float, nullable=False),
@@ -64,10 +69,12 @@ deliveries = sa.Table(
 )
 
 attempts = sa.Table(
-    "webhook_attempts",
+    "hokusai_webhook_attempts",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("delivery_id", sa.String(40), sa.ForeignKey("webhook_deliveries.id"), nullable=False),
+    sa.Column(
+        "delivery_id", sa.String(40), sa.ForeignKey("hokusai_webhook_deliveries.id"), nullable=False
+    ),
     sa.Column("attempted_at", sa.Float, nullable=False),
     sa.Column("status_code", sa.Integer),
     sa.Column("latency_ms", sa.Float, nullable=False),
