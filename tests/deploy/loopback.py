@@ -1,5 +1,6 @@
-"""The compose services' world on loopback: the machine's PostgreSQL and Redis, moto's S3 server
-standing in for MinIO, and the compose file's addresses rewritten to reach them.
+"""The compose services' world on loopback: the machine's PostgreSQL and Redis, the loopback
+stack's moto S3 server standing in for MinIO (tests/stack/stack.py), and the compose file's
+addresses rewritten to reach them.
 
 Inside Compose a service reaches ``postgres:5432``, ``minio:9000``, ``mlflow:5000`` and
 ``redis:6379`` by service name and listens on ``0.0.0.0`` at a fixed container port. Here each
@@ -11,31 +12,21 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
-import time
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from tests.deploy.compose import ROOT, container_ports, dockerfile_stages, env_instructions
 from tests.services import REDIS_URL
+from tests.stack.stack import ServerProcess, free_port
 
 STARTUP_SECONDS = 180
 #: The image's paths, and what stands in for them here (HOKUSAI_HOME is the test's folder).
 IMAGE_CONFIG = "/etc/hokusai/config.yaml"
 #: A compose hostname followed by a port: what must not survive the rewrite.
 COMPOSE_ADDRESS = re.compile(r"(?<![\w.-])(?:postgres|minio|mlflow|redis):\d")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -106,77 +97,28 @@ def process_environment(service_env: dict[str, str], home: Path) -> dict[str, st
     return env
 
 
-@dataclass
-class Started:
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(encoding="utf-8", errors="replace")
-        return f"--- {self.name} ({self.log.name}) ---\n" + "\n".join(text.splitlines()[-lines:])
-
-
-class Processes:
-    """Servers started by a test, each in its own process group, all stopped at the end."""
+class Services:
+    """The compose services a test started (replicas included), each a :class:`ServerProcess`
+    in its own process group, logging to ``logs``; all stopped by :meth:`stop_all`."""
 
     def __init__(self, logs: Path) -> None:
         self.logs = logs
-        self.started: list[Started] = []
+        self.started: list[ServerProcess] = []
 
-    def start(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> Started:
+    def start(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> ServerProcess:
         log = self.logs / f"{name}-{len(self.started)}.log"
-        handle: IO[bytes] = log.open("wb")
-        try:
-            process = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=cwd,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        finally:
-            handle.close()
-        started = Started(name, process, log)
-        self.started.append(started)
-        return started
+        process = ServerProcess(name, argv, env=env, log_path=log, cwd=cwd)
+        process.start()
+        self.started.append(process)
+        return process
 
-    def exited(self) -> list[Started]:
-        return [item for item in self.started if item.process.poll() is not None]
+    def exited(self) -> list[str]:
+        return [process.name for process in self.started if not process.running()]
 
     def logs_text(self) -> str:
-        return "\n".join(item.tail() for item in self.started)
+        return "\n".join(f"[{process.name}]\n{process.log_tail()}" for process in self.started)
 
     def stop_all(self) -> None:
-        """SIGTERM each process group (servers spawn workers), then SIGKILL what is left."""
-        for item in reversed(self.started):
-            with suppress(ProcessLookupError):
-                os.killpg(item.process.pid, signal.SIGTERM)
-        for item in reversed(self.started):
-            try:
-                item.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    os.killpg(item.process.pid, signal.SIGKILL)
-                item.process.wait(timeout=10)
-            # uvicorn's worker processes share the group: make sure none outlives the test
-            with suppress(ProcessLookupError):
-                os.killpg(item.process.pid, signal.SIGKILL)
-
-
-def start_s3_server(processes: Processes) -> int:
-    """moto's standalone S3 server on a free loopback port (what MinIO is in the compose file)."""
-    port = free_port()
-    moto = Path(sys.executable).parent / "moto_server"
-    argv = [str(moto), "-H", "127.0.0.1", "-p", str(port)]
-    processes.start("moto", argv, dict(os.environ), processes.logs)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not processes.exited():
-        with socket.socket() as sock:
-            sock.settimeout(1)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return port
-        time.sleep(0.2)
-    raise RuntimeError("moto_server did not start\n" + processes.logs_text())
+        """Like `docker compose stop`: every service, the last started first."""
+        for process in reversed(self.started):
+            process.stop()

@@ -2,15 +2,15 @@
 its command, its environment, its health check — against loopback servers, and deploy/README.md's
 commands with them, so neither can drift from what works.
 
-No Docker engine runs here, so the infrastructure services are stood in for: the machine's
-PostgreSQL (a fresh database as ``POSTGRES_DB``) and Redis (the tests' database), and moto's S3
-server for MinIO. ``minio-init`` (the ``mc`` client image) cannot run here either: the test
-creates the bucket with boto3, as ``mc mb`` would. The project services then start in the
-compose file's dependency order, with only their addresses rewritten (``loopback.py``): the
-MLflow tracking server from the compose file's own ``mlflow server`` command line, ``migrate``
-to completion, the API, the webhook workers (as many as ``deploy.replicas``) and the prediction
-server, each waited on until its own compose health check passes. Health checks are polled every
-second rather than at the compose file's interval.
+No Docker engine runs here, so the infrastructure services are stood in for by the loopback stack
+(tests/stack/stack.py): the machine's PostgreSQL (a fresh database as ``POSTGRES_DB``) and Redis
+(the tests' database), and moto's S3 server for MinIO. ``minio-init`` (the ``mc`` client image)
+cannot run here either: the test creates its bucket with boto3, as ``mc mb`` would. The project
+services then start in the compose file's dependency order, with only their addresses rewritten
+(``loopback.py``): the MLflow tracking server from the compose file's own ``mlflow server``
+command line, ``migrate`` to completion, the API, the webhook workers (as many as
+``deploy.replicas``) and the prediction server, each waited on until its own compose health check
+passes. Health checks are polled every second rather than at the compose file's interval.
 
 The README's ``docker compose run|exec`` commands for project services (an admin key, training
 the served model, a webhook endpoint, the upgrade's migrations) run in the service's environment
@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -51,13 +52,12 @@ from tests.deploy.compose import (
 from tests.deploy.loopback import (
     STARTUP_SECONDS,
     Loopback,
-    Processes,
+    Services,
     leftovers,
     process_environment,
-    start_s3_server,
 )
 from tests.services import require_postgres, require_redis, unavailable
-from tests.webhooks.pg import temporary_database
+from tests.stack.stack import LoopbackStack
 
 pytestmark = pytest.mark.slow
 
@@ -67,10 +67,10 @@ KEY = re.compile(r"\bhk_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{20,}")
 
 
 @pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
+def processes(tmp_path: Path) -> Iterator[Services]:
     logs = tmp_path / "logs"
     logs.mkdir()
-    started = Processes(logs)
+    started = Services(logs)
     try:
         yield started
     finally:
@@ -83,7 +83,7 @@ def _wait_healthy(
     env: dict[str, str],
     cwd: Path,
     stack: Loopback,
-    processes: Processes,
+    processes: Services,
 ) -> None:
     """Run the service's own health check until it passes (every second, bounded)."""
     test = service["healthcheck"]["test"]
@@ -95,7 +95,7 @@ def _wait_healthy(
     last = ""
     while time.monotonic() < deadline:
         exited = processes.exited()
-        assert not exited, f"{[p.name for p in exited]} exited\n{processes.logs_text()}"
+        assert not exited, f"{exited} exited\n{processes.logs_text()}"
         check = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, timeout=timeout)
         if check.returncode == 0:
             return
@@ -134,13 +134,12 @@ def _states(services: dict[str, Any]) -> dict[str, str]:
 
 
 def test_every_project_service_runs_as_the_compose_file_says(
-    tmp_path: Path, processes: Processes
+    tmp_path: Path, processes: Services, loopback_stack: LoopbackStack
 ) -> None:
     require_postgres()
     require_redis()
-    import boto3
-
-    with temporary_database() as database_url:
+    database_url = loopback_stack.create_database("deploy")
+    try:
         database = database_url.rsplit("/", 1)[1]
         bucket = f"hokusai-deploy-{uuid.uuid4().hex[:8]}"
         dotenv = {
@@ -155,15 +154,11 @@ def test_every_project_service_runs_as_the_compose_file_says(
             outside = set(depends_on(services[name])) - set(services)
             assert outside <= STOOD_IN_FOR, f"{name} waits for {outside - STOOD_IN_FOR}"
 
-        stack = Loopback(s3_port=start_s3_server(processes))
+        s3_port = urlsplit(loopback_stack.s3.endpoint_url).port
+        assert s3_port
+        stack = Loopback(s3_port=s3_port)
         stack.assign_ports(services)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{stack.s3_port}",
-            aws_access_key_id=dotenv["MINIO_ROOT_USER"],
-            aws_secret_access_key=dotenv["MINIO_ROOT_PASSWORD"],
-            region_name="us-east-1",
-        )
+        s3 = loopback_stack.s3.client()  # (moto takes any credentials: the compose file's too)
         s3.create_bucket(Bucket=bucket)  # what minio-init's `mc mb` does
 
         home = tmp_path / "home"  # the hokusai-home volume, and the image's working directory
@@ -196,6 +191,9 @@ def test_every_project_service_runs_as_the_compose_file_says(
         processes.stop_all()  # `docker compose stop api webhook-worker serving mlflow`
         _backup_and_restore(document["services"]["postgres"], database, tmp_path)
         assert "up to date" in _run(["hokusai", "db", "current"], environments["migrate"], home)
+    finally:
+        processes.stop_all()
+        loopback_stack.drop_database(database_url)
 
 
 def _run_readme_commands(
