@@ -48,7 +48,7 @@ def ms(seconds: float | None) -> str:
 
 
 def rate(per_s: float | None) -> str:
-    return "—" if per_s is None else f"{per_s:,.0f}/s" if per_s >= 100 else f"{per_s:,.2f}/s"
+    return "—" if per_s is None else f"{per_s:,.0f}/s" if per_s >= 10 else f"{per_s:,.2f}/s"
 
 
 def times(value: float | None) -> str:
@@ -288,16 +288,22 @@ def stack_rows(doc: Doc) -> list[Row]:
     read_check = checks["reads_answer"]["met"]
     for read, label in labels.items():
         rows.append(pair(label, doc["reads"][read], met=read_check, goal="right answers"))
+    rows.append(
+        pair("the index's sync with MLflow (at most every 5 s) median", doc["reads"]["index_sync"])
+    )
     delivery = doc["registration_to_delivery"]
     p50 = {
         side: (delivery[side].get("latency_from_registration_return_s") or {}).get("p50")
         for side in ("embedded", "stack")
     }
+    stack_p50 = ms(p50["stack"])
+    if p50["embedded"] and p50["stack"] is not None:
+        stack_p50 += f" ({times(p50['stack'] / p50['embedded'])})"
     rows.append(
         Row(
             "registration → webhook delivery p50 (worker process)",
             ms(p50["embedded"]),
-            ms(p50["stack"]),
+            stack_p50,
             goal="each delivered once, verified",
             met=checks["every_registration_delivered"]["met"],
         )
@@ -308,7 +314,8 @@ def stack_rows(doc: Doc) -> list[Row]:
         Row(
             f"burst of {events} events: deliveries/s, one dispatcher",
             rate(bursts["embedded"]["deliveries_per_s"]),
-            rate(bursts["stack"]["deliveries_per_s"]),
+            f"{rate(bursts['stack']['deliveries_per_s'])} "
+            f"({times(doc['burst_deliveries_per_s_stack_to_embedded'])})",
             goal="each delivered once, verified",
             met=checks["bursts_delivered"]["met"],
         )
