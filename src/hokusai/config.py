@@ -392,10 +392,12 @@ def parse_retry_schedule(text: str) -> list[float]:
 
 
 def bound_mlflow_client(*, max_retries: int = 1, timeout_seconds: int = 10) -> None:
-    """Bound the MLflow REST client's retries for long-running services.
+    """Bound the MLflow REST client's retries and timeout (for this process).
 
     By default an unreachable tracking server makes every MLflow call retry for minutes, which
-    would hang requests and health checks. Values already set in the environment win.
+    would hang requests and health checks — and a library call. The services call this at
+    start-up, and a registry on a tracking server when it is built. Values already set in the
+    environment win.
     """
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(max_retries))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(timeout_seconds))

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -27,6 +27,7 @@ from hokusai.rest.ratelimit import (
     build_rate_limiter,
 )
 from tests.services import REDIS_URL, require_redis
+from tests.stack.stack import TcpProxy
 
 
 class FakeClock:
@@ -346,65 +347,10 @@ def test_a_silent_redis_costs_at_most_one_socket_timeout(make_limiter):
         assert not limiter.healthy()
 
 
-class _Proxy:
-    """A TCP relay to the real Redis that can be cut and restored, like a network partition."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = _free_port()
-        self._listener: socket.socket | None = None
-        self._open: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(16)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def stop(self) -> None:
-        if self._listener is not None:
-            with suppress(OSError):  # wakes the blocked accept(); close() alone would not
-                self._listener.shutdown(socket.SHUT_RDWR)
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            for sock in self._open:
-                with suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-            self._open.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            with self._lock:
-                self._open += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-
 @contextmanager
-def _proxy_to_redis() -> Iterator[_Proxy]:
-    proxy = _Proxy(("127.0.0.1", 6379))
+def _proxy_to_redis() -> Iterator[TcpProxy]:
+    """A TCP relay to the real Redis that can be cut and restored, like a network partition."""
+    proxy = TcpProxy(("127.0.0.1", 6379))
     proxy.start()
     try:
         yield proxy

@@ -22,13 +22,18 @@ server's database gets Hokusai's schema *before* ``mlflow server`` first starts 
 therefore proves one database holds both schemas whichever side came first.
 
 Other test folders use the session fixture :func:`loopback_stack` (registered in
-``tests/conftest.py``) and, to cut a connection mid-run, :class:`TcpProxy`.
+``tests/conftest.py``): :meth:`LoopbackStack.tracking` for a tracking server (its
+``client_env`` and ``database_url`` configure a client), :attr:`LoopbackStack.s3` for the bucket,
+:meth:`LoopbackStack.create_database` for a database of their own, :meth:`LoopbackStack.run_server`
+to start a deployment's command line against the stack, and :class:`TcpProxy` to cut a
+connection mid-run.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import itertools
 import os
 import signal
@@ -60,6 +65,8 @@ __all__ = [
     "TrackingServer",
     "free_port",
     "loopback_stack",
+    "migrate_hokusai",
+    "server_environment",
 ]
 
 Mode = Literal["proxied", "direct"]
@@ -270,6 +277,7 @@ class LoopbackStack:
         self._numbers = itertools.count()
         self._s3: S3Server | None = None
         self._tracking: dict[Mode, TrackingServer] = {}
+        self._others: list[ServerProcess] = []
         self._lock = threading.Lock()
         self.timings: dict[str, float] = {}
         """Seconds each part took to start (for the report of a slow session)."""
@@ -413,14 +421,42 @@ class LoopbackStack:
             client_env=client_env,
         )
 
+    # ---- other servers ---------------------------------------------------------------------
+
+    def run_server(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        ready_url: str,
+        deadline_seconds: float = MLFLOW_START_SECONDS,
+    ) -> ServerProcess:
+        """Start one more server against the stack (a registry API, a worker, a prediction
+        server: a deployment's command line) and wait until ``ready_url`` answers 2xx. It is
+        stopped by :meth:`close` unless the caller stops it first; ``env`` is its whole
+        environment (build it with :func:`server_environment`)."""
+        slug = "".join(c if c.isalnum() else "-" for c in name.lower())
+        process = ServerProcess(
+            name, argv, env=env, log_path=self.workdir / f"{slug}-{next(self._numbers)}.log"
+        )
+        with self._lock:
+            self._others.append(process)
+        process.start()
+        ready = functools.partial(answers, ready_url)
+        process.wait_until(ready, deadline_seconds=deadline_seconds, what=f"answer {ready_url}")
+        return process
+
     # ---- teardown --------------------------------------------------------------------------
 
     def close(self) -> None:
         """Stop every server (also those whose start failed) and drop every database."""
         with self._lock:
-            servers = [t.process for t in self._tracking.values()]
+            # Clients first, then what they use.
+            servers = [*self._others, *(t.process for t in self._tracking.values())]
             if self._s3 is not None:
                 servers.append(self._s3.process)
+            self._others.clear()
             self._tracking.clear()
             self._s3 = None
         for process in servers:
@@ -533,8 +569,8 @@ class TcpProxy:
         def drop_if_armed(data: bytes) -> bytes | None:
             if not armed.is_set():
                 return data
+            self.cut.set()  # before the client can notice anything
             self.stop()  # the answer is lost, and so is the server
-            self.cut.set()
             return None
 
         self._pipe(source, sink, drop_if_armed)
