@@ -78,8 +78,12 @@ def pids(directory: Path) -> set[str]:
     return {file.stem.rsplit("_", 1)[-1] for file in directory.glob("*.db")}
 
 
-def per_worker(directory: Path, sample: str) -> dict[str, float]:
-    """``sample`` summed over its labels, per worker pid, read from each worker's own file."""
+def per_worker(
+    directory: Path, sample: str, labels: Mapping[str, str] | None = None
+) -> dict[str, float]:
+    """``sample`` (with ``labels``) summed over its other labels, per worker pid, read from each
+    worker's own file."""
+    wanted = dict(labels or {})
     counts: dict[str, float] = {}
     for file in sorted(directory.glob("counter_*.db")):
         pid = file.stem.rsplit("_", 1)[-1]
@@ -87,17 +91,19 @@ def per_worker(directory: Path, sample: str) -> dict[str, float]:
             s.value
             for metric in MultiProcessCollector.merge([str(file)])
             for s in metric.samples
-            if s.name == sample
+            if s.name == sample and all(s.labels.get(k) == v for k, v in wanted.items())
         )
     return counts
 
 
-def settled(directory: Path, sample: str, total: float) -> dict[str, float]:
+def settled(
+    directory: Path, sample: str, total: float, labels: Mapping[str, str] | None = None
+) -> dict[str, float]:
     """The per-worker counts once they add up to ``total`` (a worker may record a request
     just after its response went out)."""
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
-        counts = per_worker(directory, sample)
+        counts = per_worker(directory, sample, labels)
         if sum(counts.values()) == total:
             return counts
         if time.monotonic() > deadline:
@@ -122,15 +128,19 @@ def connection_to_each_worker(
     send: Callable[[httpx.Client], object],
     sample: str,
     workers: int,
+    labels: Mapping[str, str] | None = None,
     deadline_seconds: float = 90.0,
 ) -> tuple[dict[str, httpx.Client], int]:
-    """One keep-alive client per worker pid, and how many counted requests that took.
+    """One keep-alive client per worker pid, and how many requests counted in ``sample``
+    (with ``labels``) that took; ``send`` makes one such request.
 
     A lone connection usually lands on the same worker; connections opened at once make the
     workers race to accept them. After each burst every new client sends one more request on
     its own, and the worker whose file counted it is the one holding that connection. (Until
-    the last worker has started, the others take every connection.)
+    the last worker has started, the others take every connection.) Requests counted in
+    ``sample`` must come from here alone while this runs.
     """
+    offset = sum(per_worker(directory, sample, labels).values())
     bound: dict[str, httpx.Client] = {}
     sent = 0
     deadline = time.monotonic() + deadline_seconds
@@ -140,10 +150,10 @@ def connection_to_each_worker(
             list(pool.map(send, fresh))
         sent += len(fresh)
         for client in fresh:
-            before = settled(directory, sample, sent)
+            before = settled(directory, sample, offset + sent, labels)
             send(client)
             sent += 1
-            after = settled(directory, sample, sent)
+            after = settled(directory, sample, offset + sent, labels)
             (pid,) = [p for p, n in after.items() if n != before.get(p, 0)]
             if pid in bound:
                 client.close()
