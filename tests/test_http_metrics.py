@@ -88,3 +88,29 @@ def test_a_scrape_drops_the_live_gauges_of_dead_workers_and_keeps_their_counts(t
     assert 'serving{name="alive"} 1.0' in text
     assert "cleanly-exited" not in text
     assert "killed" not in text
+
+
+SWAP = """
+from types import SimpleNamespace
+from hokusai.serving.metrics import ServingMetrics
+
+def serving(version):
+    source = SimpleNamespace(kind="registry", name="fraud", version=version, run_id="r" + version)
+    return SimpleNamespace(source=source)
+
+manager = SimpleNamespace(current=serving("1"), swaps=0, load_failures=0, on_refresh=print)
+metrics = ServingMetrics(manager)
+manager.current, manager.swaps = serving("2"), 1
+print(metrics.render().decode())
+"""
+
+
+def test_a_swapped_out_model_reads_0_across_workers_not_1(tmp_path: Path):
+    """In multiprocess mode a label set cannot be removed from a worker's file: the model a
+    worker stopped serving is set to 0 first, or it would read 1 for ever."""
+    text = _python(SWAP, tmp_path)
+    info = sorted(line for line in text.splitlines() if line.startswith("hokusai_serving_model"))
+    assert len(info) == 2, text
+    assert 'version="1"} 0.0' in info[0]
+    assert 'version="2"} 1.0' in info[1]
+    assert "hokusai_serving_swaps 1.0" in text
