@@ -272,16 +272,20 @@ def run_main(
     report: Callable[[dict[str, Any], argparse.Namespace], None],
 ) -> int:
     """Quiet MLflow, ``measure(args)`` (``args.load_at_start`` set), write the results with
-    ``duration_s``, print the report; exit status 1 if ``--check`` and a goal is not met."""
+    ``duration_s`` and the overview beside them (``summary.md``), print the report; exit status
+    1 if ``--check`` and a goal is not met."""
     started = time.perf_counter()
     args.load_at_start = load_average()
     quiet_mlflow(verbose=args.verbose)
     payload = measure(args)
     payload["duration_s"] = time.perf_counter() - started
     path = write_results(name, payload, args.results_dir)
+    from summary import write_summary  # the one-page overview, never behind the results
+
+    overview = write_summary(path.parent)
     report(payload, args)
     print(f"all goals met: {yes(payload['goals_met'])}")
-    print(f"results: {path}  ({payload['duration_s']:.0f} s)")
+    print(f"results: {path}  ({payload['duration_s']:.0f} s); overview: {overview}")
     return 1 if args.check and not payload["goals_met"] else 0
 
 

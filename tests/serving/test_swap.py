@@ -75,6 +75,7 @@ def test_swap_and_rollback_under_load_without_a_failed_request(store, models, da
             for worker in workers:
                 worker.join(10)
         health = httpx.get(f"{server.url}/health").json()
+        metrics = httpx.get(f"{server.url}/metrics").text
     statuses = {status for status, _ in seen}
     assert statuses == {200}, f"failed requests during swaps: {statuses}"
     versions = [v for _, v in seen]
@@ -83,6 +84,10 @@ def test_swap_and_rollback_under_load_without_a_failed_request(store, models, da
     assert versions[-1] == v1
     assert health["swaps"] == 2
     assert health["model"]["version"] == v1
+    # One model_info series, the one serving: the swapped-out version's is gone.
+    info = [line for line in metrics.splitlines() if line.startswith("hokusai_serving_model_info")]
+    assert len(info) == 1 and f'version="{v1}"' in info[0] and info[0].endswith(" 1.0"), info
+    assert "hokusai_serving_swaps 2.0" in metrics
 
 
 def test_a_broken_version_never_replaces_the_serving_one(store, models, data, tmp_path):

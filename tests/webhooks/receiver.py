@@ -48,8 +48,11 @@ class Stream:
     interval: float = 0.0
 
 
-# (status, extra headers, delay seconds, body)
-Answer = tuple[int, dict[str, str], float, str | Stream]
+# (status, extra headers, delay seconds — or an event to hold the answer until it is set —, body)
+Answer = tuple[int, dict[str, str], float | threading.Event, str | Stream]
+
+HOLD_AT_MOST = 120.0
+"""The longest an answer waits for its event."""
 
 
 @dataclass
@@ -169,10 +172,18 @@ def running_receiver(secret: str | None) -> Iterator[Receiver]:
                 return
             receiver.ended(arrival, abandoned=False, sent=sent)
 
-        def _hold(self, seconds: float) -> bool:
-            """Wait ``seconds``; False as soon as the client hangs up."""
+        def _hold(self, delay: float | threading.Event) -> bool:
+            """Wait ``delay`` seconds, or until the event is set; False as soon as the client
+            hangs up."""
+            release: threading.Event | None = None
+            if isinstance(delay, threading.Event):
+                release, seconds = delay, HOLD_AT_MOST
+            else:
+                seconds = delay
             deadline = time.monotonic() + seconds
             while (left := deadline - time.monotonic()) > 0:
+                if release is not None and release.is_set():
+                    return True
                 readable, _, _ = select.select([self.connection], [], [], min(left, 0.01))
                 if readable:
                     try:

@@ -22,16 +22,20 @@ def serve(
     import uvicorn
 
     from hokusai.config import ServingSettings
+    from hokusai.http.metrics import worker_metrics_directory
 
     serving = ServingSettings()
     chosen = serving.resolved_port if port is None else port
     ensure_port_free(host, chosen, option="--port", variable="HOKUSAI_SERVING_PORT")
     typer.echo(f"Hokusai prediction server on http://{host}:{chosen}  (health: /health)")
-    uvicorn.run(
-        "hokusai.serving.app:create_app",
-        factory=True,
-        host=host,
-        port=chosen,
-        workers=workers,
-        log_level="info",
-    )
+    with worker_metrics_directory(workers) as metrics_directory:
+        if metrics_directory is not None:
+            typer.echo(f"Prometheus metrics: every worker writes to {metrics_directory}")
+        uvicorn.run(
+            "hokusai.serving.app:create_app",
+            factory=True,
+            host=host,
+            port=chosen,
+            workers=workers,
+            log_level="info",
+        )

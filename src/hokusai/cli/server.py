@@ -25,6 +25,7 @@ def server(
     import uvicorn
 
     from hokusai.config import export_to_environment, mask_secrets
+    from hokusai.http.metrics import worker_metrics_directory
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     export_to_environment(
@@ -46,15 +47,18 @@ def server(
     typer.echo(f'  curl -X POST {url}/api/v1/models -H "Authorization: Bearer $HOKUSAI_API_KEY" \\')
     typer.echo("       -H 'content-type: application/json' \\")
     typer.echo('       -d \'{"model_uri": "models:/m-...", "model_type": "classification"}\'')
-    uvicorn.run(
-        "hokusai.rest.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        proxy_headers=False,
-    )
+    with worker_metrics_directory(workers) as metrics_directory:
+        if metrics_directory is not None:
+            typer.echo(f"Prometheus metrics: every worker writes to {metrics_directory}")
+        uvicorn.run(
+            "hokusai.rest.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            proxy_headers=False,
+        )
 
 
 def _bootstrap_admin_key(settings: object) -> None:

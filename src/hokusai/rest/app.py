@@ -23,6 +23,7 @@ from hokusai.config import Settings, bound_mlflow_client, get_settings
 from hokusai.http import errors as http_errors
 from hokusai.http.limits import BodyLimit
 from hokusai.http.logs import install_access_log_redaction
+from hokusai.http.metrics import forget_this_process
 from hokusai.rest.deps import Components
 from hokusai.rest.metrics import ApiMetrics
 from hokusai.rest.middleware import Authenticate, RequestMetrics
@@ -117,6 +118,7 @@ def create_app(
             close = getattr(components.limiter, "close", None)
             if callable(close):
                 close()
+            forget_this_process()
 
     app = FastAPI(
         title="Hokusai Model Registry",

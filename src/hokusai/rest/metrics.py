@@ -1,8 +1,9 @@
-"""Prometheus metrics of one API process (its own registry, so tests can build many apps).
+"""Prometheus metrics of the API.
 
-Each API process exposes its own counters; with ``--workers N`` scrape each replica (or put a
-Prometheus multiprocess setup in front) — the webhook gauges are read from the shared database
-at scrape time and are therefore the same everywhere.
+One process keeps them in a registry of its own (so tests can build many apps). Under
+``hokusai server --workers N`` the workers write them to a shared multiprocess directory and
+``/metrics`` in any worker reports the totals of all of them (see :mod:`hokusai.http.metrics`).
+The webhook gauges are read from the shared database at scrape time, the same everywhere.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from hokusai.http.metrics import scrape_registry
 
 __all__ = ["ApiMetrics"]
 
@@ -72,8 +75,9 @@ class ApiMetrics:
             registry=self.registry,
             buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
         )
-        if webhook_stats is not None:
-            self.registry.register(_WebhookCollector(webhook_stats))
+        self._scraped = scrape_registry(
+            [] if webhook_stats is None else [_WebhookCollector(webhook_stats)], own=self.registry
+        )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -92,4 +96,4 @@ class ApiMetrics:
         children[1].observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self._scraped)

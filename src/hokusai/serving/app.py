@@ -36,6 +36,7 @@ from hokusai.db import open_database
 from hokusai.http import errors as http_errors
 from hokusai.http.limits import BodyLimit
 from hokusai.http.logs import install_access_log_redaction
+from hokusai.http.metrics import forget_this_process
 from hokusai.serving import scoring, v2
 from hokusai.serving.metrics import ServingMetrics
 from hokusai.serving.routes import ServingParts, admin_router, router
@@ -115,6 +116,7 @@ def create_app(
             yield
         finally:
             stop.set()
+            forget_this_process()
 
     app = FastAPI(title="Hokusai prediction server", version=__version__, lifespan=lifespan)
     app.state.manager = manager

@@ -1,16 +1,28 @@
-"""Prometheus metrics of one prediction server process."""
+"""Prometheus metrics of the prediction server.
+
+One process keeps them in a registry of its own. Under ``hokusai serve --workers N`` the workers
+write them to a shared multiprocess directory and ``/metrics`` in any worker reports the totals
+of all of them (see :mod:`hokusai.http.metrics`). Each worker loads and swaps its model on its
+own, so the gauges are the most any live worker reports (``livemax``): a label set of
+``hokusai_serving_model_info`` is 1 while some worker serves that model, and 0 once none does.
+"""
 
 from __future__ import annotations
 
+import threading
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from hokusai.http.metrics import scrape_registry
 from hokusai.serving.swap import ModelManager
 
 __all__ = ["ServingMetrics"]
 
+ModelLabels = tuple[str, str, str, str]
+
 
 class ServingMetrics:
-    """Prometheus metrics of one serving process."""
+    """Prometheus metrics of the serving processes."""
 
     def __init__(self, manager: ModelManager) -> None:
         self.registry = CollectorRegistry()
@@ -34,30 +46,58 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.rows = Counter("hokusai_serving_rows_total", "Rows predicted", registry=self.registry)
-        model_info = Gauge(
+        self._model_info = Gauge(
             "hokusai_serving_model_info",
-            "The model serving (value 1)",
+            "The model serving (value 1; 0 for a model no live worker serves any more)",
             ["source", "name", "version", "run_id"],
             registry=self.registry,
+            multiprocess_mode="livemax",
         )
-        swaps = Gauge("hokusai_serving_swaps", "Hot swaps since start", registry=self.registry)
-        failures = Gauge(
-            "hokusai_serving_load_failures", "Models that failed to load", registry=self.registry
+        self._swaps = Gauge(
+            "hokusai_serving_swaps",
+            "Hot swaps since start (the most of any live worker)",
+            registry=self.registry,
+            multiprocess_mode="livemax",
         )
+        self._failures = Gauge(
+            "hokusai_serving_load_failures",
+            "Models that failed to load (the most of any live worker)",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self._manager = manager
+        self._serving: ModelLabels | None = None
+        self._lock = threading.Lock()  # the refresher thread and scrapes both set the gauges
+        self._scraped = scrape_registry(own=self.registry)
+        # After every refresh, not only at scrape time: in multiprocess mode a worker that is
+        # never scraped still has to keep its share of the gauges current.
+        manager.on_refresh(self.refresh_gauges)
+        self.refresh_gauges()
 
-        def refresh_gauges() -> None:
-            model_info.clear()
-            current = manager.current
-            if current is not None:
-                source = current.source
-                model_info.labels(
-                    source.kind, source.name or "", source.version or "", source.run_id or ""
-                ).set(1)
-            swaps.set(manager.swaps)
-            failures.set(manager.load_failures)
+    def refresh_gauges(self) -> None:
+        """Set the gauges from the manager's state."""
+        with self._lock:
+            self._refresh_gauges()
 
-        self._refresh_gauges = refresh_gauges
+    def _refresh_gauges(self) -> None:
+        manager = self._manager
+        current = manager.current
+        serving: ModelLabels | None = None
+        if current is not None:
+            source = current.source
+            serving = (source.kind, source.name or "", source.version or "", source.run_id or "")
+        if serving != self._serving:
+            if self._serving is not None:
+                # Set to 0 before it is removed: a multiprocess file keeps a label set's last
+                # value, so removing alone would leave the old model at 1.
+                self._model_info.labels(*self._serving).set(0)
+                self._model_info.remove(*self._serving)
+            if serving is not None:
+                self._model_info.labels(*serving).set(1)
+            self._serving = serving
+        self._swaps.set(manager.swaps)
+        self._failures.set(manager.load_failures)
 
     def render(self) -> bytes:
-        self._refresh_gauges()
-        return generate_latest(self.registry)
+        self.refresh_gauges()
+        return generate_latest(self._scraped)

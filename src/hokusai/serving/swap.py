@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -70,7 +71,12 @@ class ModelManager:
         self.load_failures = 0
         self.last_refresh: RefreshOutcome | None = None
         self._reported: tuple[tuple[str, str], ...] = ()
+        self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+
+    def on_refresh(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every refresh (start-up, periodic, admin reload)."""
+        self._listeners.append(listener)
 
     @property
     def degraded(self) -> bool:
@@ -89,6 +95,11 @@ class ModelManager:
             outcome.seconds = time.perf_counter() - started
             self.last_refresh = outcome
             self._report(outcome, trigger)
+            for listener in self._listeners:
+                try:
+                    listener()
+                except Exception:  # a listener (the metrics) never fails a refresh
+                    logger.exception("a refresh listener failed")
             return outcome
 
     def _report(self, outcome: RefreshOutcome, trigger: Trigger) -> None:
