@@ -335,3 +335,48 @@ def test_a_worker_started_while_the_database_hangs_says_so(tmp_path, proxy, data
     output = done.stdout + done.stderr
     assert "backend_unavailable" in output, output
     assert "Project database is unreachable" in output, output
+
+
+REGISTER = """
+import sys
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from hokusai.errors import BackendUnavailableError
+from hokusai.services.model_registry import HokusaiModelRegistry
+
+x, y = load_iris(return_X_y=True)
+model = LogisticRegression(max_iter=300).fit(x, y)
+try:
+    HokusaiModelRegistry().register_baseline(model, sys.argv[1])
+except BackendUnavailableError as exc:
+    print(exc.code, exc.message)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.timeout(HANG)
+def test_a_process_registering_while_the_database_is_cut_writes_nothing(
+    tmp_path, proxy, server, database, model_type
+):
+    """A script that first opens the project database during the cut: the registration is
+    refused, typed and naming the database, before anything is written to MLflow."""
+    proxy.stop()
+    env = server_environment(
+        {
+            "MLFLOW_TRACKING_URI": server.url,
+            "HOKUSAI_HOME": str(tmp_path / "home"),
+            "HOKUSAI_DATABASE_URL": database,
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", REGISTER, model_type],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout.startswith("backend_unavailable Project database is unreachable"), (
+        done.stdout
+    )
+    assert _versions(server, f"hokusai_{model_type}_baseline") == {}
