@@ -1,4 +1,5 @@
-"""Shared fixtures: a real MLflow store on a temp SQLite file and a temp artifact folder."""
+"""Shared fixtures: a real MLflow store on a temp SQLite file and a temp artifact folder — or,
+for tests marked ``backends``, on the loopback stack too (tests/backends.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 import pytest
 
 from hokusai.config import Settings
+from tests.backends import Backend, parametrize_backends
+from tests.backends import backend as backend  # the store every folder's fixtures build on
 from tests.stack.stack import loopback_stack  # noqa: F401 - one session stack for every folder
 
 CONTRIBUTOR = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"  # EIP-55 test vector
@@ -48,9 +51,13 @@ def _nothing_written_to_the_checkout() -> Iterator[None]:
     assert not created, f"tests wrote {sorted(created)} into the checkout"
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize_backends(metafunc)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home")
+def settings(backend: Backend) -> Settings:
+    return backend.settings()
 
 
 @pytest.fixture

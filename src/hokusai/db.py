@@ -60,6 +60,7 @@ __all__ = [
     "database_engine",
     "database_revisions",
     "dispose_engines",
+    "is_unreachable",
     "open_database",
     "read_rows",
     "upgrade_database",
@@ -162,11 +163,19 @@ def database_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # libpq waits for a server that accepted the connection but never answers (hung, or
+        # a half-open path) forever by default: every request needing the database would hang
+        # with it. Bounded, it is an OperationalError (a 503 naming the database) in seconds.
+        connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_SECONDS
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args)
 
 
 _WRITE = "hokusai_write"
 _SQLITE_TIMEOUT = 30.0
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+"""How long a new PostgreSQL connection may take (``?connect_timeout=`` in the URL wins)."""
 
 
 def _enable_wal(cursor: Any) -> None:
@@ -221,7 +230,15 @@ def read_rows(engine: Engine, statement: sa.Select[Any], params: dict[str, Any])
     _, sql, positions, make_row = found
     args: Any = [params[name] for name in positions] if positions is not None else params
     dbapi_error = engine.dialect.loaded_dbapi.Error
-    connection = engine.raw_connection()
+    try:
+        connection = engine.raw_connection()
+    except dbapi_error as exc:
+        # The pool raises the driver's own error when it cannot connect (``Engine.connect``
+        # would have wrapped it): callers catch SQLAlchemy's, so a database that is down is
+        # an OperationalError here too, not an unexpected exception.
+        raise sa.exc.DBAPIError.instance(
+            None, None, exc, dbapi_error, hide_parameters=True, dialect=engine.dialect
+        ) from exc
     try:
         cursor = connection.cursor()
         try:
@@ -354,11 +371,35 @@ def _check_known(found: Revisions) -> None:
         )
 
 
+# What drivers say when the database cannot be reached, or a connection to it was lost: a
+# refused or timed-out connect, a server that went away mid-query, a file that cannot be opened.
+_UNREACHABLE = (
+    "could not connect",
+    "connection refused",
+    "connection failed",
+    "connection timeout",
+    "timeout expired",
+    "server closed the connection",
+    "connection is lost",
+    "terminating connection",
+    "unable to open",
+)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (a SQLAlchemy or driver error) means the database is unreachable — so a
+    retry later may succeed — rather than that it refused what was asked of it."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).lower()
+    return any(marker in text for marker in _UNREACHABLE)
+
+
 def _translate(exc: SQLAlchemyError, doing: str) -> BackendError:
     orig = getattr(exc, "orig", None)  # the driver's error, without SQLAlchemy's footer
     message = " ".join(str(orig if orig is not None else exc).split())  # one line
-    text = message.lower()
-    if "could not connect" in text or "connection refused" in text or "unable to open" in text:
+    if is_unreachable(exc):
         return BackendUnavailableError(f"Project database is unreachable: {message}")
     return BackendError(f"{doing} failed: {message}")
 

@@ -15,8 +15,9 @@ from tests.conftest import CONTRIBUTOR
 OTHER = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"
 
 
-def test_get_model_by_uuid_returns_the_version_with_stage_and_aliases(registry, forest):
-    result = registry.register_baseline(forest, "classification", {"team": "a"})
+@pytest.mark.backends
+def test_get_model_by_uuid_returns_the_version_with_stage_and_aliases(registry, backend, forest):
+    result = registry.register_baseline(forest, backend.model_type("classification"), {"team": "a"})
     registry.client.set_registered_model_alias(result["model_name"], "champion", result["version"])
     found = registry.get_model_by_uuid(result["model_uuid"])
     assert found is not None
@@ -46,21 +47,32 @@ def test_get_model_by_name_and_version(registry, forest):
 
 
 @pytest.fixture
-def family(registry, forest):
+def contributors(backend):
+    """CONTRIBUTOR and OTHER — on the stack, two addresses of this test alone."""
+    return backend.address(CONTRIBUTOR), backend.address(OTHER)
+
+
+@pytest.fixture
+def family(registry, backend, contributors, forest):
     """baseline ← a (OTHER) ← c (CONTRIBUTOR);  baseline ← b (CONTRIBUTOR)."""
-    base = registry.register_baseline(forest, "classification", {}, metrics={"accuracy": 0.8})
-    a = registry.register_improved_model(
-        forest, base["model_id"], {"accuracy": 0.05}, OTHER, metrics={"accuracy": 0.85}
+    contributor, other = contributors
+    base = registry.register_baseline(
+        forest, backend.model_type("classification"), {}, metrics={"accuracy": 0.8}
     )
-    b = registry.register_improved_model(forest, base["model_id"], {"accuracy": 0.01}, CONTRIBUTOR)
+    a = registry.register_improved_model(
+        forest, base["model_id"], {"accuracy": 0.05}, other, metrics={"accuracy": 0.85}
+    )
+    b = registry.register_improved_model(forest, base["model_id"], {"accuracy": 0.01}, contributor)
     c = registry.register_improved_model(
-        forest, a["model_id"], {"accuracy": 0.02, "f1": 0.1}, CONTRIBUTOR.lower()
+        forest, a["model_id"], {"accuracy": 0.02, "f1": 0.1}, contributor.lower()
     )
     return base, a, b, c
 
 
-def test_lineage_walks_the_whole_tree_with_cumulative_improvement(registry, family):
+@pytest.mark.backends
+def test_lineage_walks_the_whole_tree_with_cumulative_improvement(registry, family, contributors):
     base, a, b, c = family
+    _, other = contributors
     for start in (base, a, c):
         lineage = registry.get_model_lineage(start["model_id"])
         assert [e["model_id"] for e in lineage] == [
@@ -74,7 +86,7 @@ def test_lineage_walks_the_whole_tree_with_cumulative_improvement(registry, fami
     assert root["is_baseline"] and root["depth"] == 0 and root["parent_id"] is None
     assert root["metrics"] == {"accuracy": 0.8}
     assert root["cumulative_improvement"] == {"total_improvements": 0}
-    assert first["contributor"] == OTHER and first["metrics"] == {"accuracy": 0.85}
+    assert first["contributor"] == other and first["metrics"] == {"accuracy": 0.85}
     assert second["parent_id"] == base["model_id"]
     assert second["cumulative_improvement"] == {"accuracy": 0.01, "total_improvements": 1}
     assert third["parent_id"] == a["model_id"] and third["depth"] == 2
@@ -114,16 +126,23 @@ def test_lineage_of_unknown_models_raises_not_found(registry, family):
         registry.get_model_lineage("a/b/c")
 
 
-def test_contributor_models_in_any_letter_case_across_model_types(registry, family, forest):
+@pytest.mark.backends
+def test_contributor_models_in_any_letter_case_across_model_types(
+    registry, backend, family, contributors, forest
+):
     base, a, b, c = family
-    other_base = registry.register_baseline(forest, "ranking", {})
-    d = registry.register_improved_model(forest, other_base["model_id"], {"ndcg": 0.1}, CONTRIBUTOR)
-    for spelling in (CONTRIBUTOR, CONTRIBUTOR.lower(), "0x" + CONTRIBUTOR[2:].upper()):
+    contributor, other = contributors
+    other_base = registry.register_baseline(forest, backend.model_type("ranking"), {})
+    d = registry.register_improved_model(forest, other_base["model_id"], {"ndcg": 0.1}, contributor)
+    for spelling in (contributor, contributor.lower(), "0x" + contributor[2:].upper()):
         found = registry.get_contributor_models(spelling)
         assert [m["model_id"] for m in found] == [b["model_id"], c["model_id"], d["model_id"]]
-    assert {m["model_type"] for m in found} == {"classification", "ranking"}
-    assert all(m["contributor"] == CONTRIBUTOR for m in found)
-    assert [m["model_id"] for m in registry.get_contributor_models(OTHER)] == [a["model_id"]]
+    assert {m["model_type"] for m in found} == {
+        backend.model_type("classification"),
+        backend.model_type("ranking"),
+    }
+    assert all(m["contributor"] == contributor for m in found)
+    assert [m["model_id"] for m in registry.get_contributor_models(other)] == [a["model_id"]]
     assert registry.get_contributor_models("0x" + "0" * 40) == []
     with pytest.raises(InvalidContributorError):
         registry.get_contributor_models("not an address")

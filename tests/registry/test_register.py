@@ -49,20 +49,22 @@ def _local(uri: str) -> Path:
     return Path(uri.removeprefix("file://"))
 
 
-def test_baseline_result_carries_model_info_and_model_version(registry, forest, iris):
+@pytest.mark.backends
+def test_baseline_result_carries_model_info_and_model_version(registry, backend, forest, iris):
     features, _ = iris
+    model_type = backend.model_type("classification")
     result = registry.register_baseline(
-        forest, "classification", {"dataset": "iris"}, input_example=features.head(3)
+        forest, model_type, {"dataset": "iris"}, input_example=features.head(3)
     )
     assert BASE_FIELDS <= set(result)
-    assert result["model_name"] == "hokusai_classification_baseline"
+    assert result["model_name"] == f"hokusai_{model_type}_baseline"
     assert result["version"] == "1"
-    assert result["model_id"] == "hokusai_classification_baseline/1"
+    assert result["model_id"] == f"hokusai_{model_type}_baseline/1"
     assert result["is_baseline"] is True
-    assert result["model_type"] == "classification"
+    assert result["model_type"] == model_type
     assert result["model_uuid"].startswith("m-") and len(result["model_uuid"]) == 34
     assert result["model_uri"] == f"models:/{result['model_uuid']}"
-    assert result["artifact_path"].startswith("file://")
+    assert result["artifact_path"].startswith(backend.artifact_scheme)
     assert result["mlflow_version"] == importlib.metadata.version("mlflow")
     assert result["flavors"] == ["python_function", "sklearn"]
     assert "sepal length (cm)" in result["signature"]
@@ -71,33 +73,36 @@ def test_baseline_result_carries_model_info_and_model_version(registry, forest, 
     assert "contributor" not in result
 
 
-def test_exactly_one_version_per_registration(registry, forest):
-    first = registry.register_baseline(forest, "classification", {})
-    second = registry.register_baseline(forest, "classification", {})
+@pytest.mark.backends
+def test_exactly_one_version_per_registration(registry, backend, forest):
+    first = registry.register_baseline(forest, backend.model_type("classification"), {})
+    second = registry.register_baseline(forest, backend.model_type("classification"), {})
     assert [first["version"], second["version"]] == ["1", "2"]
-    assert len(_versions(registry, "hokusai_classification_baseline")) == 2
+    assert len(_versions(registry, backend.model_name("classification"))) == 2
     for result in (first, second):
         by_run = list(registry.client.search_model_versions(f"run_id = '{result['run_id']}'"))
         assert len(by_run) == 1
 
 
-def test_version_tags_make_attribution_searchable_in_mlflow(registry, forest):
-    base = registry.register_baseline(forest, "lead_scoring", {})
+@pytest.mark.backends
+def test_version_tags_make_attribution_searchable_in_mlflow(registry, backend, forest):
+    contributor = backend.address(CONTRIBUTOR)
+    base = registry.register_baseline(forest, backend.model_type("lead_scoring"), {})
     improved = registry.register_improved_model(
-        forest, base["model_id"], {"accuracy": 0.02}, CONTRIBUTOR.lower()
+        forest, base["model_id"], {"accuracy": 0.02}, contributor.lower()
     )
     mv = registry.client.get_model_version(improved["model_name"], improved["version"])
     assert mv.tags == {
         "hokusai.model_uuid": improved["model_uuid"],
-        "hokusai.model_type": "lead_scoring",
+        "hokusai.model_type": backend.model_type("lead_scoring"),
         "hokusai.is_baseline": "false",
         "hokusai.baseline_id": base["model_id"],
-        "hokusai.contributor": CONTRIBUTOR,
+        "hokusai.contributor": contributor,
         "hokusai.delta_metrics": '{"accuracy":0.02}',
         "hokusai.registration_run_id": improved["registration_run_id"],
         "hokusai.registration_state": "complete",
     }
-    found = registry.client.search_model_versions(f"tags.`hokusai.contributor` = '{CONTRIBUTOR}'")
+    found = registry.client.search_model_versions(f"tags.`hokusai.contributor` = '{contributor}'")
     assert [str(v.version) for v in found] == [improved["version"]]
     run = registry.client.get_run(improved["run_id"])
     assert run.info.status == "FINISHED"
@@ -274,16 +279,17 @@ def test_unsupported_models_are_refused_before_anything_is_written(registry, mod
     assert _versions(registry, "hokusai_classification_baseline") == []
 
 
-def test_large_nested_metadata_round_trips_everywhere(registry, forest):
+@pytest.mark.backends
+def test_large_nested_metadata_round_trips_everywhere(registry, backend, forest):
     metadata = {
         "rows": [{"id": i, "text": "x" * 180, "tags": ["a", {"b": i}]} for i in range(1000)],
         "nested": {"deep": {"deeper": [1, 2.5, None, True]}},
     }
-    base = registry.register_baseline(forest, "classification", metadata)
+    base = registry.register_baseline(forest, backend.model_type("classification"), metadata)
     assert base["metadata"] == metadata
     assert registry.get_model_by_uuid(base["model_uuid"])["metadata"] == metadata
     improved = registry.register_improved_model(
-        forest, base["model_id"], {"auc": 0.01}, CONTRIBUTOR, metadata={"small": 1}
+        forest, base["model_id"], {"auc": 0.01}, backend.address(CONTRIBUTOR), metadata={"small": 1}
     )
     lineage = registry.get_model_lineage(improved["model_id"])
     assert lineage[0]["metadata"] == metadata
@@ -313,16 +319,18 @@ def test_code_paths_are_logged_with_the_model(registry, tmp_path):
         registry.register_baseline(model, "ranking", {}, code_paths=[str(tmp_path / "nope.py")])
 
 
-def test_improved_model_result_and_checksummed_contributor(registry, forest):
-    base = registry.register_baseline(forest, "classification", {})
+@pytest.mark.backends
+def test_improved_model_result_and_checksummed_contributor(registry, backend, forest):
+    contributor = backend.address(CONTRIBUTOR)
+    base = registry.register_baseline(forest, backend.model_type("classification"), {})
     result = registry.register_improved_model(
-        forest, base["model_id"], {"accuracy": 0.03, "f1": 0.01}, CONTRIBUTOR.lower()
+        forest, base["model_id"], {"accuracy": 0.03, "f1": 0.01}, contributor.lower()
     )
     assert IMPROVED_FIELDS <= set(result)
-    assert result["model_name"] == "hokusai_classification_improved"
+    assert result["model_name"] == backend.model_name("classification", "improved")
     assert result["is_baseline"] is False
     assert result["baseline_id"] == base["model_id"]
-    assert result["contributor"] == CONTRIBUTOR
+    assert result["contributor"] == contributor
     assert result["delta_metrics"] == {"accuracy": 0.03, "f1": 0.01}
 
 

@@ -1,18 +1,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from hokusai.config import Settings
+from tests.backends import Backend
 
 
 @pytest.fixture
-def api_settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", webhook_background=False)
+def api_settings(backend: Backend) -> Settings:
+    """The test's store (on the stack: the one-database deployment, MLflow's PostgreSQL
+    database holding Hokusai's tables too)."""
+    return backend.settings(webhook_background=False)
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def bearer(key: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def logged_uris(app: Any, forest: Any, api_settings: Settings) -> list[str]:
+def logged_uris(app: Any, forest: Any, backend: Backend) -> list[str]:
     """Two models logged with plain MLflow into the API's store, as a CI job would."""
     import mlflow
     import mlflow.sklearn
@@ -51,9 +53,7 @@ def logged_uris(app: Any, forest: Any, api_settings: Settings) -> list[str]:
     mlflow.set_tracking_uri(registry.tracking_uri)
     uris = []
     try:
-        experiment = registry.client.create_experiment(
-            "ci", artifact_location=(api_settings.home_path / "ci").as_uri()
-        )
+        experiment = backend.experiment(registry.client, "ci")
         for _ in range(2):
             with mlflow.start_run(experiment_id=experiment):
                 info = mlflow.sklearn.log_model(

@@ -12,8 +12,10 @@ from tests.conftest import CONTRIBUTOR
 from tests.rest.conftest import bearer
 
 
-def _register(client: TestClient, key: str, uri: str, **extra: Any) -> dict[str, Any]:
-    body = {"model_uri": uri, "model_type": "classification", "metadata": {"k": [1, 2]}, **extra}
+def _register(
+    client: TestClient, key: str, uri: str, model_type: str = "classification", **extra: Any
+) -> dict[str, Any]:
+    body = {"model_uri": uri, "model_type": model_type, "metadata": {"k": [1, 2]}, **extra}
     response = client.post("/api/v1/models", json=body, headers=bearer(key))
     assert response.status_code == 201, response.text
     return response.json()
@@ -27,19 +29,23 @@ def _error(response: Any, status: int, code: str) -> str:
     return str(body["error"]["message"])
 
 
-def test_register_look_up_lineage_and_contributors(client, keys, logged_uris):
-    base = _register(client, keys["write"], logged_uris[0])
-    assert base["model_id"] == "hokusai_classification_baseline/1"
+@pytest.mark.backends
+def test_register_look_up_lineage_and_contributors(client, keys, logged_uris, backend):
+    model_type = backend.model_type("classification")
+    contributor = backend.address(CONTRIBUTOR)
+    base = _register(client, keys["write"], logged_uris[0], model_type)
+    assert base["model_id"] == f"hokusai_{model_type}_baseline/1"
     assert base["metadata"] == {"k": [1, 2]}
     improved = _register(
         client,
         keys["write"],
         logged_uris[1],
+        model_type,
         baseline_id=base["model_id"],
-        contributor=CONTRIBUTOR.lower(),
+        contributor=contributor.lower(),
         delta_metrics={"accuracy": 0.02},
     )
-    assert improved["contributor"] == CONTRIBUTOR
+    assert improved["contributor"] == contributor
     read = bearer(keys["read"])
 
     found = client.get(f"/api/v1/models/by-uuid/{base['model_uuid']}", headers=read)
@@ -47,13 +53,14 @@ def test_register_look_up_lineage_and_contributors(client, keys, logged_uris):
     assert found.json()["model_id"] == base["model_id"]
     assert found.json()["metadata"] == {"k": [1, 2]}
 
-    version = client.get("/api/v1/models/hokusai_classification_improved/versions/1", headers=read)
+    improved_name = f"hokusai_{model_type}_improved"
+    version = client.get(f"/api/v1/models/{improved_name}/versions/1", headers=read)
     assert version.json()["baseline_id"] == base["model_id"]
 
     for path in (
-        "/api/v1/models/hokusai_classification_improved%2F1/lineage",
-        "/api/v1/models/hokusai_classification_improved/versions/1/lineage",
-        "/api/v1/models/hokusai_classification_baseline/lineage",
+        f"/api/v1/models/{improved_name}%2F1/lineage",
+        f"/api/v1/models/{improved_name}/versions/1/lineage",
+        f"/api/v1/models/hokusai_{model_type}_baseline/lineage",
     ):
         lineage = client.get(path, headers=read)
         assert lineage.status_code == 200, (path, lineage.text)
@@ -67,22 +74,23 @@ def test_register_look_up_lineage_and_contributors(client, keys, logged_uris):
     }
 
     mine = client.get(
-        f"/api/v1/contributors/{CONTRIBUTOR.upper()[2:].join(['0x', ''])}/models", headers=read
+        f"/api/v1/contributors/{contributor.upper()[2:].join(['0x', ''])}/models", headers=read
     )
     assert [m["model_id"] for m in mine.json()["data"]] == [improved["model_id"]]
 
-    listed = client.get("/api/v1/models?kind=baseline&model_type=classification", headers=read)
+    listed = client.get(f"/api/v1/models?kind=baseline&model_type={model_type}", headers=read)
     assert [m["model_id"] for m in listed.json()["data"]] == [base["model_id"]]
     paged = client.get("/api/v1/models?max_results=1", headers=read).json()
     assert paged["count"] == 1
     assert paged["next_page_token"]
 
 
-def test_aliases_promote_and_roll_back(client, keys, logged_uris):
-    _register(client, keys["write"], logged_uris[0])
-    _register(client, keys["write"], logged_uris[1])
+@pytest.mark.backends
+def test_aliases_promote_and_roll_back(client, keys, logged_uris, backend):
+    _register(client, keys["write"], logged_uris[0], backend.model_type("classification"))
+    _register(client, keys["write"], logged_uris[1], backend.model_type("classification"))
     write = bearer(keys["write"])
-    url = "/api/v1/models/hokusai_classification_baseline/aliases/champion"
+    url = f"/api/v1/models/{backend.model_name('classification')}/aliases/champion"
     promoted = client.put(url, json={"version": "2"}, headers=write)
     assert promoted.status_code == 200
     assert promoted.json()["previous_version"] is None
@@ -110,6 +118,7 @@ def test_aliases_promote_and_roll_back(client, keys, logged_uris):
         ("GET", "/api/v1/webhooks/deliveries", "admin"),
     ],
 )
+@pytest.mark.backends
 def test_auth_matrix(client, keys, method, path, scope):
     body = {"version": "1"} if method == "PUT" else {"model_uri": "x", "model_type": "x"}
     kwargs: dict[str, Any] = {"json": body} if method in ("POST", "PUT") else {}
@@ -270,7 +279,8 @@ def test_rate_limit_is_per_key_with_retry_after(tmp_path):
         assert client.get("/health").status_code == 200  # never limited
 
 
-def test_health_live_ready_and_metrics(client, keys):
+@pytest.mark.backends
+def test_health_live_ready_and_metrics(client, keys, backend):
     health = client.get("/health")
     assert health.status_code == 200
     body = health.json()
@@ -279,7 +289,7 @@ def test_health_live_ready_and_metrics(client, keys):
     # the deployment's names; no Redis configured, so no redis entry
     assert body["services"] == {
         "mlflow": "healthy",
-        "database": "healthy",
+        backend.database_service: "healthy",
         "message_queue": "healthy",
     }
     assert set(body["details"]) == set(body["services"])
@@ -289,7 +299,7 @@ def test_health_live_ready_and_metrics(client, keys):
     ready = client.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["status"] == "healthy"
-    assert ready.json()["services"] == {"mlflow": "healthy", "database": "healthy"}
+    assert ready.json()["services"] == {"mlflow": "healthy", backend.database_service: "healthy"}
     client.get(
         "/api/v1/models/by-uuid/m-00000000000000000000000000000000", headers=bearer(keys["read"])
     )

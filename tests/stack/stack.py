@@ -24,9 +24,10 @@ therefore proves one database holds both schemas whichever side came first.
 Other test folders use the session fixture :func:`loopback_stack` (registered in
 ``tests/conftest.py``): :meth:`LoopbackStack.tracking` for a tracking server (its
 ``client_env`` and ``database_url`` configure a client), :attr:`LoopbackStack.s3` for the bucket,
-:meth:`LoopbackStack.create_database` for a database of their own, :meth:`LoopbackStack.run_server`
-to start a deployment's command line against the stack, and :class:`TcpProxy` to cut a
-connection mid-run.
+:meth:`LoopbackStack.create_database` for a database of their own,
+:meth:`LoopbackStack.private_tracking` for a registry no other test writes to,
+:meth:`LoopbackStack.run_server` to start a deployment's command line against the stack, and
+:class:`TcpProxy` to cut a connection mid-run (or leave it hanging).
 """
 
 from __future__ import annotations
@@ -368,15 +369,29 @@ class LoopbackStack:
                 self._tracking[mode] = server
             return server
 
-    def _start_tracking(self, mode: Mode, s3: S3Server) -> TrackingServer:
+    def private_tracking(self, purpose: str) -> TrackingServer:
+        """A proxied-mode tracking server of the caller's alone, on a database of its own:
+        a registry no other test writes to, for tests whose reconciler must see only their
+        own versions. Costs a server start (MLflow migrates the new database); stopped by
+        :meth:`close` unless the caller stops it first (``server.process.stop()``)."""
+        s3 = self.s3
+        server = self._start_tracking(PROXIED, s3, label=purpose)
+        with self._lock:
+            self._others.append(server.process)
+        return server
+
+    def _start_tracking(
+        self, mode: Mode, s3: S3Server, *, label: str | None = None
+    ) -> TrackingServer:
         started = time.monotonic()
-        database = self.create_database(mode)
+        label = label or mode
+        database = self.create_database(label)
         first: Literal["hokusai", "mlflow"] = "hokusai" if mode == PROXIED else "mlflow"
         if first == "hokusai":
             migrate_hokusai(database)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        prefix = "mlflow" if mode == PROXIED else "direct"
+        prefix = ("mlflow" if mode == PROXIED else "direct") if label == mode else label
         artifacts = (
             ["--artifacts-destination", f"s3://{s3.bucket}/{prefix}"]
             if mode == PROXIED
@@ -406,7 +421,7 @@ class LoopbackStack:
             }
         )
         process = ServerProcess(
-            f"mlflow server ({mode})", argv, env=env, log_path=self.workdir / f"mlflow-{mode}.log"
+            f"mlflow server ({label})", argv, env=env, log_path=self.workdir / f"mlflow-{label}.log"
         )
         process.start()
         process.wait_until(
@@ -417,7 +432,7 @@ class LoopbackStack:
         client_env = {"MLFLOW_TRACKING_URI": url}
         if mode == DIRECT:
             client_env.update(s3.credentials_env)
-        self.timings[f"mlflow-{mode}"] = time.monotonic() - started
+        self.timings[f"mlflow-{label}"] = time.monotonic() - started
         return TrackingServer(
             mode=mode,
             url=url,
@@ -490,6 +505,8 @@ class TcpProxy:
 
     :meth:`stop` closes the listening socket *and* every relayed connection, so clients with
     pooled connections see the outage at once; :meth:`start` listens again on the same port.
+    :meth:`silence` cuts every connection too, then accepts new ones and never answers them:
+    a server that hangs, or a network path that went half-open.
 
     :meth:`cut_at` arms a cut in the middle of an exchange: the next request whose bytes contain
     a marker (``b"/model-versions/create"``) is relayed, the server's answer to it is read and
@@ -502,6 +519,7 @@ class TcpProxy:
         self.cut = threading.Event()
         """Set when an armed cut has happened."""
         self._marker: bytes | None = None
+        self._silent = False
         self._listener: socket.socket | None = None
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -510,7 +528,10 @@ class TcpProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, *, silent: bool = False) -> None:
+        """Listen (again) on the port: relaying, or — ``silent`` — accepting and never
+        answering."""
+        self._silent = silent
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -531,6 +552,12 @@ class TcpProxy:
                 sock.close()
             self._open.clear()
 
+    def silence(self) -> None:
+        """Cut every connection, then accept new ones without ever answering (:meth:`stop`
+        and :meth:`start` relay again)."""
+        self.stop()
+        self.start(silent=True)
+
     def cut_at(self, marker: bytes) -> None:
         """Stop right after the server answers the next request containing ``marker``."""
         self.cut.clear()
@@ -549,6 +576,10 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self._silent:
+                with self._lock:
+                    self._open.append(client)  # held open, never read: closed by stop()
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
                 upstream.settimeout(None)

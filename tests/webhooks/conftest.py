@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from hokusai.config import Settings
+from tests.backends import Backend
 from tests.webhooks.receiver import Receiver, running_receiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -31,11 +32,11 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def hook_settings(tmp_path: Path, receiver: Receiver) -> Settings:
-    """Embedded store + the env endpoint pointing at the receiver (on loopback, so private
-    networks are allowed), fast retries."""
-    return Settings(
-        home=tmp_path / "home",
+def hook_settings(backend: Backend, receiver: Receiver) -> Settings:
+    """The test's store (an outbox of its own on the stack) + the env endpoint pointing at the
+    receiver (on loopback, so private networks are allowed), fast retries."""
+    return backend.settings(
+        own_database=True,
         webhook_allow_private_networks=True,
         webhook_url=receiver.url,
         webhook_secret=SECRET,

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from hokusai.config import Settings
 from hokusai.errors import RegistrationError
 from hokusai.services.model_registry import HokusaiModelRegistry
 from hokusai.webhooks.hub import Webhooks
 from hokusai.webhooks.tables import events
+from tests.backends import Backend
 from tests.legacy_code import legacy_register_baseline
 from tests.webhooks.helpers import fake_result
 
 
 @pytest.fixture
-def quiet(tmp_path: Path) -> Any:
-    """Embedded settings with no endpoint and no background sender (endpoints on loopback)."""
-    return Settings(
-        home=tmp_path / "home", webhook_background=False, webhook_allow_private_networks=True
+def quiet(backend: Backend) -> Any:
+    """The test's store (an outbox of its own on the stack) with no endpoint and no background
+    sender (endpoints on loopback)."""
+    return backend.settings(
+        own_database=True, webhook_background=False, webhook_allow_private_networks=True
     )
 
 
@@ -30,23 +30,29 @@ def _event_keys(hooks: Webhooks) -> list[str]:
         return sorted(conn.execute(sa.select(events.c.dedupe_key)).scalars())
 
 
-def test_every_registration_writes_its_event_before_returning(quiet, forest):
+@pytest.mark.backends
+def test_every_registration_writes_its_event_before_returning(quiet, backend, forest):
     hooks = Webhooks(quiet)
     registry = HokusaiModelRegistry(settings=quiet, announcer=hooks)
-    result = registry.register_baseline(forest, "classification", {})
+    result = registry.register_baseline(forest, backend.model_type("classification"), {})
     assert _event_keys(hooks) == [f"model_registered:run:{result['registration_run_id']}"]
     hooks.close()
 
 
-def test_a_failed_registration_writes_no_event(quiet, forest):
+@pytest.mark.backends
+def test_a_failed_registration_writes_no_event(quiet, backend, forest):
     def explode(result: dict[str, Any]) -> None:
         raise RuntimeError("boom")
 
     hooks = Webhooks(quiet)
     registry = HokusaiModelRegistry(settings=quiet, announcer=hooks, hooks=[explode])
     with pytest.raises(RegistrationError):
-        registry.register_baseline(forest, "classification", {})
+        registry.register_baseline(forest, backend.model_type("classification"), {})
     assert _event_keys(hooks) == []
+    assert (
+        registry.client.search_model_versions(f"name = '{backend.model_name('classification')}'")
+        == []
+    )
     hooks.close()
 
 

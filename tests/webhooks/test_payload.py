@@ -6,6 +6,7 @@ import hashlib
 import hmac
 
 import jsonschema
+import pytest
 
 from hokusai.webhooks.payloads import model_registered_schema
 from tests.conftest import CONTRIBUTOR
@@ -32,10 +33,12 @@ CONTRACT_FIELDS = {
 }
 
 
-def test_baseline_payload_headers_and_signatures(hooked_registry, receiver, forest, iris):
+@pytest.mark.backends
+def test_baseline_payload_headers_and_signatures(hooked_registry, backend, receiver, forest, iris):
     features, _ = iris
+    model_type = backend.model_type("lead_scoring")
     result = hooked_registry.register_baseline(
-        forest, "lead_scoring", {"nested": {"k": [1, 2]}}, input_example=features.head(2)
+        forest, model_type, {"nested": {"k": [1, 2]}}, input_example=features.head(2)
     )
     receiver.wait_for(lambda got: len(got) == 1, timeout=5)
     delivery = receiver.received[0]
@@ -43,15 +46,15 @@ def test_baseline_payload_headers_and_signatures(hooked_registry, receiver, fore
     assert set(payload) == CONTRACT_FIELDS
     jsonschema.validate(payload, model_registered_schema())
     assert payload["event_type"] == "model_registered"
-    assert payload["model_id"] == result["model_id"] == "hokusai_lead_scoring_baseline/1"
-    assert payload["model_name"] == "hokusai_lead_scoring_baseline"
+    assert payload["model_id"] == result["model_id"] == f"hokusai_{model_type}_baseline/1"
+    assert payload["model_name"] == f"hokusai_{model_type}_baseline"
     assert payload["version"] == payload["model_version"] == "1"
     assert payload["mlflow_run_id"] == result["run_id"]
     assert payload["model_uuid"] == result["model_uuid"]
     assert payload["model_uri"] == result["model_uri"]
     assert payload["signature"] == result["signature"]
     assert payload["metadata"] == {"nested": {"k": [1, 2]}}
-    assert payload["model_type"] == "lead_scoring"
+    assert payload["model_type"] == model_type
     assert payload["is_baseline"] is True
     assert payload["baseline_id"] is None
     assert payload["contributor"] is None
@@ -67,24 +70,24 @@ def test_baseline_payload_headers_and_signatures(hooked_registry, receiver, fore
     assert headers["webhook-signature"].startswith("v1,")
 
 
-def test_improved_payload_carries_attribution(hooked_registry, receiver, forest):
-    base = hooked_registry.register_baseline(forest, "lead_scoring", {})
+@pytest.mark.backends
+def test_improved_payload_carries_attribution(hooked_registry, backend, receiver, forest):
+    contributor = backend.address(CONTRIBUTOR)
+    base = hooked_registry.register_baseline(forest, backend.model_type("lead_scoring"), {})
     hooked_registry.register_improved_model(
-        forest, base["model_id"], {"auroc": 0.03}, CONTRIBUTOR.lower()
+        forest, base["model_id"], {"auroc": 0.03}, contributor.lower()
     )
     receiver.wait_for(lambda got: len(got) == 2, timeout=5)
     improved = next(r.json for r in receiver.received if not r.json["is_baseline"])
     jsonschema.validate(improved, model_registered_schema())
-    assert improved["model_id"] == "hokusai_lead_scoring_improved/1"
+    assert improved["model_id"] == backend.model_name("lead_scoring", "improved") + "/1"
     assert improved["baseline_id"] == base["model_id"]
-    assert improved["contributor"] == CONTRIBUTOR
+    assert improved["contributor"] == contributor
     assert improved["delta_metrics"] == {"auroc": 0.03}
     assert all(receiver.verified)
 
 
 def test_schema_refuses_a_payload_missing_a_contract_field(hooked_registry, receiver, forest):
-    import pytest
-
     hooked_registry.register_baseline(forest, "lead_scoring", {})
     receiver.wait_for(lambda got: len(got) == 1, timeout=5)
     payload = receiver.received[0].json

@@ -7,7 +7,6 @@ import json
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +14,10 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from hokusai.cli.main import app
-from hokusai.config import Settings
 from hokusai.errors import ConflictError, EndpointNotFoundError, ValidationError
 from hokusai.webhooks.hub import Webhooks
 from hokusai.webhooks.tables import events
+from tests.backends import Backend
 from tests.webhooks.conftest import SECRET
 from tests.webhooks.helpers import drive, fake_result
 
@@ -27,12 +26,13 @@ LONG_AGO = datetime.fromtimestamp(0, tz=timezone.utc)
 
 
 @pytest.fixture
-def quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Webhooks with no endpoint and no background sender (the CLI sees the same store)."""
+def quiet(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Webhooks with no endpoint and no background sender (the CLI sees the same store on the
+    embedded backend; an outbox of their own on the stack)."""
     monkeypatch.setenv("HOKUSAI_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")  # for the CLI
     hooks = Webhooks(
-        Settings(
-            home=tmp_path / "home",
+        backend.settings(
+            own_database=True,
             webhook_background=False,
             webhook_allow_private_networks=True,  # the receivers are on loopback
         )
@@ -58,6 +58,7 @@ def _delivered_ids(hooks: Webhooks, endpoint_id: str) -> list[str]:
     )
 
 
+@pytest.mark.backends
 def test_an_endpoint_added_later_gets_past_events_with_their_ids_once(quiet, receiver):
     before = [quiet.announce_registration(fake_result(n)) for n in (1, 2)]  # nobody listening
     assert quiet.outbox.deliveries() == []
@@ -92,6 +93,7 @@ def test_replay_takes_the_window_and_the_subscriptions(quiet):
     assert {e for ep, e in queued if ep == everything.id} >= {first, second, third, promoted}
 
 
+@pytest.mark.backends
 def test_replay_requeues_failed_and_dead_deliveries_and_skips_the_rest(quiet, receiver):
     endpoint, _ = quiet.add_endpoint(receiver.url, secret=SECRET)
     receiver.answer((400, {}, 0, "not yet"))

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hokusai.config import Settings
 from hokusai.webhooks.hub import Webhooks
+from tests.backends import Backend
 from tests.webhooks.conftest import SECRET
 from tests.webhooks.helpers import drive, fake_result
 
 
 @pytest.fixture
-def manual(tmp_path: Path, receiver) -> Any:
-    """Webhooks with no background sender: the test drives the dispatcher itself."""
+def manual(backend: Backend, receiver) -> Any:
+    """Webhooks with no background sender (an outbox of their own on the stack): the test
+    drives the dispatcher itself."""
     hooks = Webhooks(
-        Settings(
-            home=tmp_path / "home",
+        backend.settings(
+            own_database=True,
             webhook_allow_private_networks=True,
             webhook_url=receiver.url,
             webhook_secret=SECRET,
@@ -37,6 +38,7 @@ def _state(hooks: Webhooks) -> dict[str, Any]:
     return delivery
 
 
+@pytest.mark.backends
 def test_5xx_is_retried_with_the_same_webhook_id(manual, receiver):
     receiver.answer((503, {}, 0, "busy"), (500, {}, 0, "oops"))
     event_id = manual.announce_registration(fake_result(1))
@@ -120,6 +122,7 @@ def test_other_4xx_fail_without_retry_and_keep_the_response(manual, receiver):
     assert log[0]["response_snippet"] == '{"error": "bad payload"}'
 
 
+@pytest.mark.backends
 def test_dead_after_the_schedule_then_redelivered_with_the_same_id(manual, receiver):
     receiver.always((500, {}, 0, "down"))
     event_id = manual.announce_registration(fake_result(1))
@@ -135,6 +138,7 @@ def test_dead_after_the_schedule_then_redelivered_with_the_same_id(manual, recei
     assert len(manual.outbox.attempts(_state(manual)["delivery_id"])) == 4
 
 
+@pytest.mark.backends
 def test_redeliver_all_failed(manual, receiver):
     receiver.always((400, {}, 0, "no"))
     for n in (1, 2):

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hokusai import errors
 from hokusai.config import mask_secrets
+from hokusai.db import is_unreachable
 from hokusai.http.bodies import invalid_json
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "error_response",
     "install",
     "new_error_id",
+    "outage_of",
     "response_for",
     "server_error",
 ]
@@ -90,6 +92,24 @@ def _service(exc: BaseException) -> str:
     if "database" in text or "api key" in text:
         return "The project database"
     return "A backend service"
+
+
+def outage_of(exc: BaseException) -> errors.BackendUnavailableError | None:
+    """The project database's outage, when ``exc`` is one that reached here untranslated.
+
+    The layers translate their database errors where they can say what failed; one that gets
+    through (the database lost between the key check and the route's own query) is still no
+    internal error: a connection refused, lost or timed out is the database being unavailable,
+    a 503 that tells the client to retry.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError) or not is_unreachable(exc):
+        return None
+    cause = getattr(exc, "orig", None) or exc
+    known = errors.BackendUnavailableError(f"The project database is unreachable: {cause}")
+    known.__cause__ = exc
+    return known
 
 
 def _public_message(exc: errors.HokusaiError, error_id: str) -> str:
@@ -185,8 +205,9 @@ class CatchAll:
             if started:
                 raise
             connection = HTTPConnection(scope)
-            if isinstance(exc, errors.HokusaiError):
-                response = response_for(exc, connection)
+            known = exc if isinstance(exc, errors.HokusaiError) else outage_of(exc)
+            if known is not None:
+                response = response_for(known, connection)
             else:
                 response = server_error(connection, exc)
             await response(scope, receive, send)
@@ -228,6 +249,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        known = outage_of(exc)
+        if known is not None:
+            return response_for(known, request)
         return server_error(request, exc)
 
 

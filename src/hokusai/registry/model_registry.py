@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from hokusai.config import Settings, bound_mlflow_client, get_settings, mask_secrets
 from hokusai.errors import (
@@ -69,6 +71,8 @@ from hokusai.registry.validation import (
 )
 
 __all__ = ["ModelRegistry", "RegistrationHook"]
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +186,21 @@ class ModelRegistry:
             # Logged only: the read that follows asks MLflow and reports what is wrong.
             logger.info(
                 "registry index unavailable (%s); reading from MLflow", mask_secrets(str(exc))
+            )
+            return None
+
+    def _from_index(self, read: Callable[[RegistryIndex], _T]) -> _T | None:
+        """What the index answers, or None when it may not answer now — also when its
+        database fails in the middle of the read: MLflow, which the index is derived from,
+        answers instead (a project database going down costs speed, not reads)."""
+        index = self._answering_index()
+        if index is None:
+            return None
+        try:
+            return read(index)
+        except SQLAlchemyError as exc:
+            logger.info(
+                "registry index unreadable (%s); reading from MLflow", mask_secrets(str(exc))
             )
             return None
 
@@ -435,11 +454,9 @@ class ModelRegistry:
 
     def get_model_by_uuid(self, model_uuid: str) -> ModelVersionInfo | None:
         """The version registered from logged model ``model_uuid`` (``m-…``), or None."""
-        index = self._answering_index()
-        if index is not None:
-            found = index.by_uuid(model_uuid)
-            if found is not None:
-                return found
+        found = self._from_index(lambda index: index.by_uuid(model_uuid))
+        if found is not None:
+            return found
         return self._queries.by_uuid(model_uuid)
 
     def get_model(self, model_id: str) -> ModelVersionInfo:
@@ -454,18 +471,16 @@ class ModelRegistry:
         ``cumulative_improvement`` (per-metric sum of deltas from the baseline to it). A bare
         registered model name means its latest version.
         """
-        index = self._answering_index()
-        if index is not None:
-            entries = index.lineage(model_id)
-            if entries is not None:
-                return entries
+        entries = self._from_index(lambda index: index.lineage(model_id))
+        if entries is not None:
+            return entries
         return self._queries.lineage(model_id)
 
     def get_contributor_models(self, address: str) -> list[ModelSummary]:
         """Every version attributed to ``address`` (any letter case), oldest first."""
-        index = self._answering_index()
-        if index is not None:
-            return index.contributor_models(address)
+        found = self._from_index(lambda index: index.contributor_models(address))
+        if found is not None:
+            return found
         return self._queries.contributor_models(address)
 
     def list_models(
