@@ -27,6 +27,11 @@ def serve(
     serving = ServingSettings()
     chosen = serving.resolved_port if port is None else port
     ensure_port_free(host, chosen, option="--port", variable="HOKUSAI_SERVING_PORT")
+    if workers > 1:
+        from hokusai.config import get_settings
+        from hokusai.registry.backend import prepare_store
+
+        prepare_store(serving.project().tracking_uri or get_settings().resolved_tracking_uri)
     typer.echo(f"Hokusai prediction server on http://{host}:{chosen}  (health: /health)")
     with worker_metrics_directory(workers) as metrics_directory:
         if metrics_directory is not None:

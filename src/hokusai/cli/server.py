@@ -38,6 +38,10 @@ def server(
     port = settings.api_port if port is None else port
     ensure_port_free(host, port, option="--port", variable="HOKUSAI_API_PORT")
     _bootstrap_admin_key(settings)
+    if workers > 1:
+        from hokusai.registry.backend import prepare_store
+
+        prepare_store(settings.resolved_tracking_uri)
     url = f"http://{host}:{port}"
     typer.echo(f"Hokusai registry API on {url}  (OpenAPI docs: {url}/docs)")
     typer.echo(f"MLflow store: {mask_secrets(settings.resolved_tracking_uri)}")

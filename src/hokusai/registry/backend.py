@@ -15,6 +15,7 @@ by the user wins.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -28,7 +29,13 @@ import yaml
 
 from hokusai.errors import BackendError, BackendUnavailableError, HokusaiError
 
-__all__ = ["ModelCard", "mlflow_scope", "read_model_card", "translate_mlflow_error"]
+__all__ = [
+    "ModelCard",
+    "mlflow_scope",
+    "prepare_store",
+    "read_model_card",
+    "translate_mlflow_error",
+]
 
 _SCOPE_LOCK = threading.RLock()
 _ENV_KEYS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -73,6 +80,26 @@ _UNAVAILABLE_HINTS = (
     "name or service not known",
     "timed out",
 )
+
+
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def prepare_store(tracking_uri: str) -> None:
+    """Create or upgrade MLflow's database store here, once, before several processes open it.
+
+    Server replicas started together on a brand-new SQLite store otherwise race MLflow's own
+    migrations (``table _alembic_tmp_tags already exists``) and one of them dies. A tracking
+    server (``http://…``) needs nothing: it migrated its store when it started. A failure here
+    is left for the replicas to report, each with its own error.
+    """
+    scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme not in _DATABASE_SCHEMES:
+        return
+    from mlflow.tracking import MlflowClient
+
+    with contextlib.suppress(Exception):
+        MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
 
 
 def translate_mlflow_error(exc: BaseException, action: str) -> HokusaiError:
