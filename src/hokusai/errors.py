@@ -20,7 +20,9 @@
     │   ├── ApiKeyInQueryError           api_key_in_query        400
     │   ├── InvalidJsonError             invalid_json            400
     │   ├── InvalidRequestError          invalid_request         400
-    │   └── InvalidInputError            invalid_input           422
+    │   ├── InvalidInputError            invalid_input           422
+    │   ├── InvalidBenchmarkError        invalid_benchmark       422
+    │   └── MetricMismatchError          metric_mismatch         422
     ├── NotFoundError (LookupError)      not_found               404
     │   ├── ModelNotFoundError (+ValueError)  model_not_found    404
     │   │   └── NotAHokusaiModelError    not_a_hokusai_model     404
@@ -72,6 +74,7 @@ __all__ = [
     "HokusaiError",
     "InvalidApiKeyError",
     "InvalidApiKeyNameError",
+    "InvalidBenchmarkError",
     "InvalidContributorError",
     "InvalidInputError",
     "InvalidJsonError",
@@ -83,6 +86,7 @@ __all__ = [
     "InvalidScopeError",
     "InvalidWebhookSecretError",
     "InvalidWebhookUrlError",
+    "MetricMismatchError",
     "ModelNotFoundError",
     "ModelNotLoadedError",
     "ModelPredictionError",
@@ -238,6 +242,20 @@ class InvalidInputError(ValidationError):
     def __init__(self, message: str, *, column: str | None = None) -> None:
         super().__init__(message)
         self.column = column
+
+
+class InvalidBenchmarkError(ValidationError):
+    """Evaluation data cannot be scored: targets and predictions of different lengths, no rows,
+    or a missing (NaN) target or prediction. A gain measured on such rows would pay for nothing."""
+
+    code = "invalid_benchmark"
+
+
+class MetricMismatchError(ValidationError):
+    """The metric does not fit the task or the predictions: ROC AUC on a continuous target,
+    accuracy on probabilities, RMSE on string labels, an unknown metric name."""
+
+    code = "metric_mismatch"
 
 
 class NotFoundError(HokusaiError, LookupError):
