@@ -20,18 +20,22 @@
     │   ├── ApiKeyInQueryError           api_key_in_query        400
     │   ├── InvalidJsonError             invalid_json            400
     │   ├── InvalidRequestError          invalid_request         400
-    │   └── InvalidInputError            invalid_input           422
+    │   ├── InvalidInputError            invalid_input           422
+    │   ├── InvalidDatasetError          invalid_dataset         422
+    │   └── InvalidBenchmarkError        invalid_benchmark       422
     ├── NotFoundError (LookupError)      not_found               404
     │   ├── ModelNotFoundError (+ValueError)  model_not_found    404
     │   │   └── NotAHokusaiModelError    not_a_hokusai_model     404
     │   ├── EndpointNotFoundError        endpoint_not_found      404
     │   ├── EventNotFoundError           event_not_found         404
-    │   └── ApiKeyNotFoundError          api_key_not_found       404
+    │   ├── ApiKeyNotFoundError          api_key_not_found       404
+    │   └── BenchmarkNotFoundError       benchmark_not_found     404
     ├── UnauthenticatedError             unauthenticated         401
     │   └── InvalidApiKeyError           invalid_api_key         401
     ├── ForbiddenError                   forbidden               403
     │   └── AdminKeyRequiredError        admin_key_required      403
     ├── ConflictError                    conflict                409
+    │   └── BenchmarkConflictError       benchmark_conflict      409
     ├── PayloadTooLargeError             payload_too_large       413
     ├── UnsupportedMediaTypeError        unsupported_media_type  415
     ├── RateLimitedError                 rate_limited            429
@@ -64,6 +68,8 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "BaselineNotFoundError",
+    "BenchmarkConflictError",
+    "BenchmarkNotFoundError",
     "ConflictError",
     "DatabaseNotMigratedError",
     "EndpointNotFoundError",
@@ -72,7 +78,9 @@ __all__ = [
     "HokusaiError",
     "InvalidApiKeyError",
     "InvalidApiKeyNameError",
+    "InvalidBenchmarkError",
     "InvalidContributorError",
+    "InvalidDatasetError",
     "InvalidInputError",
     "InvalidJsonError",
     "InvalidMetadataError",
@@ -240,6 +248,19 @@ class InvalidInputError(ValidationError):
         self.column = column
 
 
+class InvalidDatasetError(ValidationError):
+    """A benchmark's data cannot be used: the file is missing, unreadable or not CSV/Parquet,
+    it has no rows, or its target column is missing or has empty values."""
+
+    code = "invalid_dataset"
+
+
+class InvalidBenchmarkError(ValidationError):
+    """A benchmark's definition is invalid: its name, metric, direction or a guardrail."""
+
+    code = "invalid_benchmark"
+
+
 class NotFoundError(HokusaiError, LookupError):
     """The requested object does not exist."""
 
@@ -278,6 +299,12 @@ class ApiKeyNotFoundError(NotFoundError):
     code = "api_key_not_found"
 
 
+class BenchmarkNotFoundError(NotFoundError):
+    """No benchmark has that name."""
+
+    code = "benchmark_not_found"
+
+
 class UnauthenticatedError(HokusaiError):
     """The request carries no credentials where they are required."""
 
@@ -310,6 +337,13 @@ class ConflictError(HokusaiError):
 
     code = "conflict"
     status = 409
+
+
+class BenchmarkConflictError(ConflictError):
+    """A benchmark of that name exists with other content or another definition; a benchmark
+    never changes once added, so different data needs a new name."""
+
+    code = "benchmark_conflict"
 
 
 class PayloadTooLargeError(HokusaiError):
