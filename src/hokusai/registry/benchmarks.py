@@ -50,6 +50,7 @@ __all__ = [
     "METRIC_DIRECTIONS",
     "Benchmark",
     "BenchmarkStore",
+    "check_definition",
     "content_hash",
     "parse_guardrail",
     "read_frame",
@@ -217,6 +218,27 @@ def _check_target(frame: Any, target: str, data_path: str | Path) -> None:
         )
 
 
+def check_definition(
+    name: str,
+    metric: str,
+    direction: str | None = None,
+    guardrails: Iterable[str] | Mapping[str, float] = (),
+) -> tuple[str, dict[str, float]]:
+    """Validate a benchmark's definition without reading its data or touching MLflow; the
+    direction (the metric's default when None) and the parsed guardrails."""
+    if not _NAME_RE.fullmatch(name or ""):
+        raise InvalidBenchmarkError(
+            f"Benchmark name {name!r} must be 1-100 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit."
+        )
+    _check_metric(metric)
+    direction = direction or METRIC_DIRECTIONS[metric]
+    if direction not in _DIRECTIONS:
+        raise InvalidBenchmarkError(f"Direction {direction!r} is not 'higher' or 'lower'.")
+    rails = _guardrails(guardrails)
+    return direction, rails
+
+
 # ---- the store ------------------------------------------------------------------------------
 
 
@@ -251,16 +273,7 @@ class BenchmarkStore:
     ) -> Benchmark:
         """Add benchmark ``name`` from a CSV or Parquet file; idempotent for the same content
         and definition, :class:`BenchmarkConflictError` for a different one under that name."""
-        if not _NAME_RE.fullmatch(name or ""):
-            raise InvalidBenchmarkError(
-                f"Benchmark name {name!r} must be 1-100 letters, digits, '_', '.' or '-', "
-                "starting with a letter or digit."
-            )
-        _check_metric(metric)
-        direction = direction or METRIC_DIRECTIONS[metric]
-        if direction not in _DIRECTIONS:
-            raise InvalidBenchmarkError(f"Direction {direction!r} is not 'higher' or 'lower'.")
-        rails = _guardrails(guardrails)
+        direction, rails = check_definition(name, metric, direction, guardrails)
         frame = read_frame(data_path)
         _check_target(frame, target, data_path)
         digest = content_hash(frame)
