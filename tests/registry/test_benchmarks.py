@@ -234,3 +234,31 @@ def test_a_failure_while_recording_leaves_no_benchmark(
     assert getattr(raised.value, "code", None) == "backend_error"
     assert failing.list() == []
     assert all(r.info.lifecycle_stage == "deleted" for r in _runs(failing))
+
+
+class _RacingStore(BenchmarkStore):
+    """A store whose first look-up misses, as when another process adds the same name between
+    this one's check and its write."""
+
+    missed = False
+
+    def _find(self, name: str) -> Any:
+        if not self.missed:
+            self.missed = True
+            return None
+        return super()._find(name)
+
+
+def test_a_concurrent_add_of_the_same_name_keeps_the_first(
+    store: BenchmarkStore, csv: Path, tmp_path: Path
+):
+    first = store.add("churn-v1", csv, "label", "accuracy")
+    same = _RacingStore(store.settings).add("churn-v1", csv, "label", "accuracy")
+    assert same == first
+    other = tmp_path / "other.csv"
+    _frame().iloc[:3].to_csv(other, index=False)
+    with pytest.raises(BenchmarkConflictError, match="other content"):
+        _RacingStore(store.settings).add("churn-v1", other, "label", "accuracy")
+    assert store.list() == [first]
+    live = [r for r in _runs(store) if r.info.lifecycle_stage == "active"]
+    assert [r.info.run_id for r in live] == [first.run_id]

@@ -239,6 +239,22 @@ def check_definition(
     return direction, rails
 
 
+def _same_or_conflict(existing: Benchmark, wanted: tuple[Any, ...]) -> None:
+    have = (
+        existing.content_hash,
+        existing.target,
+        existing.metric,
+        existing.direction,
+        existing.guardrails,
+    )
+    if wanted != have:
+        what = "content" if wanted[0] != existing.content_hash else "settings"
+        raise BenchmarkConflictError(
+            f"Benchmark {existing.name!r} exists with other {what} ({existing.content_hash}); "
+            "benchmarks never change: add it under a new name."
+        )
+
+
 # ---- the store ------------------------------------------------------------------------------
 
 
@@ -278,24 +294,19 @@ class BenchmarkStore:
         _check_target(frame, target, data_path)
         digest = content_hash(frame)
 
+        wanted = (digest, target, metric, direction, rails)
         existing = self._find(name)
-        if existing is not None:
-            wanted = (digest, target, metric, direction, rails)
-            have = (
-                existing.content_hash,
-                existing.target,
-                existing.metric,
-                existing.direction,
-                existing.guardrails,
+        if existing is None:
+            recorded = self._record(
+                name, frame, data_path, digest, target, metric, direction, rails
             )
-            if wanted != have:
-                raise BenchmarkConflictError(
-                    f"Benchmark {name!r} exists with other "
-                    f"{'content' if digest != existing.content_hash else 'settings'} "
-                    f"({existing.content_hash}); benchmarks never change: add it under a new name."
-                )
-            return existing
-        return self._record(name, frame, data_path, digest, target, metric, direction, rails)
+            existing = self.get(name)
+            if existing.run_id == recorded:
+                return existing
+            # Another process added this name meanwhile, and the first run counts: ours goes.
+            self._discard(recorded)
+        _same_or_conflict(existing, wanted)
+        return existing
 
     def _record(
         self,
@@ -307,7 +318,8 @@ class BenchmarkStore:
         metric: str,
         direction: str,
         rails: dict[str, float],
-    ) -> Benchmark:
+    ) -> str:
+        """Record a new benchmark run; its run id."""
         from mlflow.data.pandas_dataset import from_pandas
         from mlflow.entities import DatasetInput, InputTag
         from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
@@ -353,7 +365,7 @@ class BenchmarkStore:
             if run_id is not None:
                 self._discard(run_id)
             raise translate_mlflow_error(exc, f"adding benchmark {name!r}") from exc
-        return self.get(name)
+        return run_id
 
     def _discard(self, run_id: str) -> None:
         with contextlib.suppress(Exception):  # the original failure is what gets reported
