@@ -21,6 +21,7 @@
     │   ├── InvalidJsonError             invalid_json            400
     │   ├── InvalidRequestError          invalid_request         400
     │   ├── InvalidInputError            invalid_input           422
+    │   ├── InvalidDatasetError          invalid_dataset         422
     │   ├── InvalidBenchmarkError        invalid_benchmark       422
     │   └── MetricMismatchError          metric_mismatch         422
     ├── NotFoundError (LookupError)      not_found               404
@@ -28,12 +29,14 @@
     │   │   └── NotAHokusaiModelError    not_a_hokusai_model     404
     │   ├── EndpointNotFoundError        endpoint_not_found      404
     │   ├── EventNotFoundError           event_not_found         404
-    │   └── ApiKeyNotFoundError          api_key_not_found       404
+    │   ├── ApiKeyNotFoundError          api_key_not_found       404
+    │   └── BenchmarkNotFoundError       benchmark_not_found     404
     ├── UnauthenticatedError             unauthenticated         401
     │   └── InvalidApiKeyError           invalid_api_key         401
     ├── ForbiddenError                   forbidden               403
     │   └── AdminKeyRequiredError        admin_key_required      403
     ├── ConflictError                    conflict                409
+    │   └── BenchmarkConflictError       benchmark_conflict      409
     ├── PayloadTooLargeError             payload_too_large       413
     ├── UnsupportedMediaTypeError        unsupported_media_type  415
     ├── RateLimitedError                 rate_limited            429
@@ -66,6 +69,8 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "BaselineNotFoundError",
+    "BenchmarkConflictError",
+    "BenchmarkNotFoundError",
     "ConflictError",
     "DatabaseNotMigratedError",
     "EndpointNotFoundError",
@@ -76,6 +81,7 @@ __all__ = [
     "InvalidApiKeyNameError",
     "InvalidBenchmarkError",
     "InvalidContributorError",
+    "InvalidDatasetError",
     "InvalidInputError",
     "InvalidJsonError",
     "InvalidMetadataError",
@@ -244,9 +250,17 @@ class InvalidInputError(ValidationError):
         self.column = column
 
 
+class InvalidDatasetError(ValidationError):
+    """A benchmark's data cannot be used or scored: the file is missing, unreadable or not
+    CSV/Parquet, it has no rows, its target column is missing or has empty values, or targets
+    and predictions differ in length or hold a missing (NaN) value. A gain measured on such
+    rows would pay for nothing."""
+
+    code = "invalid_dataset"
+
+
 class InvalidBenchmarkError(ValidationError):
-    """Evaluation data cannot be scored: targets and predictions of different lengths, no rows,
-    or a missing (NaN) target or prediction. A gain measured on such rows would pay for nothing."""
+    """A benchmark's definition is invalid: its name, metric, direction or a guardrail."""
 
     code = "invalid_benchmark"
 
@@ -296,6 +310,12 @@ class ApiKeyNotFoundError(NotFoundError):
     code = "api_key_not_found"
 
 
+class BenchmarkNotFoundError(NotFoundError):
+    """No benchmark has that name."""
+
+    code = "benchmark_not_found"
+
+
 class UnauthenticatedError(HokusaiError):
     """The request carries no credentials where they are required."""
 
@@ -328,6 +348,13 @@ class ConflictError(HokusaiError):
 
     code = "conflict"
     status = 409
+
+
+class BenchmarkConflictError(ConflictError):
+    """A benchmark of that name exists with other content or another definition; a benchmark
+    never changes once added, so different data needs a new name."""
+
+    code = "benchmark_conflict"
 
 
 class PayloadTooLargeError(HokusaiError):

@@ -347,6 +347,48 @@ CASES: dict[str, list[Case]] = {
             env=NO_RETRIES,
         ),
     ],
+    "benchmarks add": [
+        Case(
+            "benchmarks add b --data {fresh}/d.csv --target y --metric f1",
+            "invalid_dataset",
+            **NOTHING,
+        ),
+        Case("benchmarks add b --data {file} --target y --metric f1", "invalid_dataset", **NOTHING),
+        Case(
+            "benchmarks add b --data {file} --target y --metric precision",
+            "invalid_benchmark",
+            **NOTHING,
+        ),
+        Case(
+            "benchmarks add b/c --data {file} --target y --metric f1",
+            "invalid_benchmark",
+            **NOTHING,
+        ),
+        Case(
+            "benchmarks add b --data {file} --target y --metric f1 --direction up",
+            "invalid_benchmark",
+            **NOTHING,
+        ),
+        Case(
+            "benchmarks add b --data {file} --target y --metric f1 --guardrail f1",
+            "invalid_benchmark",
+            **NOTHING,
+        ),
+        Case(
+            "benchmarks add b --data {file} --target y --metric f1 --guardrail f1:-1",
+            "invalid_benchmark",
+            **NOTHING,
+        ),
+    ],
+    "benchmarks list": [
+        Case("--home {corrupt} benchmarks list", "corrupt_database"),
+        Case("--tracking-uri {closed} benchmarks list", "backend_unavailable", env=NO_RETRIES),
+    ],
+    "benchmarks show": [
+        Case("benchmarks show nope", "benchmark_not_found"),
+        Case("--home {corrupt} benchmarks show nope", "corrupt_database"),
+        Case("--tracking-uri {closed} benchmarks show nope", "backend_unavailable", env=NO_RETRIES),
+    ],
     "registry backfill": [
         Case("--home {corrupt} registry backfill", "corrupt_database"),
         Case("--tracking-uri {closed} registry backfill", "backend_unavailable", env=NO_RETRIES),

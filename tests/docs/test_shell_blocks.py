@@ -54,6 +54,12 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "models:/hokusai_fraud_baseline@champion",
         re.compile(r'^\{"predictions":\[[^,\]]+\]\}$', re.M),
     ],
+    "docs/benchmarks.md": [
+        # the CSV, then the same rows shuffled as Parquet: one benchmark, one content hash
+        re.compile(r'^\s*"num_rows": 569,$', re.M),
+        re.compile(r'^\s*"content_hash": "0x[0-9a-f]{64}",$', re.M),
+        re.compile(r"^│ cancer-v1 +│ roc_auc +│ higher +│ 569 ", re.M),
+    ],
     "docs/library.md": [
         "Registered hokusai_classification_baseline/1 (model_type=classification)",
         "metadata round-trips unchanged: True",

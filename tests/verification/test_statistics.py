@@ -9,7 +9,7 @@ import pytest
 from sklearn import metrics as skm
 from statsmodels.stats.contingency_tables import mcnemar
 
-from hokusai.errors import InvalidBenchmarkError, MetricMismatchError, ValidationError
+from hokusai.errors import InvalidDatasetError, MetricMismatchError, ValidationError
 from hokusai.verification import (
     METRICS,
     PairedResult,
@@ -223,12 +223,12 @@ def test_accepted_needs_the_threshold_and_the_interval_clear_of_zero():
 
 
 def test_mismatched_lengths_are_an_invalid_benchmark():
-    with pytest.raises(InvalidBenchmarkError, match="lengths differ"):
+    with pytest.raises(InvalidDatasetError, match="lengths differ"):
         paired_comparison([0, 1, 1], [0, 1], [0, 1, 1], "accuracy")
 
 
 def test_no_rows_are_an_invalid_benchmark():
-    with pytest.raises(InvalidBenchmarkError):
+    with pytest.raises(InvalidDatasetError):
         paired_comparison([], [], [], "mae")
 
 
@@ -236,12 +236,12 @@ def test_no_rows_are_an_invalid_benchmark():
     "y", [np.array([0.0, np.nan, 1.0]), np.array(["a", None, "b"], dtype=object)]
 )
 def test_nan_targets_are_an_invalid_benchmark(y: np.ndarray):
-    with pytest.raises(InvalidBenchmarkError, match="missing"):
+    with pytest.raises(InvalidDatasetError, match="missing"):
         paired_comparison(y, y[::-1], y, "accuracy")
 
 
 def test_nan_predictions_are_an_invalid_benchmark():
-    with pytest.raises(InvalidBenchmarkError, match="candidate"):
+    with pytest.raises(InvalidDatasetError, match="candidate"):
         paired_comparison([1.0, 2.0], [1.0, 2.0], [1.0, np.nan], "mae")
 
 
@@ -264,6 +264,6 @@ def test_a_metric_that_does_not_fit_is_a_metric_mismatch(metric: str, y: list, p
 
 
 def test_errors_are_validation_errors_with_codes():
-    assert issubclass(InvalidBenchmarkError, ValidationError)
-    assert InvalidBenchmarkError.code == "invalid_benchmark"
+    assert issubclass(InvalidDatasetError, ValidationError)
+    assert InvalidDatasetError.code == "invalid_benchmark"
     assert MetricMismatchError.code == "metric_mismatch"

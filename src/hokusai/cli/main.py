@@ -17,6 +17,7 @@ import typer
 
 from hokusai import __version__
 from hokusai.cli import (
+    benchmarks,
     contributors,
     db,
     doctor,
@@ -43,6 +44,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(contributors.app, name="contributors")
 app.add_typer(registry.app, name="registry")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(benchmarks.app, name="benchmarks")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.command("quickstart")(quickstart.quickstart)

@@ -42,7 +42,7 @@ import numpy.typing as npt
 from scipy import stats
 from sklearn import metrics as skm
 
-from hokusai.errors import InvalidBenchmarkError, MetricMismatchError, ValidationError
+from hokusai.errors import InvalidDatasetError, MetricMismatchError, ValidationError
 
 __all__ = [
     "METRICS",
@@ -263,7 +263,7 @@ def _as_1d(name: str, values: object) -> np.ndarray:
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
-        raise InvalidBenchmarkError(f"{name} must be one-dimensional, got shape {array.shape}")
+        raise InvalidDatasetError(f"{name} must be one-dimensional, got shape {array.shape}")
     return array
 
 
@@ -279,17 +279,17 @@ def _check_inputs(
     metric: Metric, y: np.ndarray, baseline: np.ndarray, candidate: np.ndarray
 ) -> None:
     if not (y.shape[0] == baseline.shape[0] == candidate.shape[0]):
-        raise InvalidBenchmarkError(
+        raise InvalidDatasetError(
             f"lengths differ: {y.shape[0]} targets, {baseline.shape[0]} baseline and "
             f"{candidate.shape[0]} candidate predictions"
         )
     if y.shape[0] == 0:
-        raise InvalidBenchmarkError("no rows to evaluate")
+        raise InvalidDatasetError("no rows to evaluate")
     if _has_missing(y):
-        raise InvalidBenchmarkError(f"targets contain {_count_missing(y)} missing (NaN) values")
+        raise InvalidDatasetError(f"targets contain {_count_missing(y)} missing (NaN) values")
     for label, pred in (("baseline", baseline), ("candidate", candidate)):
         if _has_missing(pred):
-            raise InvalidBenchmarkError(f"{label} predictions contain missing (NaN) values")
+            raise InvalidDatasetError(f"{label} predictions contain missing (NaN) values")
     if metric.task is Task.REGRESSION:
         _check_regression(metric, y, baseline, candidate)
     elif metric.task is Task.SCORES:
@@ -364,7 +364,7 @@ def paired_comparison(
 ) -> PairedResult:
     """Score baseline and candidate on the same rows and bound the difference.
 
-    Raises :class:`InvalidBenchmarkError` for unusable rows (lengths differ, no rows, NaN) and
+    Raises :class:`InvalidDatasetError` for unusable rows (lengths differ, no rows, NaN) and
     :class:`MetricMismatchError` for a metric that does not fit the target or predictions.
     """
     spec = get_metric(metric)
