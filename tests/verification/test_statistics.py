@@ -222,12 +222,12 @@ def test_accepted_needs_the_threshold_and_the_interval_clear_of_zero():
     assert not accepted(_result(0.02, 0.01, 0.03), direction="lower")
 
 
-def test_mismatched_lengths_are_an_invalid_benchmark():
+def test_mismatched_lengths_are_invalid_data():
     with pytest.raises(InvalidDatasetError, match="lengths differ"):
         paired_comparison([0, 1, 1], [0, 1], [0, 1, 1], "accuracy")
 
 
-def test_no_rows_are_an_invalid_benchmark():
+def test_no_rows_are_invalid_data():
     with pytest.raises(InvalidDatasetError):
         paired_comparison([], [], [], "mae")
 
@@ -235,12 +235,12 @@ def test_no_rows_are_an_invalid_benchmark():
 @pytest.mark.parametrize(
     "y", [np.array([0.0, np.nan, 1.0]), np.array(["a", None, "b"], dtype=object)]
 )
-def test_nan_targets_are_an_invalid_benchmark(y: np.ndarray):
+def test_nan_targets_are_invalid_data(y: np.ndarray):
     with pytest.raises(InvalidDatasetError, match="missing"):
         paired_comparison(y, y[::-1], y, "accuracy")
 
 
-def test_nan_predictions_are_an_invalid_benchmark():
+def test_nan_predictions_are_invalid_data():
     with pytest.raises(InvalidDatasetError, match="candidate"):
         paired_comparison([1.0, 2.0], [1.0, 2.0], [1.0, np.nan], "mae")
 
@@ -265,5 +265,5 @@ def test_a_metric_that_does_not_fit_is_a_metric_mismatch(metric: str, y: list, p
 
 def test_errors_are_validation_errors_with_codes():
     assert issubclass(InvalidDatasetError, ValidationError)
-    assert InvalidDatasetError.code == "invalid_benchmark"
+    assert InvalidDatasetError.code == "invalid_dataset"
     assert MetricMismatchError.code == "metric_mismatch"
