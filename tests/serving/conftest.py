@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +191,28 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+@dataclass
+class Served:
+    """A live server, the model it serves loaded the way MLflow loads it, and rows for it (the
+    protocol tests compare every answer with ``pyfunc``'s predictions)."""
+
+    server: LiveServer
+    pyfunc: Any
+    frame: Any
+    version: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def columns(self) -> list[str]:
+        return [str(c) for c in self.frame.columns]
+
+    def expected(self, frame: Any = None, **params: Any) -> list[Any]:
+        import numpy as np
+
+        rows = self.frame if frame is None else frame
+        return np.asarray(self.pyfunc.predict(rows, params=params or None)).tolist()

@@ -12,16 +12,15 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import mlflow.pyfunc
-import numpy as np
 import pandas as pd
 import pytest
 import requests
 
+from tests.serving import conftest
 from tests.serving.conftest import (
     MODEL,
     LiveServer,
@@ -42,27 +41,11 @@ class Scaled(mlflow.pyfunc.PythonModel):
         return model_input["x"] * scale + model_input["y"]
 
 
-@dataclass
-class Served:
-    """A live server, the model it serves loaded the way MLflow loads it, and rows for it."""
-
-    server: LiveServer
-    pyfunc: Any
-    frame: pd.DataFrame
-    version: str
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
+class Served(conftest.Served):
     def client(self) -> Any:
         from mlflow.pyfunc.scoring_server.client import ScoringServerClient
 
         return ScoringServerClient("127.0.0.1", self.server.port)
-
-    def expected(self, frame: pd.DataFrame | None = None, **params: Any) -> list[Any]:
-        rows = self.frame if frame is None else frame
-        return np.asarray(self.pyfunc.predict(rows, params=params or None)).tolist()
 
 
 @pytest.fixture(scope="module")

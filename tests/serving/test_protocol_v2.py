@@ -18,7 +18,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -35,6 +34,7 @@ import hokusai
 from tests.serving.conftest import (
     MODEL,
     LiveServer,
+    Served,
     Store,
     client_of,
     serving_settings,
@@ -77,27 +77,6 @@ def _mixed_frame() -> pd.DataFrame:
             "b": np.array([True, False, True, False]),
         }
     )
-
-
-@dataclass
-class Served:
-    """A live server, the model it serves loaded the way MLflow loads it, and rows for it."""
-
-    server: LiveServer
-    pyfunc: Any
-    frame: pd.DataFrame
-    version: str
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def columns(self) -> list[str]:
-        return [str(c) for c in self.frame.columns]
-
-    def expected(self, frame: pd.DataFrame | None = None) -> list[Any]:
-        return np.asarray(self.pyfunc.predict(self.frame if frame is None else frame)).tolist()
 
 
 @pytest.fixture(scope="module")
