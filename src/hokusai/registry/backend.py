@@ -15,7 +15,7 @@ by the user wins.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlparse
 
 import yaml
 
+from hokusai.config import mask_secrets
 from hokusai.errors import BackendError, BackendUnavailableError, HokusaiError
 
 __all__ = [
@@ -98,8 +99,13 @@ def prepare_store(tracking_uri: str) -> None:
         return
     from mlflow.tracking import MlflowClient
 
-    with contextlib.suppress(Exception):
+    try:
         MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - each replica reports it again, with its own error
+        logging.getLogger(__name__).warning(
+            "MLflow's store could not be prepared before the workers start: %s",
+            mask_secrets(_first_line(str(exc))),
+        )
 
 
 def translate_mlflow_error(exc: BaseException, action: str) -> HokusaiError:
