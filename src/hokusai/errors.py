@@ -23,14 +23,16 @@
     │   ├── InvalidInputError            invalid_input           422
     │   ├── InvalidDatasetError          invalid_dataset         422
     │   ├── InvalidBenchmarkError        invalid_benchmark       422
-    │   └── MetricMismatchError          metric_mismatch         422
+    │   ├── MetricMismatchError          metric_mismatch         422
+    │   └── NotAnImprovementError        not_an_improvement      422
     ├── NotFoundError (LookupError)      not_found               404
     │   ├── ModelNotFoundError (+ValueError)  model_not_found    404
     │   │   └── NotAHokusaiModelError    not_a_hokusai_model     404
     │   ├── EndpointNotFoundError        endpoint_not_found      404
     │   ├── EventNotFoundError           event_not_found         404
     │   ├── ApiKeyNotFoundError          api_key_not_found       404
-    │   └── BenchmarkNotFoundError       benchmark_not_found     404
+    │   ├── BenchmarkNotFoundError       benchmark_not_found     404
+    │   └── VerificationNotFoundError    verification_not_found  404
     ├── UnauthenticatedError             unauthenticated         401
     │   └── InvalidApiKeyError           invalid_api_key         401
     ├── ForbiddenError                   forbidden               403
@@ -42,6 +44,7 @@
     ├── RateLimitedError                 rate_limited            429
     ├── RegistrationError                registration_failed     500
     │   └── RollbackIncompleteError      rollback_incomplete     500
+    ├── VerificationError                verification_failed     500
     ├── ModelNotLoadedError              model_not_loaded        503
     └── BackendError                     backend_error           502
         ├── BackendUnavailableError      backend_unavailable     503
@@ -97,6 +100,7 @@ __all__ = [
     "ModelNotLoadedError",
     "ModelPredictionError",
     "NotAHokusaiModelError",
+    "NotAnImprovementError",
     "NotFoundError",
     "PayloadTooLargeError",
     "RateLimitedError",
@@ -108,6 +112,8 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "UnsupportedModelError",
     "ValidationError",
+    "VerificationError",
+    "VerificationNotFoundError",
     "http_status_for",
 ]
 
@@ -272,6 +278,13 @@ class MetricMismatchError(ValidationError):
     code = "metric_mismatch"
 
 
+class NotAnImprovementError(ValidationError):
+    """Verification was asked of a version that is not an improved model (a baseline, or a
+    model without a ``baseline_id``): there is nothing to compare it with."""
+
+    code = "not_an_improvement"
+
+
 class NotFoundError(HokusaiError, LookupError):
     """The requested object does not exist."""
 
@@ -314,6 +327,12 @@ class BenchmarkNotFoundError(NotFoundError):
     """No benchmark has that name."""
 
     code = "benchmark_not_found"
+
+
+class VerificationNotFoundError(NotFoundError):
+    """No verification with that id."""
+
+    code = "verification_not_found"
 
 
 class UnauthenticatedError(HokusaiError):
@@ -392,6 +411,14 @@ class RollbackIncompleteError(RegistrationError):
     """Registration failed and its rollback left something behind; the message names it."""
 
     code = "rollback_incomplete"
+
+
+class VerificationError(HokusaiError):
+    """A verification could not complete for a reason that is not the caller's input (the
+    evaluation run could not be recorded, a model could not be loaded from the store)."""
+
+    code = "verification_failed"
+    status = 500
 
 
 class ModelNotLoadedError(HokusaiError):

@@ -17,10 +17,15 @@ from typing_extensions import NotRequired, TypedDict
 __all__ = [
     "AliasChange",
     "AliasRemoval",
+    "BenchmarkRef",
+    "GuardrailCheck",
     "LineageEntry",
+    "MetricComparison",
     "ModelSummary",
     "ModelVersionInfo",
     "RegistrationResult",
+    "VerificationResult",
+    "VerificationSummary",
 ]
 
 
@@ -140,3 +145,115 @@ class AliasRemoval(TypedDict):
     model_name: str
     alias: str
     previous_version: str | None
+
+
+class BenchmarkRef(TypedDict):
+    """The benchmark a verification ran on (a benchmark never changes once added)."""
+
+    name: str
+    content_hash: str
+    """``0x`` + SHA-256 of the rows, independent of row order and file format."""
+    num_rows: int
+    target: str
+    metric: str
+    direction: str
+    """``"higher"`` or ``"lower"``: which way the metric is better."""
+
+
+class MetricComparison(TypedDict):
+    """One metric, baseline and candidate scored on the same rows (``delta`` = candidate −
+    baseline, in the metric's own units; ``*_bps`` in integer basis points, ROUND_HALF_EVEN)."""
+
+    metric: str
+    direction: str
+    baseline_score: float
+    candidate_score: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    """The paired 95% interval of ``delta``."""
+    ci_method: str
+    """``"paired_bootstrap"`` or ``"delong"`` (ROC AUC)."""
+    p_value: float | None
+    """Exact McNemar for accuracy, else ``None``."""
+    baseline_score_bps: int
+    candidate_score_bps: int
+    delta_bps: int
+    """``candidate_score_bps − baseline_score_bps`` (signed; negative is better for a lower-is-
+    better metric)."""
+    improvement_bps: int
+    """``delta`` in basis points on the better side: positive means the candidate is better."""
+
+
+class GuardrailCheck(MetricComparison):
+    """A guardrail: the candidate may be worse than the baseline by at most ``tolerance``."""
+
+    tolerance: float
+    passed: bool
+
+
+class VerificationResult(TypedDict):
+    """What ``verify_improvement`` returns: the registry's own measurement of a candidate's gain
+    over its baseline on a benchmark, with the claim beside it and the decision."""
+
+    verification_id: str
+    """``ver_`` + 24 hex digits of the idempotency key: the same inputs give the same id."""
+    candidate_id: str
+    baseline_id: str
+    candidate_model_uuid: str | None
+    baseline_model_uuid: str | None
+    contributor: str | None
+    """EIP-55."""
+    benchmark: BenchmarkRef
+    primary: MetricComparison
+    """The benchmark's metric."""
+    guardrails: list[GuardrailCheck]
+    threshold_bps: int
+    accepted: bool
+    """``primary.improvement_bps ≥ threshold_bps``, its interval wholly on the better side of
+    zero, and every guardrail passed."""
+    reasons: list[str]
+    """Why not accepted (empty when accepted): ``below_threshold``, ``interval_includes_zero``,
+    ``guardrail_failed:<metric>``."""
+    claimed_delta: float | None
+    """The contributor's claim for the benchmark's metric (``delta_metrics[metric]``)."""
+    claimed_delta_metrics: dict[str, float]
+    claim_status: str
+    """``"reproduced"`` (the claim is within or below the interval on the better side),
+    ``"not_reproduced"`` (it claims more than the interval allows: flagged) or
+    ``"not_claimed"``."""
+    n_rows: int
+    n_boot: int
+    seed: int
+    alpha: float
+    mlflow_run_id: str
+    """The evaluation run (experiment ``hokusai-verifications``)."""
+    attestation_hash: str
+    """``0x`` + SHA-256 of the manifest's canonical inputs."""
+    idempotency_key: str
+    """``0x`` + SHA-256 of ``"{model_id_uint}:{attestation hex without 0x}"``."""
+    model_id_uint: str
+    """The candidate's ``model_id`` as a uint256 (SHA-256, big-endian), in decimal."""
+    verified_at: str
+    """ISO 8601, UTC."""
+    event_ids: list[str]
+    """``improvement.verified`` and, when accepted, ``deltaone.accepted`` (empty when nothing
+    announces or the verification was already recorded)."""
+    reused: bool
+    """True when these inputs had already been verified: the recorded verification is returned
+    and nothing new is written or announced."""
+
+
+class VerificationSummary(TypedDict):
+    """The latest verification of a version, as its tags record it (on version reads, listings
+    and lineage entries, beside the claimed ``delta_metrics``)."""
+
+    verification_id: str
+    benchmark: str
+    metric: str
+    delta_bps: int
+    improvement_bps: int
+    accepted: bool
+    claim_status: str
+    mlflow_run_id: str
+    verified_at: str
