@@ -12,14 +12,15 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from hokusai.registry.index import IndexTransaction
-from hokusai.registry.results import ModelVersionInfo, RegistrationResult
+from hokusai.registry.results import ModelVersionInfo, RegistrationResult, VerificationResult
 
 __all__ = ["Announcer"]
 
 
 @runtime_checkable
 class Announcer(Protocol):
-    """Records the events of registrations and alias moves (durably, before they return)."""
+    """Records the events of registrations, alias moves and verifications (durably, before they
+    return)."""
 
     def prepare(self) -> None:
         """Make ready before a registration writes anything: a configuration error raised here
@@ -39,3 +40,10 @@ class Announcer(Protocol):
         self, version: ModelVersionInfo, *, alias: str, previous_version: str | None
     ) -> str | None:
         """Record ``model_promoted`` (``alias`` now points at ``version``); the event id."""
+
+    def announce_verification(self, result: VerificationResult) -> list[str]:
+        """Record ``improvement.verified`` for a verification and, when it was accepted,
+        ``deltaone.accepted``; the ids of the events recorded. Each is recorded at most once per
+        idempotency key: announcing the same verification again records nothing (an empty
+        list). Runs after the evaluation run and the candidate's tags are complete; an error
+        here is logged, not raised."""

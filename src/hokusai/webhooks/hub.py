@@ -21,7 +21,7 @@ from hokusai.db import open_database
 from hokusai.errors import ConflictError, ValidationError
 from hokusai.registry.index import IndexTransaction
 from hokusai.registry.queries import RegistryQueries
-from hokusai.registry.results import ModelVersionInfo, RegistrationResult
+from hokusai.registry.results import ModelVersionInfo, RegistrationResult, VerificationResult
 from hokusai.webhooks.dispatcher import BackgroundSender, Dispatcher
 from hokusai.webhooks.endpoints import EVENT_TYPES, Endpoint, EndpointStore, validate_events
 from hokusai.webhooks.outbox import Outbox
@@ -127,6 +127,10 @@ class Webhooks:
         )
         self._wake_sender(created)
         return event_id
+
+    def announce_verification(self, result: VerificationResult) -> list[str]:
+        """Not yet: verification events are being built (the registry logs this and goes on)."""
+        raise NotImplementedError("verification events are not implemented yet")
 
     def _record(self, *, event_id: str, **event: Any) -> int | None:
         """``outbox.record``, telling a lost commit acknowledgement from a failed write: when
