@@ -17,7 +17,7 @@ from hokusai.config import Settings, get_settings
 from hokusai.registry import Announcer, ModelRegistry, RegistrationHook
 from hokusai.registry.index import IndexTransaction
 from hokusai.registry.queries import RegistryQueries
-from hokusai.registry.results import ModelVersionInfo, RegistrationResult
+from hokusai.registry.results import ModelVersionInfo, RegistrationResult, VerificationResult
 from hokusai.webhooks import Webhooks
 
 __all__ = ["HokusaiModelRegistry", "open_registry"]
@@ -62,6 +62,9 @@ class _WebhooksOnDemand:
         return self.webhooks.announce_promotion(
             version, alias=alias, previous_version=previous_version
         )
+
+    def announce_verification(self, result: VerificationResult) -> list[str]:
+        return self.webhooks.announce_verification(result)
 
 
 class HokusaiModelRegistry(ModelRegistry):
