@@ -448,7 +448,10 @@ def _check_verification(result: Mapping[str, Any]) -> None:
         not isinstance(contributor, str) or not _ADDRESS_RE.fullmatch(contributor)
     ):
         raise bad("contributor must be an 0x address of 40 hex digits")
-    benchmark = result["benchmark"]
+    benchmark = _project(result["benchmark"], BenchmarkRef, "benchmark")
+    _project(result["primary"], MetricComparison, "primary")
+    for i, check in enumerate(result["guardrails"]):
+        _project(check, GuardrailCheck, f"guardrails[{i}]")
     if not isinstance(benchmark.get("content_hash"), str) or not _HASH_RE.fullmatch(
         benchmark["content_hash"]
     ):
