@@ -1,8 +1,8 @@
 """``Webhooks``: the webhook layer over one project database, built from settings.
 
 It owns the endpoint store, the outbox, the retry policy and the in-process background sender,
-and is the registry's :class:`~hokusai.registry.Announcer`: every registration and alias move
-becomes an outbox event in the same step.
+and is the registry's :class:`~hokusai.registry.Announcer`: every registration, alias move and
+verification becomes an outbox event in the same step.
 """
 
 from __future__ import annotations
