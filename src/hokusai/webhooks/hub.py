@@ -143,44 +143,7 @@ class Webhooks:
         nothing and returns ``[]``. An accepted verification without a contributor (a legacy
         candidate) has no one to credit: only ``improvement.verified`` is recorded.
         """
-        key = result["idempotency_key"]
-        model_name, _, version = str(result["candidate_id"]).rpartition("/")
-        wanted: list[dict[str, Any]] = []
-        event_id = new_event_id()
-        wanted.append(
-            {
-                "event_id": event_id,
-                "event_type": IMPROVEMENT_VERIFIED,
-                "payload": dict(improvement_verified_payload(result, event_id=event_id)),
-            }
-        )
-        if result["accepted"] and not result.get("contributor"):
-            logger.warning(
-                "verification %s was accepted but its candidate %s has no contributor: "
-                "no deltaone.accepted is sent",
-                result["verification_id"],
-                result["candidate_id"],
-            )
-        elif result["accepted"]:
-            event_id = new_event_id()
-            wanted.append(
-                {
-                    "event_id": event_id,
-                    "event_type": DELTAONE_ACCEPTED,
-                    "payload": dict(deltaone_accepted_payload(result, event_id=event_id)),
-                }
-            )
-        recorded = self._record_together(
-            [
-                {
-                    **event,
-                    "dedupe_key": f"{event['event_type']}:{key}",
-                    "model_name": model_name,
-                    "model_version": version,
-                }
-                for event in wanted
-            ]
-        )
+        recorded = self._record_together(_verification_events(result))
         self._wake_sender(sum(deliveries for _, deliveries in recorded))
         return [event_id for event_id, _ in recorded]
 
@@ -399,6 +362,37 @@ class Webhooks:
         if sender is not None:
             sender.stop()
         self.engine.dispose()
+
+
+def _verification_events(result: VerificationResult) -> list[dict[str, Any]]:
+    """The outbox rows of a verification: its ``improvement.verified`` and, when accepted and
+    someone is to be credited, its ``deltaone.accepted``; dedupe keys per idempotency key."""
+    key = result["idempotency_key"]
+    model_name, _, version = str(result["candidate_id"]).rpartition("/")
+    builders: list[tuple[str, Any]] = [(IMPROVEMENT_VERIFIED, improvement_verified_payload)]
+    if result["accepted"] and not result.get("contributor"):
+        logger.warning(
+            "verification %s was accepted but its candidate %s has no contributor: "
+            "no deltaone.accepted is sent",
+            result["verification_id"],
+            result["candidate_id"],
+        )
+    elif result["accepted"]:
+        builders.append((DELTAONE_ACCEPTED, deltaone_accepted_payload))
+    rows: list[dict[str, Any]] = []
+    for event_type, build in builders:
+        event_id = new_event_id()
+        rows.append(
+            {
+                "event_id": event_id,
+                "event_type": event_type,
+                "dedupe_key": f"{event_type}:{key}",
+                "payload": dict(build(result, event_id=event_id)),
+                "model_name": model_name,
+                "model_version": version,
+            }
+        )
+    return rows
 
 
 def _epoch(moment: datetime) -> float:

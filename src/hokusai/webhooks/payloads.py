@@ -437,7 +437,7 @@ def _check_verification(result: Mapping[str, Any]) -> None:
     _require_number(result["alpha"], "alpha", bad)
     if result.get("claimed_delta") is not None:
         _require_number(result["claimed_delta"], "claimed_delta", bad)
-    if result["accepted"] not in (True, False):
+    if not isinstance(result["accepted"], bool):
         raise bad("accepted must be a boolean")
     if bool(result["accepted"]) == bool(result["reasons"]):
         raise bad("reasons must be empty exactly when accepted")
@@ -461,7 +461,7 @@ def _check_verification(result: Mapping[str, Any]) -> None:
     for i, check in enumerate(result["guardrails"]):
         _check_comparison(check, f"guardrails[{i}]", bad)
         _require_number(check.get("tolerance"), f"guardrails[{i}].tolerance", bad)
-        if check.get("passed") not in (True, False):
+        if not isinstance(check.get("passed"), bool):
             raise bad(f"guardrails[{i}].passed must be a boolean")
 
 
