@@ -171,6 +171,10 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "serving hokusai_fraud_baseline 1 swaps 2",
     ],
     "docs/webhooks.md": [
+        # the verification events' schemas, fetched from the package
+        "improvement.verified https://hokusai.ai/schemas/webhooks/improvement_verified.v1.json",
+        "deltaone.accepted https://hokusai.ai/schemas/webhooks/deltaone_accepted.v1.json 22 ",
+        "events: deltaone.accepted",
         "ping → ConnectError: marketplace.example does not resolve",
         "ping failed: exit 1",
         registered("improved", "hokusai_quickstart_cancer_improved/1"),

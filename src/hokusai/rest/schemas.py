@@ -91,7 +91,13 @@ class AliasUpdate(Strict):
     version: str = Field(pattern=r"^[0-9]{1,9}$")
 
 
-EventType = Literal["model_registered", "model_promoted", "*"]
+KnownEventType = Literal[
+    "model_registered", "model_promoted", "improvement.verified", "deltaone.accepted"
+]
+"""The webhook layer's ``EVENT_TYPES`` (a test holds them equal)."""
+EventType = Literal[
+    "model_registered", "model_promoted", "improvement.verified", "deltaone.accepted", "*"
+]
 
 
 class WebhookCreate(Strict):
@@ -190,9 +196,7 @@ class WebhookReplay(Strict):
 
     since: datetime
     until: datetime | None = None
-    event_types: list[Literal["model_registered", "model_promoted"]] | None = Field(
-        default=None, min_length=1, max_length=8
-    )
+    event_types: list[KnownEventType] | None = Field(default=None, min_length=1, max_length=8)
 
 
 class ReplayPublic(Open):
