@@ -19,7 +19,6 @@ from tests.conftest import CONTRIBUTOR
 from tests.verification.conftest import (
     FEATURES,
     Family,
-    assert_nothing_recorded,
     synthetic,
     verification_runs,
     verification_tags,
