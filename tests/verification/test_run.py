@@ -289,9 +289,10 @@ def test_streaming_in_small_batches_gives_the_same_result(family: Family):
 
 
 class FailsOnSecondBatch:
-    """A pyfunc model that answers its first call and raises on the second."""
+    """A pyfunc model that answers its first call and raises on the second (``after`` = 1),
+    or on any input of more than ``max_rows`` rows."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_rows: int = 1_000_000) -> None:
         import mlflow.pyfunc
 
         class Model(mlflow.pyfunc.PythonModel):
@@ -300,7 +301,7 @@ class FailsOnSecondBatch:
 
             def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
                 self.calls += 1
-                if self.calls >= 2:
+                if self.calls >= 2 or len(model_input) > max_rows:
                     raise RuntimeError("out of memory on batch 2")
                 return (model_input["f0"] > 0).astype("int64").to_numpy()
 
