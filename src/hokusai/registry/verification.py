@@ -990,10 +990,13 @@ class Verifier:
             return []
         try:
             event_ids = list(self._announcer.announce_verification(result) or [])
-        except Exception:
-            logger.exception(
-                "verification %s is recorded but its events could not be recorded now",
+        except Exception as exc:
+            logger.warning(
+                "verification %s is recorded but its events could not be recorded now: %s: %s",
                 result["verification_id"],
+                type(exc).__name__,
+                exc,
+                exc_info=logger.isEnabledFor(logging.DEBUG),
             )
             return []
         if event_ids:
