@@ -202,8 +202,9 @@ _NUMERIC_SIGNATURE = ("double", "float", "long", "integer", "boolean")
 
 @dataclass
 class _Model:
-    """One loaded model and how it is fed: its native object when MLflow saved one with
-    ``predict_proba`` (scores for ROC AUC / log loss), else MLflow's pyfunc."""
+    """One loaded model and how it is fed: its native object when MLflow saved one (XGBoost,
+    LightGBM, scikit-learn: ``predict_proba`` gives the scores ROC AUC and log loss need),
+    else MLflow's pyfunc."""
 
     role: str
     model_id: str
