@@ -28,6 +28,7 @@ from hokusai.cli import (
     serve,
     server,
     train,
+    verify,
     webhooks,
 )
 from hokusai.cli._common import MLFLOW_CLI_RETRIES, CliState, quiet_output
@@ -52,6 +53,7 @@ app.command("server")(server.server)
 app.command("train")(train.train)
 app.command("serve")(serve.serve)
 app.command("doctor")(doctor.doctor)
+app.command("verify")(verify.verify)
 
 
 def _version(value: bool) -> None:
