@@ -159,10 +159,19 @@ def reference(plan: dict[str, Any], seed: int) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "scores": scores}
 
 
+def _own_peak_rss_mb() -> float:
+    """This process's own peak resident memory (``VmHWM``). ``ru_maxrss`` will not do: a child
+    starts with its parent's peak, so every side would show the bench's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child(side: str, plan: dict[str, Any], seed: int, queue: Any) -> None:
     common.quiet_mlflow()
     measured = (ours if side == "ours" else reference)(plan, seed)
-    measured["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    measured["peak_rss_mb"] = _own_peak_rss_mb()
     queue.put(measured)
 
 
