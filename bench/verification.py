@@ -217,11 +217,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             f"whole verification ≤ {GOAL_SECONDS:.0f} s at {args.rows:,} rows",
             ours_s["median"] <= GOAL_SECONDS,
             median_s=ours_s["median"],
+            max_s=GOAL_SECONDS,
         ),
         "speedup": goal(
             f"≥ {GOAL_SPEEDUP:.0f}× faster than mlflow.models.evaluate on both models",
             speedup >= GOAL_SPEEDUP,
             speedup=speedup,
+            min=GOAL_SPEEDUP,
         ),
         "scores_agree": goal(
             "our accuracy and ROC AUC equal MLflow's for both models (|Δ| < 1e-9)", agree
