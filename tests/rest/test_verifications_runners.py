@@ -1,0 +1,126 @@
+"""Runners side by side on PostgreSQL, and ``hokusai verifications worker|list|show``: real
+verifications (real models, a real benchmark, MLflow on a temp store) queued in a real project
+database."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from hokusai.config import Settings
+from hokusai.db import open_database
+from hokusai.jobs import VerificationJobs, VerificationRunner
+from tests.rest.verify_world import build_world
+from tests.webhooks import pg
+
+
+class Counting:
+    """The registry, counting the evaluations each verification id gets (every call goes to
+    the real ``run_verification``)."""
+
+    def __init__(self, registry: Any, counts: Counter[str], lock: threading.Lock) -> None:
+        self._registry = registry
+        self._counts = counts
+        self._lock = lock
+
+    def plan_verification(self, *args: Any, **kwargs: Any) -> Any:
+        return self._registry.plan_verification(*args, **kwargs)
+
+    def run_verification(self, plan: Any) -> Any:
+        with self._lock:
+            self._counts[plan.verification_id] += 1
+        return self._registry.run_verification(plan)
+
+
+def test_two_runners_on_postgresql_evaluate_each_job_exactly_once(tmp_path: Path):
+    from hokusai.registry import ModelRegistry
+    from hokusai.registry.benchmarks import BenchmarkStore
+
+    with pg.temporary_database() as url:
+        settings = Settings(home=tmp_path / "home", database_url=url, webhook_background=False)
+        registry = ModelRegistry(settings=settings)
+        world = build_world(registry, BenchmarkStore(settings), tmp_path / "benchmarks")
+        jobs = VerificationJobs(open_database(url))
+        plans = [
+            registry.plan_verification(world.candidate_id, world.benchmark, seed=seed, n_boot=200)
+            for seed in range(6)
+        ]
+        for plan in plans:
+            assert jobs.enqueue(plan).queued
+
+        counts: Counter[str] = Counter()
+        lock = threading.Lock()
+        stop = threading.Event()
+        # Two replicas: each its own registry (its own MLflow client) and runner.
+        runners = [
+            VerificationRunner(
+                jobs,
+                Counting(ModelRegistry(settings=settings), counts, lock),
+                lease_seconds=30,
+                owner=f"replica-{n}",
+            )
+            for n in range(2)
+        ]
+        threads = [
+            threading.Thread(
+                target=runner.run,
+                args=(stop,),
+                kwargs={"poll_seconds": 0.05, "idle_exit_after": 1.0},
+            )
+            for runner in runners
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        assert not any(thread.is_alive() for thread in threads)
+
+        wanted = sorted(plan.verification_id for plan in plans)
+        assert sorted(counts) == wanted and set(counts.values()) == {1}
+        done = {job.id: job for job in jobs.list()}
+        assert sorted(done) == wanted
+        assert {(job.status, job.attempts) for job in done.values()} == {("succeeded", 1)}
+        assert {job.lease_owner for job in done.values()} == {None}
+        results = [registry.get_verification(vid) for vid in wanted]
+        assert [r["verification_id"] for r in results] == wanted
+        assert len({r["mlflow_run_id"] for r in results}) == len(wanted)
+
+
+def test_the_cli_worker_evaluates_the_queue_and_list_and_show_read_it(tmp_path: Path):
+    from hokusai.cli.main import app
+    from hokusai.registry import ModelRegistry
+    from hokusai.registry.benchmarks import BenchmarkStore
+
+    home = tmp_path / "home"
+    settings = Settings(home=home, webhook_background=False)
+    registry = ModelRegistry(settings=settings)
+    world = build_world(registry, BenchmarkStore(settings), tmp_path / "benchmarks")
+    jobs = VerificationJobs(open_database(settings.resolved_database_url))
+    plan = registry.plan_verification(world.candidate_id, world.benchmark, n_boot=200)
+    jobs.enqueue(plan, requested_by="key1")
+
+    cli = CliRunner()
+    base = ["--home", str(home), "verifications"]
+    queued = cli.invoke(app, [*base, "list", "--json"])
+    assert queued.exit_code == 0, queued.output
+    assert [(j["id"], j["status"]) for j in json.loads(queued.stdout)] == [
+        (plan.verification_id, "queued")
+    ]
+
+    worked = cli.invoke(app, [*base, "worker", "--once"])
+    assert worked.exit_code == 0, worked.output
+    shown = cli.invoke(app, [*base, "show", plan.verification_id, "--json"])
+    assert shown.exit_code == 0, shown.output
+    job = json.loads(shown.stdout)
+    assert (job["status"], job["attempts"], job["requested_by"]) == ("succeeded", 1, "key1")
+    assert registry.get_verification(plan.verification_id)["verification_id"] == job["id"]
+
+    table = cli.invoke(app, [*base, "list", "--state", "succeeded"])
+    assert table.exit_code == 0 and plan.verification_id in table.stdout
+    text = cli.invoke(app, [*base, "show", plan.verification_id])
+    assert text.exit_code == 0 and "succeeded" in text.stdout
