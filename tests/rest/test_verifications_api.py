@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from hokusai.config import Settings
-from hokusai.jobs import VerificationJobs, VerificationRunner
+from hokusai.jobs import VerificationRunner
 from hokusai.jobs.tables import verification_jobs
 from tests.backends import Backend
 from tests.rest.conftest import bearer
