@@ -158,6 +158,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    verify_threshold_bps: int = Field(
+        default=100,
+        ge=0,
+        description=(
+            "Smallest verified gain, in basis points of the benchmark's metric, that accepts an "
+            "improvement (when a verification is not given its own threshold)."
+        ),
+    )
+
     api_host: str = Field(default="127.0.0.1", description="Address `hokusai server` binds.")
     api_port: int = Field(default=8000, ge=0, le=65535, description="Port `hokusai server` binds.")
     api_max_body_bytes: int = Field(

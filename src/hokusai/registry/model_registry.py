@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -57,6 +57,7 @@ from hokusai.registry.results import (
     ModelSummary,
     ModelVersionInfo,
     RegistrationResult,
+    VerificationResult,
 )
 from hokusai.registry.signatures import resolve_signature
 from hokusai.registry.validation import (
@@ -69,6 +70,12 @@ from hokusai.registry.validation import (
     validate_code_paths,
     validate_model_type,
 )
+
+if TYPE_CHECKING:
+    # Imported when first used: scoring pulls in SciPy and scikit-learn, which a registry
+    # that only registers and reads never needs.
+    from hokusai.registry.benchmarks import Benchmark
+    from hokusai.registry.verification import VerificationPlan, Verifier
 
 __all__ = ["ModelRegistry", "RegistrationHook"]
 
@@ -449,6 +456,70 @@ class ModelRegistry:
                 self.settings.resolved_artifact_location,
             )
         return self._experiment_id
+
+    # ---- verification ----------------------------------------------------------------
+
+    def _verifier(self) -> Verifier:
+        from hokusai.registry.verification import Verifier
+
+        return Verifier(
+            self._client,
+            self._queries,
+            self.settings,
+            tracking_uri=self.tracking_uri,
+            announcer=self._announcer,
+            reindex=self._reindex_versions,
+        )
+
+    def plan_verification(
+        self,
+        candidate_id: str,
+        benchmark: str | Benchmark,
+        *,
+        threshold_bps: int | None = None,
+        seed: int = 0,
+        n_boot: int = 2000,
+    ) -> VerificationPlan:
+        """Validate a verification of improved version ``candidate_id`` against its baseline on
+        ``benchmark`` (a name or a :class:`~hokusai.registry.benchmarks.Benchmark`) and fix its
+        inputs, attestation hash, idempotency key and verification id. Writes nothing.
+
+        Raises (typed, nothing written): InvalidModelIdError, ModelNotFoundError,
+        NotAnImprovementError (a baseline), BaselineNotFoundError (its baseline is gone),
+        BenchmarkNotFoundError, SignatureMismatchError (a column a model needs is not a
+        benchmark feature, or has the wrong kind of values), InvalidDatasetError (missing
+        targets), MetricMismatchError (a metric that cannot score these models on this
+        target), ValidationError (threshold_bps, seed, n_boot). ``threshold_bps`` defaults to
+        ``HOKUSAI_VERIFY_THRESHOLD_BPS``.
+        """
+        return self._verifier().plan(
+            candidate_id, benchmark, threshold_bps=threshold_bps, seed=seed, n_boot=n_boot
+        )
+
+    def run_verification(
+        self, plan: VerificationPlan, *, batch_rows: int = 100_000
+    ) -> VerificationResult:
+        """Run a plan: score both models on the benchmark (``batch_rows`` rows at a time),
+        compare, record the evaluation run, tag the candidate, announce. The recorded result of
+        the same inputs when there is one (``reused=True``, nothing written)."""
+        return self._verifier().run(plan, batch_rows=batch_rows)
+
+    def verify_improvement(
+        self,
+        candidate_id: str,
+        benchmark: str | Benchmark,
+        *,
+        threshold_bps: int | None = None,
+        seed: int = 0,
+        n_boot: int = 2000,
+        batch_rows: int = 100_000,
+    ) -> VerificationResult:
+        """Measure ``candidate_id``'s gain over its baseline on ``benchmark``:
+        :meth:`plan_verification` then :meth:`run_verification`."""
+        plan = self.plan_verification(
+            candidate_id, benchmark, threshold_bps=threshold_bps, seed=seed, n_boot=n_boot
+        )
+        return self.run_verification(plan, batch_rows=batch_rows)
 
     # ---- queries ---------------------------------------------------------------------
 

@@ -1,0 +1,720 @@
+"""Verified improvements: the registry scores a candidate and its baseline itself.
+
+A contributor registers an improved model with the gain they *claim* (``delta_metrics``). A
+verification measures the gain instead: both models predict every row of a benchmark
+(:mod:`hokusai.registry.benchmarks`), :mod:`hokusai.verification.statistics` compares them on
+the same rows (a paired interval for the difference), and the decision — accepted or not, and
+whether the claim was reproduced — is recorded where anyone can check it:
+
+1. :meth:`Verifier.plan` validates everything (typed errors, nothing written) and fixes the
+   inputs: their canonical JSON hashes to the attestation hash, and with the candidate's id to
+   the idempotency key and the verification id. The same inputs always give the same three.
+2. :meth:`Verifier.run` returns the recorded verification of those inputs when there is one
+   (``reused=True``, nothing written). Otherwise it streams the benchmark's Parquet rows in
+   batches through both models (loaded once, in their native flavor), compares, and records
+   one run of the ``hokusai-verifications`` experiment (params, metrics, the per-row
+   predictions, a manifest, the result), tags the candidate version with the latest
+   verification, updates its index row and announces it. A failure part-way leaves nothing:
+   scoring happens before anything is written, and a failure while recording deletes the run
+   and puts the candidate's tags back.
+
+A run counts once its ``hokusai.verification.state`` tag is ``complete``, the last write of a
+verification (after the candidate's tags): a crash before it leaves a run no read returns, and
+running the same inputs again records them afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hokusai.config import Settings
+from hokusai.errors import (
+    BaselineNotFoundError,
+    BenchmarkNotFoundError,
+    HokusaiError,
+    InvalidDatasetError,
+    MetricMismatchError,
+    ModelNotFoundError,
+    ModelPredictionError,
+    NotAnImprovementError,
+    SignatureMismatchError,
+    ValidationError,
+)
+from hokusai.registry.backend import is_not_found, translate_mlflow_error
+from hokusai.registry.benchmarks import Benchmark, BenchmarkStore
+from hokusai.registry.queries import RegistryQueries
+from hokusai.registry.records import (
+    TAG_VERIFICATION,
+    TAG_VERIFIED,
+    TAG_VERIFIED_DELTA_BPS,
+    VersionRecord,
+)
+from hokusai.registry.results import (
+    VerificationResult,
+)
+from hokusai.registry.validation import parse_model_id
+from hokusai.verification.statistics import (
+    Task,
+    get_metric,
+)
+
+if TYPE_CHECKING:
+    from hokusai.registry.announcer import Announcer
+
+__all__ = [
+    "ALPHA",
+    "METHOD",
+    "VERIFICATION_EXPERIMENT",
+    "VerificationPlan",
+    "Verifier",
+    "attestation",
+    "canonical_json",
+    "check_target_values",
+]
+
+logger = logging.getLogger(__name__)
+
+VERIFICATION_EXPERIMENT = "hokusai-verifications"
+METHOD = "hokusai.verify/v1"
+ALPHA = 0.05
+"""Every interval is a 95% one (the manifest records it, so a later change shows)."""
+
+_RUN_TAG = "hokusai.verification."
+_STATE = f"{_RUN_TAG}state"
+_RECORDING = "recording"
+_COMPLETE = "complete"
+_ARTIFACT_DIR = "verification"
+_RESULT_TAG_LIMIT = 8000  # MLflow's limit on a tag value
+_CANDIDATE_TAGS = (
+    TAG_VERIFIED,
+    TAG_VERIFIED_DELTA_BPS,
+    *(
+        f"{TAG_VERIFICATION}{key}"
+        for key in (
+            "id",
+            "run_id",
+            "benchmark",
+            "benchmark_hash",
+            "metric",
+            "improvement_bps",
+            "accepted",
+            "claim_status",
+            "verified_at",
+        )
+    ),
+)
+
+
+# ---- the inputs and their hashes -----------------------------------------------------------
+
+
+def canonical_json(value: Any) -> bytes:
+    """The canonical UTF-8 JSON the hashes are taken of (sorted keys, no spaces, no escapes)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+@dataclass(frozen=True)
+class _Hashes:
+    attestation_hash: str
+    model_id_uint: str
+    idempotency_key: str
+    verification_id: str
+
+
+def attestation(inputs: Mapping[str, Any], candidate_id: str) -> _Hashes:
+    """The attestation hash of ``inputs``, the candidate's id as a uint256, the idempotency key
+    and the verification id (see the module's documentation)."""
+    attestation_hex = hashlib.sha256(canonical_json(inputs)).hexdigest()
+    model_id_uint = str(
+        int.from_bytes(hashlib.sha256(candidate_id.encode("utf-8")).digest(), "big")
+    )
+    key_hex = hashlib.sha256(f"{model_id_uint}:{attestation_hex}".encode()).hexdigest()
+    return _Hashes(
+        attestation_hash="0x" + attestation_hex,
+        model_id_uint=model_id_uint,
+        idempotency_key="0x" + key_hex,
+        verification_id="ver_" + key_hex[:24],
+    )
+
+
+@dataclass(frozen=True)
+class VerificationPlan:
+    """A validated verification, not yet run: what it will measure and the ids it will have.
+
+    Built by :meth:`ModelRegistry.plan_verification <hokusai.registry.ModelRegistry>`;
+    :meth:`~hokusai.registry.ModelRegistry.run_verification` runs it. Everything but
+    ``prepared`` is plain data (a plan can be rebuilt from ``candidate_id``, ``benchmark``,
+    ``threshold_bps``, ``seed`` and ``n_boot``; running a plan without ``prepared`` does so).
+    """
+
+    verification_id: str
+    idempotency_key: str
+    attestation_hash: str
+    model_id_uint: str
+    candidate_id: str
+    baseline_id: str
+    benchmark: str
+    """The benchmark's name."""
+    threshold_bps: int
+    seed: int
+    n_boot: int
+    inputs: dict[str, Any]
+    """What the attestation hash is taken of (``canonical_json(inputs)``)."""
+    alpha: float = ALPHA
+    prepared: _Prepared | None = field(default=None, compare=False, repr=False)
+    """The records, benchmark and loaded models the plan was validated with (this process)."""
+
+
+# ---- models --------------------------------------------------------------------------------
+
+
+_NUMERIC_ARROW = ("int", "uint", "float", "double", "bool", "halffloat", "decimal")
+_NUMERIC_SIGNATURE = ("double", "float", "long", "integer", "boolean")
+
+
+@dataclass
+class _Model:
+    """One loaded model and how it is fed: its native object when MLflow saved one with
+    ``predict_proba`` (scores for ROC AUC / log loss), else MLflow's pyfunc."""
+
+    role: str
+    model_id: str
+    flavor: str
+    model: Any
+    columns: list[str]
+    """The benchmark columns it is fed, in its own order."""
+    frame: bool
+    """Fed a pandas DataFrame (fitted on named columns, or a pyfunc) rather than a matrix."""
+    classes: np.ndarray | None
+    has_proba: bool
+    signature_columns: list[str] | None
+    signature_types: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.role} {self.model_id}"
+
+    def predict(self, batch: Any) -> np.ndarray:
+        """Predicted labels or values of one batch (a ``pyarrow.RecordBatch``)."""
+        return _one_dimensional(self.model.predict(self._features(batch)))
+
+    def predict_both(self, batch: Any, positive: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, the positive class's probability) of one batch, predicting once where the
+        model's own labels are a function of its probabilities (XGBoost: ``p > 0.5`` for two
+        classes, the largest probability otherwise)."""
+        features = self._features(batch)
+        proba = np.asarray(self.model.predict_proba(features))
+        scores = self._positive_column(proba, positive)
+        if self.flavor == "xgboost" and self.classes is not None and proba.ndim == 2:
+            if proba.shape[1] == 2:
+                labels = self.classes[(proba[:, 1] > 0.5).astype(np.intp)]
+            else:
+                labels = self.classes[np.argmax(proba, axis=1)]
+            return labels, scores
+        return _one_dimensional(self.model.predict(features)), scores
+
+    def _positive_column(self, proba: np.ndarray, positive: Any) -> np.ndarray:
+        if proba.ndim == 1:
+            return proba.astype(np.float64, copy=False)
+        column = proba.shape[1] - 1
+        if self.classes is not None:
+            found = np.flatnonzero(_same_values(self.classes, positive))
+            if found.size:
+                column = int(found[0])
+        return np.asarray(proba[:, column], dtype=np.float64)
+
+    def _features(self, batch: Any) -> Any:
+        selected = batch.select(self.columns)
+        if self.frame:
+            return selected.to_pandas()
+        return _matrix(selected)
+
+
+def _same_values(classes: np.ndarray, value: Any) -> np.ndarray:
+    try:
+        return np.asarray(classes == value, dtype=bool)
+    except (TypeError, ValueError):
+        return np.asarray([c == value for c in classes], dtype=bool)
+
+
+def _one_dimensional(values: Any) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    return array
+
+
+def _matrix(batch: Any) -> np.ndarray:
+    """A numeric record batch as one float matrix (columns in the batch's order)."""
+    columns = [column.to_numpy(zero_copy_only=False) for column in batch.columns]
+    return np.column_stack(columns) if columns else np.empty((batch.num_rows, 0))
+
+
+def _is_numeric_arrow(arrow_type: Any) -> bool:
+    return any(str(arrow_type).startswith(prefix) for prefix in _NUMERIC_ARROW)
+
+
+# ---- validation helpers --------------------------------------------------------------------
+
+
+def check_target_values(benchmark: str, target: str, values: Any) -> np.ndarray:
+    """The target column as a NumPy array; :class:`InvalidDatasetError` when a value is
+    missing (null, NaN or empty text): a row without a target cannot be scored."""
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise InvalidDatasetError(f"Target {target!r} of benchmark {benchmark!r} is not a column.")
+    if array.size == 0:
+        raise InvalidDatasetError(f"Benchmark {benchmark!r} has no rows.")
+    if array.dtype.kind in "fc":
+        missing = int(np.isnan(array).sum())
+    elif array.dtype.kind == "O":
+        missing = sum(
+            1
+            for v in array
+            if v is None
+            or (isinstance(v, float) and math.isnan(v))
+            or (isinstance(v, str) and not v.strip())
+        )
+    else:
+        missing = 0
+    if missing:
+        raise InvalidDatasetError(
+            f"Target {target!r} of benchmark {benchmark!r} has {missing} missing (null or NaN) "
+            "value(s): every row needs a target to be scored."
+        )
+    return array
+
+
+def _check_metric_fits(
+    metric: str, y: np.ndarray, models: list[_Model], benchmark: str, target: str
+) -> None:
+    """MetricMismatchError unless ``metric`` can score these models on this target."""
+    spec = get_metric(metric)
+    numeric = y.dtype.kind in "biuf"
+    continuous = y.dtype.kind == "f" and not bool(np.all(y == np.round(y)))
+    where = f"benchmark {benchmark!r} (target {target!r})"
+    if spec.task is Task.REGRESSION:
+        if not numeric:
+            raise MetricMismatchError(
+                f"{metric} is a regression metric; the target of {where} is not numeric."
+            )
+        return
+    if continuous:
+        raise MetricMismatchError(
+            f"{metric} is a classification metric; the target of {where} is continuous."
+        )
+    if spec.task is Task.SCORES:
+        classes = np.unique(y)
+        if classes.size != 2:
+            raise MetricMismatchError(
+                f"{metric} needs a binary target; {where} has {classes.size} class(es)."
+            )
+        for model in models:
+            if not model.has_proba:
+                raise MetricMismatchError(
+                    f"{metric} needs the positive class's probability, and the {model.label} "
+                    f"({model.flavor}) has no predict_proba."
+                )
+
+
+def _signature_inputs(signature: Any) -> list[tuple[str, str]] | None:
+    """(column, type) of a signature's named inputs; None without named inputs."""
+    if signature is None or signature.inputs is None or not signature.inputs.has_input_names():
+        return None
+    return [
+        (spec.name, str(getattr(getattr(spec, "type", None), "name", "")))
+        for spec in signature.inputs.inputs
+    ]
+
+
+def _native_columns(model: Any) -> list[str] | None:
+    """The column names a native model was fitted on, if it knows them."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None and hasattr(model, "get_booster"):
+        with contextlib.suppress(Exception):
+            names = model.get_booster().feature_names
+    if names is None and hasattr(model, "feature_name_") and hasattr(model, "booster_"):
+        names = model.feature_name_
+    if names is None:
+        return None
+    return [str(n) for n in names]
+
+
+# ---- prepared state ------------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    candidate: VersionRecord
+    baseline: VersionRecord
+    bench: Benchmark
+    rows_path: Path
+    cleanup: list[Any]
+    models: dict[str, _Model]
+    target: np.ndarray
+    metrics: list[str]
+
+
+# ---- the verifier --------------------------------------------------------------------------
+
+
+class Verifier:
+    """Plans, runs and reads verifications on one registry's MLflow store."""
+
+    def __init__(
+        self,
+        client: Any,
+        queries: RegistryQueries,
+        settings: Settings,
+        *,
+        tracking_uri: str,
+        announcer: Announcer | None = None,
+        reindex: Any = None,
+    ) -> None:
+        self._client = client
+        self._queries = queries
+        self._settings = settings
+        self._tracking_uri = tracking_uri
+        self._announcer = announcer
+        self._reindex = reindex
+        self._experiment_id: str | None = None
+
+    # ---- step 1 and 2: the plan ------------------------------------------------------------
+
+    def plan(
+        self,
+        candidate_id: str,
+        benchmark: str | Benchmark,
+        *,
+        threshold_bps: int | None = None,
+        seed: int = 0,
+        n_boot: int = 2000,
+    ) -> VerificationPlan:
+        """Validate a verification and fix its inputs and ids; writes nothing."""
+        threshold = self._settings.verify_threshold_bps if threshold_bps is None else threshold_bps
+        _check_int("threshold_bps", threshold, minimum=0)
+        _check_int("seed", seed, minimum=0)
+        _check_int("n_boot", n_boot, minimum=1)
+        candidate, baseline = self._records(candidate_id)
+        bench = self._benchmark(benchmark)
+        rows_path, cleanup = self._rows(bench)
+        try:
+            models = {
+                "baseline": self._load(baseline, "baseline"),
+                "candidate": self._load(candidate, "candidate"),
+            }
+            target = self._check_columns(bench, rows_path, list(models.values()))
+            metrics = [bench.metric, *(m for m in bench.guardrails if m != bench.metric)]
+            for metric in metrics:
+                _check_metric_fits(metric, target, list(models.values()), bench.name, bench.target)
+        except BaseException:
+            _cleanup(cleanup)
+            raise
+        inputs = self._inputs(candidate, baseline, bench, threshold, seed, n_boot)
+        hashes = attestation(inputs, candidate.model_id)
+        return VerificationPlan(
+            verification_id=hashes.verification_id,
+            idempotency_key=hashes.idempotency_key,
+            attestation_hash=hashes.attestation_hash,
+            model_id_uint=hashes.model_id_uint,
+            candidate_id=candidate.model_id,
+            baseline_id=baseline.model_id,
+            benchmark=bench.name,
+            threshold_bps=threshold,
+            seed=seed,
+            n_boot=n_boot,
+            inputs=inputs,
+            prepared=_Prepared(
+                candidate=candidate,
+                baseline=baseline,
+                bench=bench,
+                rows_path=rows_path,
+                cleanup=cleanup,
+                models=models,
+                target=target,
+                metrics=metrics,
+            ),
+        )
+
+    @staticmethod
+    def _inputs(
+        candidate: VersionRecord,
+        baseline: VersionRecord,
+        bench: Benchmark,
+        threshold: int,
+        seed: int,
+        n_boot: int,
+    ) -> dict[str, Any]:
+        return {
+            "method": METHOD,
+            "candidate": {
+                "model_id": candidate.model_id,
+                "model_uuid": candidate.model_uuid or candidate.logged_model_id,
+            },
+            "baseline": {
+                "model_id": baseline.model_id,
+                "model_uuid": baseline.model_uuid or baseline.logged_model_id,
+            },
+            "benchmark": {
+                "name": bench.name,
+                "content_hash": bench.content_hash,
+                "num_rows": bench.num_rows,
+                "target": bench.target,
+                "metric": bench.metric,
+                "direction": bench.direction,
+                "guardrails": dict(sorted(bench.guardrails.items())),
+            },
+            "threshold_bps": threshold,
+            "seed": seed,
+            "n_boot": n_boot,
+            "alpha": ALPHA,
+        }
+
+    def _records(self, candidate_id: str) -> tuple[VersionRecord, VersionRecord]:
+        name, version = parse_model_id(candidate_id)
+        candidate = self._queries.record(name, version)
+        if candidate is None or not candidate.is_hokusai:
+            raise ModelNotFoundError(f"Model {name}/{version} is not a registered Hokusai version.")
+        if candidate.is_baseline or not candidate.baseline_id:
+            raise NotAnImprovementError(
+                f"{candidate.model_id} is a baseline, not an improved model: only an improvement "
+                "is verified against the version it improves."
+            )
+        try:
+            base_name, base_version = parse_model_id(candidate.baseline_id)
+        except HokusaiError:
+            base_name = base_version = ""
+        baseline = self._queries.record(base_name, base_version) if base_name else None
+        if baseline is None or not baseline.is_hokusai:
+            raise BaselineNotFoundError(
+                f"The baseline of {candidate.model_id}, {candidate.baseline_id!r}, is not an "
+                "existing Hokusai version (deleted?): there is nothing to compare it with."
+            )
+        return candidate, baseline
+
+    def _benchmark(self, benchmark: str | Benchmark) -> Benchmark:
+        store = BenchmarkStore(self._settings, client=self._client)
+        if isinstance(benchmark, Benchmark):
+            stored = store.get(benchmark.name)
+            if stored.content_hash != benchmark.content_hash:
+                raise BenchmarkNotFoundError(
+                    f"Benchmark {benchmark.name!r} is stored with content {stored.content_hash}, "
+                    f"not {benchmark.content_hash}."
+                )
+            return stored
+        if not isinstance(benchmark, str) or not benchmark:
+            raise ValidationError("benchmark must be a benchmark's name or a Benchmark.")
+        return store.get(benchmark)
+
+    def _rows(self, bench: Benchmark) -> tuple[Path, list[Any]]:
+        """The benchmark's Parquet file on local disk (read in place when it is local)."""
+        local = _local_file(bench.artifact_uri)
+        if local is not None and local.is_file():
+            return local, []
+        import mlflow.artifacts
+
+        tmp = tempfile.TemporaryDirectory(prefix="hokusai-verify-")
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                artifact_uri=bench.artifact_uri, dst_path=tmp.name, tracking_uri=self._tracking_uri
+            )
+        except Exception as exc:
+            tmp.cleanup()
+            raise translate_mlflow_error(
+                exc, f"reading the rows of benchmark {bench.name!r}"
+            ) from exc
+        return Path(path), [tmp]
+
+    def _load(self, record: VersionRecord, role: str) -> _Model:
+        """Load a version's model once: its native flavor when MLflow saved one, else pyfunc."""
+        from mlflow.models import Model
+
+        try:
+            uri = self._client.get_model_version_download_uri(record.model_name, record.version)
+            local = _local_file(uri)
+            if local is None or not local.is_dir():
+                import mlflow.artifacts
+
+                local = Path(
+                    mlflow.artifacts.download_artifacts(
+                        artifact_uri=uri,
+                        dst_path=tempfile.mkdtemp(prefix="hokusai-verify-model-"),
+                        tracking_uri=self._tracking_uri,
+                    )
+                )
+            card = Model.load(str(local / "MLmodel"))
+        except Exception as exc:
+            if is_not_found(exc) or isinstance(exc, FileNotFoundError | OSError):
+                raise ModelNotFoundError(
+                    f"The model files of {role} {record.model_id} cannot be read: {exc}"
+                ) from exc
+            raise translate_mlflow_error(exc, f"reading {record.model_id}") from exc
+        flavors = card.flavors or {}
+        signature = _signature_inputs(card.signature)
+        try:
+            for flavor in ("xgboost", "lightgbm", "sklearn"):
+                if flavor in flavors:
+                    native = _native_module(flavor).load_model(str(local))
+                    if hasattr(native, "predict"):
+                        return self._native(record, role, flavor, native, signature)
+            import mlflow.pyfunc
+
+            pyfunc = mlflow.pyfunc.load_model(str(local))
+        except HokusaiError:
+            raise
+        except Exception as exc:
+            raise ModelPredictionError(
+                f"The {role} {record.model_id} cannot be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
+        columns = [name for name, _ in signature] if signature else []
+        return _Model(
+            role=role,
+            model_id=record.model_id,
+            flavor="pyfunc",
+            model=pyfunc,
+            columns=columns,
+            frame=True,
+            classes=None,
+            has_proba=False,
+            signature_columns=columns or None,
+            signature_types=dict(signature or []),
+        )
+
+    @staticmethod
+    def _native(
+        record: VersionRecord,
+        role: str,
+        flavor: str,
+        native: Any,
+        signature: list[tuple[str, str]] | None,
+    ) -> _Model:
+        fitted = _native_columns(native)
+        sig_columns = [name for name, _ in signature] if signature else None
+        named = getattr(native, "feature_names_in_", None) is not None
+        columns = fitted or sig_columns or []
+        classes = getattr(native, "classes_", None)
+        return _Model(
+            role=role,
+            model_id=record.model_id,
+            flavor=flavor,
+            model=native,
+            columns=list(columns),
+            # A scikit-learn model fitted on named columns is fed them by name (a pipeline may
+            # select columns by name); XGBoost and LightGBM take a plain matrix, faster.
+            frame=flavor == "sklearn" and named,
+            classes=None if classes is None else np.asarray(classes),
+            has_proba=callable(getattr(native, "predict_proba", None)),
+            signature_columns=sig_columns,
+            signature_types=dict(signature or []),
+        )
+
+    def _check_columns(self, bench: Benchmark, rows_path: Path, models: list[_Model]) -> np.ndarray:
+        """Every column each model needs is a benchmark feature of a fitting type; the target
+        column, read and checked for missing values."""
+        import pyarrow.parquet as pq
+
+        try:
+            schema = pq.read_schema(rows_path)
+        except Exception as exc:
+            raise InvalidDatasetError(
+                f"The rows of benchmark {bench.name!r} cannot be read: {exc}"
+            ) from exc
+        available = [name for name in schema.names if name != bench.target]
+        types = {name: schema.field(name).type for name in schema.names}
+        for model in models:
+            if not model.columns:
+                model.columns = list(available)
+            wanted = list(dict.fromkeys([*model.columns, *(model.signature_columns or [])]))
+            missing = [c for c in wanted if c not in available]
+            if missing:
+                raise SignatureMismatchError(
+                    f"Benchmark {bench.name!r} has no feature column(s) "
+                    f"{', '.join(map(repr, missing))} that the {model.label} needs "
+                    f"(its features: {', '.join(available) or 'none'}; target {bench.target!r}).",
+                    column=missing[0],
+                )
+            if not model.frame:
+                text = [c for c in model.columns if not _is_numeric_arrow(types[c])]
+                if text:
+                    model.frame = True  # a matrix only holds numbers; the model gets a frame
+        for model in models:
+            self._check_types(bench, model, types)
+        if bench.target not in types:
+            raise InvalidDatasetError(
+                f"Benchmark {bench.name!r} has no target column {bench.target!r}."
+            )
+        column = pq.read_table(rows_path, columns=[bench.target]).column(0)
+        return check_target_values(bench.name, bench.target, column.to_numpy(zero_copy_only=False))
+
+    @staticmethod
+    def _check_types(bench: Benchmark, model: _Model, types: dict[str, Any]) -> None:
+        """Numbers where the signature declares numbers, text where it declares text (what a
+        Parquet column can contradict; finer differences are the model's to convert)."""
+        for column, declared in model.signature_types.items():
+            numeric_declared = declared in _NUMERIC_SIGNATURE
+            if declared not in (*_NUMERIC_SIGNATURE, "string"):
+                continue
+            if numeric_declared != _is_numeric_arrow(types[column]):
+                raise SignatureMismatchError(
+                    f"Column {column!r} of benchmark {bench.name!r} is {types[column]}, and the "
+                    f"signature of the {model.label} declares {declared}.",
+                    column=column,
+                )
+
+    # ---- step 3 to 7: the run --------------------------------------------------------------
+
+    def run(self, plan: VerificationPlan, *, batch_rows: int = 100_000) -> VerificationResult:
+        """Run a plan (see the module's documentation)."""
+        raise NotImplementedError("scoring lands in the next commit")
+
+
+# ---- small helpers -------------------------------------------------------------------------
+
+
+def _check_int(name: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValidationError(f"{name} must be an integer ≥ {minimum}, got {value!r}.")
+
+
+def _native_module(flavor: str) -> Any:
+    if flavor == "xgboost":
+        import mlflow.xgboost
+
+        return mlflow.xgboost
+    if flavor == "lightgbm":
+        import mlflow.lightgbm
+
+        return mlflow.lightgbm
+    import mlflow.sklearn
+
+    return mlflow.sklearn
+
+
+def _local_file(uri: str) -> Path | None:
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "":
+        return Path(uri)
+    return None
+
+
+def _cleanup(items: list[Any]) -> None:
+    for item in items:
+        with contextlib.suppress(Exception):
+            item.cleanup()
