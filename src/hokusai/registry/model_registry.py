@@ -521,6 +521,26 @@ class ModelRegistry:
         )
         return self.run_verification(plan, batch_rows=batch_rows)
 
+    def get_verification(self, verification_id: str) -> VerificationResult:
+        """The recorded verification ``verification_id`` (``ver_…``); VerificationNotFoundError."""
+        return self._verifier().get(verification_id)
+
+    def list_verifications(self, candidate_id: str | None = None) -> list[VerificationResult]:
+        """Every recorded verification, or those of ``candidate_id``, newest first."""
+        return self._verifier().recorded(candidate_id)
+
+    def get_contributor_verified_gains(self, address: str) -> list[ModelSummary]:
+        """The versions attributed to ``address`` that have a verification, each with its
+        latest one (``verification``), most recently verified first. Answered by the registry
+        index when it answers (the contributor's rows), else by MLflow."""
+        verified = [m for m in self.get_contributor_models(address) if m.get("verification")]
+
+        def verified_at(summary: ModelSummary) -> str:
+            verification = summary["verification"]
+            return verification["verified_at"] if verification else ""
+
+        return sorted(verified, key=verified_at, reverse=True)
+
     # ---- queries ---------------------------------------------------------------------
 
     def get_model_by_uuid(self, model_uuid: str) -> ModelVersionInfo | None:

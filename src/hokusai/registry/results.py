@@ -63,6 +63,21 @@ class RegistrationResult(TypedDict):
     delta_metrics: NotRequired[dict[str, float] | None]
 
 
+class VerificationSummary(TypedDict):
+    """The latest verification of a version, as its tags record it (on version reads, listings
+    and lineage entries, beside the claimed ``delta_metrics``)."""
+
+    verification_id: str
+    benchmark: str
+    metric: str
+    delta_bps: int
+    improvement_bps: int
+    accepted: bool
+    claim_status: str
+    mlflow_run_id: str
+    verified_at: str
+
+
 class ModelVersionInfo(TypedDict):
     """Everything known about one version: what ``get_model_by_uuid`` and ``get_model`` return."""
 
@@ -93,6 +108,8 @@ class ModelVersionInfo(TypedDict):
     """Milliseconds since the epoch (MLflow's ``creation_timestamp``)."""
     legacy: bool
     """Registered by the pre-upgrade code (read from its params and tags)."""
+    verification: VerificationSummary | None
+    """Its latest verification (``verify_improvement``), None when never verified."""
 
 
 class LineageEntry(ModelVersionInfo):
@@ -104,7 +121,10 @@ class LineageEntry(ModelVersionInfo):
     parent_id: str | None
     cumulative_improvement: dict[str, float]
     """Per metric, the sum of deltas from the baseline to this version, and
-    ``total_improvements`` (= depth)."""
+    ``total_improvements`` (= depth): what the contributors *claimed*."""
+    cumulative_verified_improvement_bps: int
+    """The sum of ``improvement_bps`` of the accepted verifications (each version's latest)
+    from the baseline to this version: what the registry *measured*."""
 
 
 class ModelSummary(TypedDict):
@@ -124,6 +144,8 @@ class ModelSummary(TypedDict):
     aliases: list[str]
     registration_timestamp: str | None
     legacy: bool
+    verification: VerificationSummary | None
+    """Its latest verification, None when never verified."""
 
 
 class AliasChange(TypedDict):
@@ -242,18 +264,3 @@ class VerificationResult(TypedDict):
     reused: bool
     """True when these inputs had already been verified: the recorded verification is returned
     and nothing new is written or announced."""
-
-
-class VerificationSummary(TypedDict):
-    """The latest verification of a version, as its tags record it (on version reads, listings
-    and lineage entries, beside the claimed ``delta_metrics``)."""
-
-    verification_id: str
-    benchmark: str
-    metric: str
-    delta_bps: int
-    improvement_bps: int
-    accepted: bool
-    claim_status: str
-    mlflow_run_id: str
-    verified_at: str

@@ -30,9 +30,11 @@ import hashlib
 import json
 import logging
 import math
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +52,13 @@ from hokusai.errors import (
     NotAnImprovementError,
     SignatureMismatchError,
     ValidationError,
+    VerificationError,
+    VerificationNotFoundError,
 )
 from hokusai.registry.backend import is_not_found, translate_mlflow_error
 from hokusai.registry.benchmarks import Benchmark, BenchmarkStore
+from hokusai.registry.experiments import ensure_experiment
+from hokusai.registry.filters import equals
 from hokusai.registry.queries import RegistryQueries
 from hokusai.registry.records import (
     TAG_VERIFICATION,
@@ -61,12 +67,20 @@ from hokusai.registry.records import (
     VersionRecord,
 )
 from hokusai.registry.results import (
+    BenchmarkRef,
+    GuardrailCheck,
+    MetricComparison,
     VerificationResult,
 )
 from hokusai.registry.validation import parse_model_id
 from hokusai.verification.statistics import (
+    Direction,
+    PairedResult,
     Task,
+    accepted,
     get_metric,
+    paired_comparison,
+    to_bps,
 )
 
 if TYPE_CHECKING:
@@ -96,6 +110,7 @@ _RECORDING = "recording"
 _COMPLETE = "complete"
 _ARTIFACT_DIR = "verification"
 _RESULT_TAG_LIMIT = 8000  # MLflow's limit on a tag value
+_ID_RE = re.compile(r"ver_[0-9a-f]{24}")
 _CANDIDATE_TAGS = (
     TAG_VERIFIED,
     TAG_VERIFIED_DELTA_BPS,
@@ -413,8 +428,8 @@ class Verifier:
         rows_path, cleanup = self._rows(bench)
         try:
             models = {
-                "baseline": self._load(baseline, "baseline"),
-                "candidate": self._load(candidate, "candidate"),
+                "baseline": self._load(baseline, "baseline", cleanup),
+                "candidate": self._load(candidate, "candidate", cleanup),
             }
             target = self._check_columns(bench, rows_path, list(models.values()))
             metrics = [bench.metric, *(m for m in bench.guardrails if m != bench.metric)]
@@ -538,8 +553,9 @@ class Verifier:
             ) from exc
         return Path(path), [tmp]
 
-    def _load(self, record: VersionRecord, role: str) -> _Model:
-        """Load a version's model once: its native flavor when MLflow saved one, else pyfunc."""
+    def _load(self, record: VersionRecord, role: str, cleanup: list[Any]) -> _Model:
+        """Load a version's model once: its native flavor when MLflow saved one, else pyfunc.
+        (A download of a remote store's files lives as long as the plan: ``cleanup``.)"""
         from mlflow.models import Model
 
         try:
@@ -548,11 +564,11 @@ class Verifier:
             if local is None or not local.is_dir():
                 import mlflow.artifacts
 
+                tmp = tempfile.TemporaryDirectory(prefix="hokusai-verify-model-")
+                cleanup.append(tmp)
                 local = Path(
                     mlflow.artifacts.download_artifacts(
-                        artifact_uri=uri,
-                        dst_path=tempfile.mkdtemp(prefix="hokusai-verify-model-"),
-                        tracking_uri=self._tracking_uri,
+                        artifact_uri=uri, dst_path=tmp.name, tracking_uri=self._tracking_uri
                     )
                 )
             card = Model.load(str(local / "MLmodel"))
@@ -568,7 +584,10 @@ class Verifier:
             for flavor in ("xgboost", "lightgbm", "sklearn"):
                 if flavor in flavors:
                     native = _native_module(flavor).load_model(str(local))
-                    if hasattr(native, "predict"):
+                    # A raw XGBoost Booster predicts on a DMatrix only: pyfunc feeds it.
+                    if hasattr(native, "predict") and (
+                        flavor != "xgboost" or hasattr(native, "get_params")
+                    ):
                         return self._native(record, role, flavor, native, signature)
             import mlflow.pyfunc
 
@@ -678,7 +697,598 @@ class Verifier:
 
     def run(self, plan: VerificationPlan, *, batch_rows: int = 100_000) -> VerificationResult:
         """Run a plan (see the module's documentation)."""
-        raise NotImplementedError("scoring lands in the next commit")
+        _check_int("batch_rows", batch_rows, minimum=1)
+        prepared = plan.prepared
+        if prepared is None:
+            plan = self._replan(plan)
+            assert plan.prepared is not None
+            prepared = plan.prepared
+        existing = self._find_by_key(plan.idempotency_key)
+        if existing is not None:
+            logger.info("verification %s already recorded: reused", plan.verification_id)
+            return {**existing, "event_ids": [], "reused": True}
+        scored = self._score(prepared, batch_rows)
+        result = self._evaluate(plan, prepared, scored)
+        self._record(plan, prepared, scored, result)
+        self._note_in_index(result["candidate_id"])
+        result["event_ids"] = self._announce(result)
+        logger.info(
+            "verified %s on %s: %s (%+d bps, run %s)",
+            result["candidate_id"],
+            result["benchmark"]["name"],
+            "accepted" if result["accepted"] else "not accepted",
+            result["primary"]["improvement_bps"],
+            result["mlflow_run_id"],
+        )
+        return result
+
+    def _replan(self, plan: VerificationPlan) -> VerificationPlan:
+        """A plan built elsewhere (or deserialised): validated again here, and run only if its
+        inputs are still the same."""
+        fresh = self.plan(
+            plan.candidate_id,
+            plan.benchmark,
+            threshold_bps=plan.threshold_bps,
+            seed=plan.seed,
+            n_boot=plan.n_boot,
+        )
+        if fresh.idempotency_key != plan.idempotency_key:
+            raise VerificationError(
+                f"The inputs of {plan.verification_id} changed since it was planned (now "
+                f"{fresh.verification_id}): plan it again."
+            )
+        return fresh
+
+    # ---- step 3: scoring -------------------------------------------------------------------
+
+    def _score(self, prepared: _Prepared, batch_rows: int) -> _Scored:
+        """Both models over the benchmark's rows, ``batch_rows`` at a time: only the targets
+        and the predictions are kept, never the feature matrix."""
+        import pyarrow.parquet as pq
+
+        bench = prepared.bench
+        need_scores = any(get_metric(m).task is Task.SCORES for m in prepared.metrics)
+        positive = np.unique(prepared.target)[-1] if need_scores else None
+        models = prepared.models
+        wanted = [c for model in models.values() for c in model.columns]
+        columns = list(dict.fromkeys([*wanted, bench.target]))
+        targets: list[np.ndarray] = []
+        preds: dict[str, list[np.ndarray]] = {role: [] for role in models}
+        scores: dict[str, list[np.ndarray]] = {role: [] for role in models}
+        start = 0
+        try:
+            batches = pq.ParquetFile(prepared.rows_path).iter_batches(
+                batch_size=batch_rows, columns=columns
+            )
+        except Exception as exc:
+            raise InvalidDatasetError(
+                f"The rows of benchmark {bench.name!r} cannot be read: {exc}"
+            ) from exc
+        for batch in batches:
+            targets.append(batch.column(bench.target).to_numpy(zero_copy_only=False))
+            for role, model in models.items():
+                labels, score = _predict(model, batch, positive, bench.name, start)
+                preds[role].append(labels)
+                if score is not None:
+                    scores[role].append(score)
+            start += batch.num_rows
+        y = check_target_values(bench.name, bench.target, _concat(targets))
+        return _Scored(
+            y=y,
+            preds={role: _concat(parts) for role, parts in preds.items()},
+            scores={role: _concat(parts) for role, parts in scores.items()} if need_scores else {},
+        )
+
+    # ---- step 4: statistics and the decision -----------------------------------------------
+
+    def _evaluate(
+        self, plan: VerificationPlan, prepared: _Prepared, scored: _Scored
+    ) -> VerificationResult:
+        bench = prepared.bench
+        compared: dict[str, MetricComparison] = {}
+        for metric in prepared.metrics:
+            spec = get_metric(metric)
+            source = scored.scores if spec.task is Task.SCORES else scored.preds
+            paired = paired_comparison(
+                scored.y,
+                source["baseline"],
+                source["candidate"],
+                metric,
+                n_boot=plan.n_boot,
+                seed=plan.seed,
+                alpha=plan.alpha,
+            )
+            direction = bench.direction if metric == bench.metric else spec.direction
+            compared[metric] = _comparison(paired, direction)
+        primary = compared[bench.metric]
+        guardrails = [
+            _guardrail(compared[metric], tolerance)
+            for metric, tolerance in bench.guardrails.items()
+        ]
+        reasons = _reasons(primary, guardrails, plan.threshold_bps)
+        paired_primary = _as_paired(primary, scored.y.shape[0], plan.n_boot)
+        decision = accepted(
+            paired_primary, threshold_bps=plan.threshold_bps, direction=_direction(primary)
+        ) and all(g["passed"] for g in guardrails)
+        candidate = prepared.candidate
+        claimed = candidate.delta_metrics.get(bench.metric)
+        result: VerificationResult = {
+            "verification_id": plan.verification_id,
+            "candidate_id": candidate.model_id,
+            "baseline_id": prepared.baseline.model_id,
+            "candidate_model_uuid": plan.inputs["candidate"]["model_uuid"],
+            "baseline_model_uuid": plan.inputs["baseline"]["model_uuid"],
+            "contributor": candidate.contributor,
+            "benchmark": _benchmark_ref(bench),
+            "primary": primary,
+            "guardrails": guardrails,
+            "threshold_bps": plan.threshold_bps,
+            "accepted": decision,
+            "reasons": reasons,
+            "claimed_delta": claimed,
+            "claimed_delta_metrics": dict(candidate.delta_metrics),
+            "claim_status": _claim_status(claimed, primary),
+            "n_rows": int(scored.y.shape[0]),
+            "n_boot": plan.n_boot,
+            "seed": plan.seed,
+            "alpha": plan.alpha,
+            "mlflow_run_id": "",
+            "attestation_hash": plan.attestation_hash,
+            "idempotency_key": plan.idempotency_key,
+            "model_id_uint": plan.model_id_uint,
+            "verified_at": datetime.now(UTC).isoformat(),
+            "event_ids": [],
+            "reused": False,
+        }
+        return result
+
+    # ---- step 5 and 6: the record and the candidate's tags ---------------------------------
+
+    def _experiment(self) -> str:
+        if self._experiment_id is None:
+            self._experiment_id = ensure_experiment(
+                self._client, VERIFICATION_EXPERIMENT, self._settings.resolved_artifact_location
+            )
+        return self._experiment_id
+
+    def _record(
+        self,
+        plan: VerificationPlan,
+        prepared: _Prepared,
+        scored: _Scored,
+        result: VerificationResult,
+    ) -> None:
+        """One run holding everything, then the candidate's tags, then the run's ``complete``
+        mark; any failure deletes the run and puts the candidate's tags back."""
+        client = self._client
+        candidate = prepared.candidate
+        run_id: str | None = None
+        before: dict[str, str] | None = None
+        try:
+            run = client.create_run(
+                self._experiment(),
+                run_name=plan.verification_id,
+                tags=_run_tags(plan, result),
+            )
+            run_id = run.info.run_id
+            result["mlflow_run_id"] = run_id
+            _log_values(client, run_id, plan, result)
+            with tempfile.TemporaryDirectory(prefix="hokusai-verification-") as tmp:
+                folder = Path(tmp)
+                _write_predictions(folder / "predictions.parquet", scored)
+                _write_json(folder / "manifest.json", _manifest(plan, result))
+                _write_json(folder / "result.json", _stored(result))
+                client.log_artifacts(run_id, tmp, artifact_path=_ARTIFACT_DIR)
+            stored = json.dumps(_stored(result), sort_keys=True, separators=(",", ":"))
+            if len(stored) <= _RESULT_TAG_LIMIT:
+                client.set_tag(run_id, f"{_RUN_TAG}result", stored)
+            client.set_terminated(run_id, "FINISHED")
+            current = self._queries.record(candidate.model_name, candidate.version)
+            before = dict(current.tags) if current is not None else {}
+            for key, value in _candidate_tags(result).items():
+                client.set_model_version_tag(candidate.model_name, candidate.version, key, value)
+            client.set_tag(run_id, _STATE, _COMPLETE)  # the commit point
+        except BaseException as exc:
+            self._undo(candidate, before, run_id)
+            if isinstance(exc, HokusaiError) or not isinstance(exc, Exception):
+                raise
+            error = translate_mlflow_error(exc, f"Recording verification {plan.verification_id}")
+            raise VerificationError(f"{error.message} (nothing was recorded)") from exc
+
+    def _undo(
+        self, candidate: VersionRecord, before: dict[str, str] | None, run_id: str | None
+    ) -> None:
+        """Put the candidate's verification tags back as they were and delete the run."""
+        client = self._client
+        if before is not None:
+            for key in _CANDIDATE_TAGS:
+                try:
+                    if key in before:
+                        client.set_model_version_tag(
+                            candidate.model_name, candidate.version, key, before[key]
+                        )
+                    else:
+                        client.delete_model_version_tag(
+                            candidate.model_name, candidate.version, key
+                        )
+                except Exception as exc:  # noqa: BLE001 - an undo tries every step
+                    if not is_not_found(exc):
+                        logger.error(
+                            "could not restore tag %s of %s: %s", key, candidate.model_id, exc
+                        )
+        if run_id is not None:
+            try:
+                client.delete_run(run_id)
+            except Exception as exc:  # noqa: BLE001 - an incomplete run is never read anyway
+                logger.error("could not delete the unfinished verification run %s: %s", run_id, exc)
+
+    def _note_in_index(self, model_id: str) -> None:
+        """Show the candidate's new tags in the registry index at once (tag writes do not show
+        in what the index's sync watches)."""
+        if self._reindex is None:
+            return
+        try:
+            self._reindex([model_id])
+        except Exception:
+            logger.exception(
+                "%s is verified but its index row was not updated; `hokusai registry reindex "
+                "--restart` rebuilds it",
+                model_id,
+            )
+
+    # ---- step 7: the announcement ----------------------------------------------------------
+
+    def _announce(self, result: VerificationResult) -> list[str]:
+        if self._announcer is None:
+            return []
+        try:
+            event_ids = list(self._announcer.announce_verification(result) or [])
+        except Exception:
+            logger.exception(
+                "verification %s is recorded but its events could not be recorded now",
+                result["verification_id"],
+            )
+            return []
+        if event_ids:
+            try:
+                self._client.set_tag(
+                    result["mlflow_run_id"], f"{_RUN_TAG}event_ids", json.dumps(event_ids)
+                )
+            except Exception:  # noqa: BLE001 - bookkeeping: the events are recorded
+                logger.warning("could not note the event ids of %s", result["verification_id"])
+        return event_ids
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    def get(self, verification_id: str) -> VerificationResult:
+        """The recorded verification ``verification_id``; VerificationNotFoundError."""
+        if not isinstance(verification_id, str) or not _ID_RE.fullmatch(verification_id):
+            raise VerificationNotFoundError(f"No verification is named {verification_id!r}.")
+        runs = self._complete_runs(equals(f"tags.`{_RUN_TAG}id`", verification_id).text)
+        if not runs:
+            raise VerificationNotFoundError(f"No verification is named {verification_id!r}.")
+        return self._result_of(runs[0])
+
+    def recorded(self, candidate_id: str | None = None) -> list[VerificationResult]:
+        """Every recorded verification (of ``candidate_id``), newest first."""
+        text = ""
+        if candidate_id is not None:
+            name, version = parse_model_id(candidate_id)
+            text = equals(f"tags.`{_RUN_TAG}candidate_id`", f"{name}/{version}").text
+        runs = self._complete_runs(text)
+        first: dict[str, Any] = {}
+        for run in runs:  # one per verification id: the first recorded
+            first.setdefault(run.data.tags[f"{_RUN_TAG}id"], run)
+        ordered = sorted(first.values(), key=lambda r: r.info.start_time or 0, reverse=True)
+        return [self._result_of(run) for run in ordered]
+
+    def _find_by_key(self, key: str) -> VerificationResult | None:
+        runs = self._complete_runs(equals(f"tags.`{_RUN_TAG}idempotency_key`", key).text)
+        return self._result_of(runs[0]) if runs else None
+
+    def _complete_runs(self, filter_text: str) -> list[Any]:
+        """Complete verification runs matching ``filter_text``, oldest first."""
+        try:
+            experiment = self._client.get_experiment_by_name(VERIFICATION_EXPERIMENT)
+        except Exception as exc:
+            raise translate_mlflow_error(exc, "reading verifications") from exc
+        if experiment is None:
+            return []
+        complete = equals(f"tags.`{_STATE}`", _COMPLETE).text
+        text = f"{filter_text} and {complete}" if filter_text else complete
+        runs: list[Any] = []
+        token = None
+        try:
+            while True:
+                page = self._client.search_runs(
+                    [experiment.experiment_id],
+                    filter_string=text,
+                    max_results=1000,
+                    order_by=["attributes.start_time ASC"],
+                    page_token=token,
+                )
+                runs.extend(page)
+                token = page.token
+                if not token:
+                    break
+        except Exception as exc:
+            raise translate_mlflow_error(exc, "reading verifications") from exc
+        return [
+            r
+            for r in runs
+            if r.data.tags.get(_STATE) == _COMPLETE and r.info.lifecycle_stage == "active"
+        ]
+
+    def _result_of(self, run: Any) -> VerificationResult:
+        tags = run.data.tags
+        text = tags.get(f"{_RUN_TAG}result")
+        if text is None:
+            try:
+                path = self._client.download_artifacts(
+                    run.info.run_id, f"{_ARTIFACT_DIR}/result.json"
+                )
+                text = Path(path).read_text(encoding="utf-8")
+            except Exception as exc:
+                raise translate_mlflow_error(
+                    exc, f"reading verification {tags.get(f'{_RUN_TAG}id')}"
+                ) from exc
+        stored: dict[str, Any] = json.loads(text)
+        event_ids = json.loads(tags.get(f"{_RUN_TAG}event_ids", "[]"))
+        result: VerificationResult = {**stored, "event_ids": event_ids, "reused": False}  # type: ignore[typeddict-item]
+        return result
+
+
+# ---- scoring and result helpers ------------------------------------------------------------
+
+
+@dataclass
+class _Scored:
+    y: np.ndarray
+    preds: dict[str, np.ndarray]
+    scores: dict[str, np.ndarray]
+
+
+def _predict(
+    model: _Model, batch: Any, positive: Any, benchmark: str, start: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(labels or values, positive-class scores or None) of one batch; ModelPredictionError
+    naming the model and the rows when the model raises or answers the wrong number of rows."""
+    rows = f"rows {start}-{start + batch.num_rows - 1}"
+    try:
+        if positive is not None:
+            labels, score = model.predict_both(batch, positive)
+        else:
+            labels, score = model.predict(batch), None
+    except Exception as exc:
+        raise ModelPredictionError(
+            f"The {model.label} failed to predict on benchmark {benchmark!r} ({rows}): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    for values in (labels, score):
+        if values is not None and (values.ndim != 1 or values.shape[0] != batch.num_rows):
+            raise ModelPredictionError(
+                f"The {model.label} answered {values.shape} predictions for {batch.num_rows} "
+                f"rows of benchmark {benchmark!r} ({rows}); one per row is needed."
+            )
+    return labels, score
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    if not parts:
+        return np.empty(0)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _comparison(paired: PairedResult, direction: str) -> MetricComparison:
+    baseline_bps = to_bps(paired.baseline_score)
+    candidate_bps = to_bps(paired.candidate_score)
+    delta = paired.delta
+    return {
+        "metric": paired.metric,
+        "direction": direction,
+        "baseline_score": paired.baseline_score,
+        "candidate_score": paired.candidate_score,
+        "delta": delta,
+        "ci_low": paired.ci_low,
+        "ci_high": paired.ci_high,
+        "ci_method": paired.method,
+        "p_value": paired.p_value,
+        "baseline_score_bps": baseline_bps,
+        "candidate_score_bps": candidate_bps,
+        "delta_bps": candidate_bps - baseline_bps,
+        "improvement_bps": to_bps(delta) if direction == "higher" else to_bps(-delta),
+    }
+
+
+def _direction(comparison: MetricComparison) -> Direction:
+    return "lower" if comparison["direction"] == "lower" else "higher"
+
+
+def _as_paired(comparison: MetricComparison, n: int, n_boot: int) -> PairedResult:
+    return PairedResult(
+        metric=comparison["metric"],
+        baseline_score=comparison["baseline_score"],
+        candidate_score=comparison["candidate_score"],
+        delta=comparison["delta"],
+        ci_low=comparison["ci_low"],
+        ci_high=comparison["ci_high"],
+        method=comparison["ci_method"],
+        p_value=comparison["p_value"],
+        n=n,
+        n_boot=n_boot,
+    )
+
+
+def _guardrail(comparison: MetricComparison, tolerance: float) -> GuardrailCheck:
+    """Passed when the candidate is at most ``tolerance`` worse (point estimate)."""
+    delta = comparison["delta"]
+    passed = delta >= -tolerance if comparison["direction"] == "higher" else delta <= tolerance
+    return {**comparison, "tolerance": float(tolerance), "passed": bool(passed)}
+
+
+def _reasons(
+    primary: MetricComparison, guardrails: list[GuardrailCheck], threshold: int
+) -> list[str]:
+    reasons = []
+    if primary["improvement_bps"] < threshold:
+        reasons.append("below_threshold")
+    better_side = (
+        primary["ci_low"] > 0 if primary["direction"] == "higher" else primary["ci_high"] < 0
+    )
+    if not better_side:
+        reasons.append("interval_includes_zero")
+    reasons.extend(f"guardrail_failed:{g['metric']}" for g in guardrails if not g["passed"])
+    return reasons
+
+
+def _claim_status(claimed: float | None, primary: MetricComparison) -> str:
+    """``not_claimed``; ``not_reproduced`` when the claim is beyond the interval on the better
+    side (it claims more than the data allow); else ``reproduced``."""
+    if claimed is None:
+        return "not_claimed"
+    if primary["direction"] == "higher":
+        return "not_reproduced" if claimed > primary["ci_high"] else "reproduced"
+    return "not_reproduced" if claimed < primary["ci_low"] else "reproduced"
+
+
+def _benchmark_ref(bench: Benchmark) -> BenchmarkRef:
+    return {
+        "name": bench.name,
+        "content_hash": bench.content_hash,
+        "num_rows": bench.num_rows,
+        "target": bench.target,
+        "metric": bench.metric,
+        "direction": bench.direction,
+    }
+
+
+def _stored(result: VerificationResult) -> dict[str, Any]:
+    """What is recorded of a result: everything but the event ids and ``reused``."""
+    return {k: v for k, v in result.items() if k not in ("event_ids", "reused")}
+
+
+def _run_tags(plan: VerificationPlan, result: VerificationResult) -> dict[str, str]:
+    tags = {
+        f"{_RUN_TAG}id": plan.verification_id,
+        f"{_RUN_TAG}idempotency_key": plan.idempotency_key,
+        f"{_RUN_TAG}attestation_hash": plan.attestation_hash,
+        f"{_RUN_TAG}candidate_id": plan.candidate_id,
+        f"{_RUN_TAG}baseline_id": plan.baseline_id,
+        f"{_RUN_TAG}benchmark": plan.benchmark,
+        f"{_RUN_TAG}accepted": "true" if result["accepted"] else "false",
+        _STATE: _RECORDING,
+    }
+    if result["contributor"]:
+        tags[f"{_RUN_TAG}contributor"] = result["contributor"]
+    return tags
+
+
+def _log_values(
+    client: Any, run_id: str, plan: VerificationPlan, result: VerificationResult
+) -> None:
+    from mlflow.entities import Metric, Param
+
+    params = {
+        "candidate_id": plan.candidate_id,
+        "baseline_id": plan.baseline_id,
+        "benchmark": plan.benchmark,
+        "benchmark_hash": result["benchmark"]["content_hash"],
+        "metric": result["benchmark"]["metric"],
+        "threshold_bps": plan.threshold_bps,
+        "seed": plan.seed,
+        "n_boot": plan.n_boot,
+    }
+    values: dict[str, float] = {}
+    for comparison in [result["primary"], *result["guardrails"]]:
+        name = comparison["metric"]
+        values[f"baseline_{name}"] = comparison["baseline_score"]
+        values[f"candidate_{name}"] = comparison["candidate_score"]
+        values[f"delta_{name}"] = comparison["delta"]
+        values[f"delta_{name}_ci_low"] = comparison["ci_low"]
+        values[f"delta_{name}_ci_high"] = comparison["ci_high"]
+    values["accepted"] = 1.0 if result["accepted"] else 0.0
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in values.items()],
+        params=[Param(k, str(v)) for k, v in params.items()],
+    )
+
+
+def _manifest(plan: VerificationPlan, result: VerificationResult) -> dict[str, Any]:
+    """The inputs (whose canonical JSON the attestation hash is of), the ids and the results."""
+    results = {
+        key: result[key]
+        for key in (
+            "primary",
+            "guardrails",
+            "accepted",
+            "reasons",
+            "claimed_delta",
+            "claimed_delta_metrics",
+            "claim_status",
+            "n_rows",
+            "verified_at",
+        )
+    }
+    return {
+        "verification_id": plan.verification_id,
+        "inputs": plan.inputs,
+        "attestation_hash": plan.attestation_hash,
+        "model_id_uint": plan.model_id_uint,
+        "idempotency_key": plan.idempotency_key,
+        "mlflow_run_id": result["mlflow_run_id"],
+        "results": results,
+    }
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(
+        json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+
+
+def _write_predictions(path: Path, scored: _Scored) -> None:
+    """Per row: the target and both models' predictions (and scores when a metric used them)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns: dict[str, Any] = {
+        "row": pa.array(np.arange(scored.y.shape[0], dtype=np.int64)),
+        "target": _arrow(scored.y),
+        "baseline_pred": _arrow(scored.preds["baseline"]),
+        "candidate_pred": _arrow(scored.preds["candidate"]),
+    }
+    if scored.scores:
+        columns["baseline_score"] = _arrow(scored.scores["baseline"])
+        columns["candidate_score"] = _arrow(scored.scores["candidate"])
+    pq.write_table(pa.table(columns), path)
+
+
+def _arrow(values: np.ndarray) -> Any:
+    import pyarrow as pa
+
+    if values.dtype.kind == "O":
+        return pa.array(values.tolist())
+    return pa.array(values)
+
+
+def _candidate_tags(result: VerificationResult) -> dict[str, str]:
+    primary = result["primary"]
+    prefix = TAG_VERIFICATION
+    return {
+        TAG_VERIFIED: "true",
+        TAG_VERIFIED_DELTA_BPS: str(primary["delta_bps"]),
+        f"{prefix}id": result["verification_id"],
+        f"{prefix}run_id": result["mlflow_run_id"],
+        f"{prefix}benchmark": result["benchmark"]["name"],
+        f"{prefix}benchmark_hash": result["benchmark"]["content_hash"],
+        f"{prefix}metric": primary["metric"],
+        f"{prefix}improvement_bps": str(primary["improvement_bps"]),
+        f"{prefix}accepted": "true" if result["accepted"] else "false",
+        f"{prefix}claim_status": result["claim_status"],
+        f"{prefix}verified_at": result["verified_at"],
+    }
 
 
 # ---- small helpers -------------------------------------------------------------------------
