@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from hokusai.config import Settings
 from hokusai.db import open_database
-from hokusai.jobs import VerificationJobs, VerificationRunner
+from hokusai.jobs import MAX_ATTEMPTS, VerificationJobs, VerificationRunner
 from tests.rest.verify_world import build_world
 from tests.webhooks import pg
 
@@ -121,6 +123,87 @@ def test_the_cli_worker_evaluates_the_queue_and_list_and_show_read_it(tmp_path: 
     assert registry.get_verification(plan.verification_id)["verification_id"] == job["id"]
 
     table = cli.invoke(app, [*base, "list", "--state", "succeeded"])
-    assert table.exit_code == 0 and plan.verification_id in table.stdout
+    assert table.exit_code == 0 and "succeeded" in table.stdout and "ver_" in table.stdout
+    none = cli.invoke(app, [*base, "list", "--state", "failed", "--json"])
+    assert none.exit_code == 0 and json.loads(none.stdout) == []
     text = cli.invoke(app, [*base, "show", plan.verification_id])
     assert text.exit_code == 0 and "succeeded" in text.stdout
+
+
+class Slow:
+    """The registry, with evaluations that take ``seconds`` longer (a big benchmark's)."""
+
+    def __init__(self, registry: Any, seconds: float) -> None:
+        self._registry = registry
+        self._seconds = seconds
+
+    def plan_verification(self, *args: Any, **kwargs: Any) -> Any:
+        return self._registry.plan_verification(*args, **kwargs)
+
+    def run_verification(self, plan: Any) -> Any:
+        time.sleep(self._seconds)
+        return self._registry.run_verification(plan)
+
+
+def _embedded_world(tmp_path: Path) -> tuple[Settings, Any, Any, VerificationJobs]:
+    from hokusai.registry import ModelRegistry
+    from hokusai.registry.benchmarks import BenchmarkStore
+
+    settings = Settings(home=tmp_path / "home", webhook_background=False)
+    registry = ModelRegistry(settings=settings)
+    world = build_world(registry, BenchmarkStore(settings), tmp_path / "benchmarks")
+    jobs = VerificationJobs(open_database(settings.resolved_database_url))
+    return settings, registry, world, jobs
+
+
+def test_a_long_evaluation_keeps_its_lease(tmp_path: Path):
+    _, registry, world, jobs = _embedded_world(tmp_path)
+    plan = registry.plan_verification(world.candidate_id, world.benchmark, n_boot=200)
+    jobs.enqueue(plan)
+    # Evaluating takes 2 s, four times the lease: the heartbeat keeps renewing it.
+    slow = VerificationRunner(jobs, Slow(registry, 2.0), lease_seconds=0.5, owner="slow")
+    worker = threading.Thread(target=slow.run_once)
+    worker.start()
+    other = VerificationRunner(jobs, registry, lease_seconds=0.5, owner="other")
+    stolen = []
+    while worker.is_alive():
+        taken = other.run_once()
+        if taken is not None:
+            stolen.append(taken.id)
+        time.sleep(0.05)
+    worker.join()
+    assert stolen == []
+    job = jobs.get(plan.verification_id)
+    assert (job.status, job.attempts, job.lease_owner) == ("succeeded", 1, None)
+
+
+def test_a_store_that_does_not_answer_is_tried_three_times_then_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import socket
+
+    from hokusai.registry import ModelRegistry
+
+    settings, registry, world, jobs = _embedded_world(tmp_path)
+    plan = registry.plan_verification(world.candidate_id, world.benchmark, n_boot=200)
+    jobs.enqueue(plan)
+    # An evaluation replica whose MLflow does not answer (nothing listens on the port).
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    cut_off = ModelRegistry(settings=settings.model_copy(update={"tracking_uri": closed}))
+    runner = VerificationRunner(jobs, cut_off, retry_delay=0, owner="cut-off")
+    states = []
+    while (job := runner.run_once()) is not None:
+        states.append(jobs.get(job.id).status)
+    assert states == ["queued", "queued", "failed"]
+    failed = jobs.get(plan.verification_id)
+    assert (failed.attempts, failed.error_code) == (MAX_ATTEMPTS, "backend_unavailable")
+    assert "reference err_" in (failed.error_message or "")
+    assert closed not in (failed.error_message or "")  # the details are in the log only
+
+    # Asked for again once MLflow answers: queued anew, and evaluated.
+    assert jobs.enqueue(plan).queued
+    assert VerificationRunner(jobs, registry, owner="healthy").run_once() is not None
+    assert jobs.get(plan.verification_id).status == "succeeded"

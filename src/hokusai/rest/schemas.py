@@ -151,7 +151,9 @@ class VerificationsPublic(Open):
 
 
 class VerifiedGainsPublic(Open):
-    data: list[dict[str, Any]]
+    data: list[ModelSummary] = Field(
+        description="The versions with a verification, each with its latest (`verification`)."
+    )
     count: int
 
 
