@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +18,45 @@ from hokusai.config import Settings
 from hokusai.jobs import VerificationRunner
 from hokusai.jobs.tables import verification_jobs
 from tests.backends import Backend
+from tests.conftest import CONTRIBUTOR
 from tests.rest.conftest import bearer
-from tests.rest.verify_world import World, build_world
+from tests.rest.verify_world import BENCHMARK, World, build_world
+from tests.webhooks import pg
 
 POLL_TIMEOUT = 180.0
 
 
 @pytest.fixture
-def api_settings(backend: Backend) -> Settings:
-    """The conftest's settings with a runner that polls often and retries at once."""
-    return backend.settings(
-        webhook_background=False, verify_poll_seconds=0.05, verify_retry_seconds=0
-    )
+def api_settings(backend: Backend, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """The conftest's settings with a runner that polls often and retries at once; the project
+    database (the job table) on PostgreSQL when the test asks for ``"postgresql"``."""
+    overrides: dict[str, Any] = {
+        "webhook_background": False,
+        "verify_poll_seconds": 0.05,
+        "verify_retry_seconds": 0,
+    }
+    if getattr(request, "param", "sqlite") != "postgresql":
+        yield backend.settings(**overrides)
+        return
+    from hokusai.db import dispose_engines
+
+    with pg.temporary_database() as url:
+        yield backend.settings(database_url=url, **overrides)
+        dispose_engines()  # its pools, before the database goes
 
 
 @pytest.fixture
-def world(app: Any, tmp_path: Path) -> World:
+def world(app: Any, tmp_path: Path, backend: Backend) -> World:
+    """Names of this test alone on a shared stack (model type, contributor, benchmark)."""
     components = app.state.components
-    return build_world(components.registry, components.benchmarks, tmp_path / "benchmarks")
+    return build_world(
+        components.registry,
+        components.benchmarks,
+        tmp_path / "benchmarks",
+        model_type=backend.model_type("cancer"),
+        contributor=backend.address(CONTRIBUTOR),
+        benchmark=BENCHMARK if backend.embedded else f"{BENCHMARK}-{backend.tag}",
+    )
 
 
 @pytest.fixture
@@ -57,12 +79,14 @@ def _job_rows(app: Any) -> list[Any]:
         return list(conn.execute(sa.select(verification_jobs)))
 
 
-def _verification_runs(app: Any) -> list[Any]:
+def _verification_runs(app: Any, world: World) -> list[Any]:
+    """The evaluation runs of the world's candidate (any state, deleted ones too)."""
     client = app.state.components.registry.client
     experiment = client.get_experiment_by_name("hokusai-verifications")
     if experiment is None:
         return []
-    return list(client.search_runs([experiment.experiment_id], run_view_type=3))
+    runs = client.search_runs([experiment.experiment_id], run_view_type=3)
+    return [r for r in runs if r.data.params.get("candidate_id") == world.candidate_id]
 
 
 def _poll(client: TestClient, location: str, key: str, *, until: set[str]) -> dict[str, Any]:
@@ -84,9 +108,13 @@ def _post(client: TestClient, key: str, **body: Any) -> Any:
 # ---- the asynchronous round trip ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("api_settings", ["sqlite", "postgresql"], indirect=True)
 def test_post_answers_202_and_the_background_runner_evaluates_it(
     app: Any, client: TestClient, keys: dict[str, str], world: World
 ):
+    settings = app.state.components.settings
+    wanted = "postgresql" if settings.resolved_database_url.startswith("postgresql") else "sqlite"
+    assert app.state.components.verifications.engine.dialect.name == wanted
     answer = _post(
         client, keys["write"], candidate_id=world.candidate_id, benchmark=world.benchmark
     )
@@ -109,7 +137,7 @@ def test_post_answers_202_and_the_background_runner_evaluates_it(
     assert done["result"]["verification_id"] == body["id"]
     assert done["result"]["candidate_id"] == world.candidate_id
     assert done["result"]["baseline_id"] == world.baseline_id
-    assert len(_verification_runs(app)) == 1
+    assert len(_verification_runs(app, world)) == 1
 
     listed = client.get(
         "/api/v1/verifications",
@@ -157,7 +185,7 @@ def test_the_same_inputs_answer_the_same_verification(
     assert done.json()["status"] == "succeeded"
     assert done.json()["result"]["verification_id"] == first.json()["id"]
     assert len(_job_rows(idle_app)) == 2
-    assert len(_verification_runs(idle_app)) == 2
+    assert len(_verification_runs(idle_app, world)) == 2
 
 
 def test_a_failed_verification_asked_again_is_queued_anew(
@@ -255,7 +283,7 @@ def test_bad_inputs_are_refused_with_their_code_and_nothing_is_recorded(
         )
         assert "location" not in answer.headers
     assert _job_rows(app) == []
-    assert _verification_runs(app) == []
+    assert _verification_runs(app, world) == []
 
 
 def test_a_read_key_cannot_ask_for_a_verification(
@@ -304,7 +332,7 @@ def test_a_job_of_a_runner_that_died_is_taken_over_by_another(
     done = idle_client.get(answer.headers["location"], headers=bearer(write)).json()
     assert (done["status"], done["attempts"]) == ("succeeded", 2)
     assert done["result"] == json.loads(json.dumps(components.registry.get_verification(job_id)))
-    assert len(_verification_runs(idle_app)) == 1
+    assert len(_verification_runs(idle_app, world)) == 1
 
 
 def test_an_input_that_no_longer_fits_fails_the_job_at_once(
