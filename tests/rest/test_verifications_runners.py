@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from hokusai.config import Settings
 from hokusai.db import open_database
 from hokusai.jobs import MAX_ATTEMPTS, VerificationJobs, VerificationRunner
-from tests.rest.verify_world import build_world
+from tests.rest.verify_world import build_world, more_candidates
 from tests.webhooks import pg
 
 
@@ -48,9 +48,12 @@ def test_two_runners_on_postgresql_evaluate_each_job_exactly_once(tmp_path: Path
         registry = ModelRegistry(settings=settings)
         world = build_world(registry, BenchmarkStore(settings), tmp_path / "benchmarks")
         jobs = VerificationJobs(open_database(url))
+        # One job per candidate: two verifications of one version at once would both tag it,
+        # and MLflow's tag writes race (the loser's attempt is retried: not what this counts).
+        candidates = [world.candidate_id, *more_candidates(registry, world, 5)]
         plans = [
-            registry.plan_verification(world.candidate_id, world.benchmark, seed=seed, n_boot=200)
-            for seed in range(6)
+            registry.plan_verification(candidate, world.benchmark, n_boot=200)
+            for candidate in candidates
         ]
         for plan in plans:
             assert jobs.enqueue(plan).queued
@@ -207,3 +210,37 @@ def test_a_store_that_does_not_answer_is_tried_three_times_then_fails(
     assert jobs.enqueue(plan).queued
     assert VerificationRunner(jobs, registry, owner="healthy").run_once() is not None
     assert jobs.get(plan.verification_id).status == "succeeded"
+
+
+def test_verifications_of_one_candidate_at_once_all_succeed(tmp_path: Path):
+    """Two runners verifying one version at once both tag it; when MLflow's tag writes collide,
+    the loser's attempt failed for a reason other than its input and is tried again."""
+    from hokusai.registry import ModelRegistry
+
+    settings, registry, world, jobs = _embedded_world(tmp_path)
+    plans = [
+        registry.plan_verification(world.candidate_id, world.benchmark, seed=seed, n_boot=200)
+        for seed in range(4)
+    ]
+    for plan in plans:
+        jobs.enqueue(plan)
+    stop = threading.Event()
+    threads = [
+        threading.Thread(
+            target=VerificationRunner(
+                jobs, ModelRegistry(settings=settings), retry_delay=0, owner=f"r{n}"
+            ).run,
+            args=(stop,),
+            kwargs={"poll_seconds": 0.05, "idle_exit_after": 1.0},
+        )
+        for n in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    done = jobs.list()
+    assert {job.status for job in done} == {"succeeded"}
+    assert len(done) == 4 and all(1 <= job.attempts <= MAX_ATTEMPTS for job in done)
+    latest = registry.get_model(world.candidate_id)["verification"]
+    assert latest["verification_id"] in {plan.verification_id for plan in plans}

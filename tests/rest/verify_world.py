@@ -68,3 +68,23 @@ def build_world(
         input_example=train_big.head(3),
     )
     return World(benchmark, base["model_id"], better["model_id"], better["contributor"])
+
+
+def more_candidates(registry: Any, world: World, count: int) -> list[str]:
+    """``count`` more improved models on the world's baseline (trained on 100, 120, … rows)."""
+    from sklearn.linear_model import LogisticRegression
+
+    features, target, _ = _frames()
+    found = []
+    for n in range(count):
+        rows = features.iloc[: 100 + 20 * n]
+        model = LogisticRegression(max_iter=2000).fit(rows, target.loc[rows.index])
+        registered = registry.register_improved_model(
+            model,
+            world.baseline_id,
+            {"accuracy": 0.01},
+            world.contributor,
+            input_example=rows.head(3),
+        )
+        found.append(registered["model_id"])
+    return found
