@@ -389,6 +389,17 @@ CASES: dict[str, list[Case]] = {
         Case("--home {corrupt} benchmarks show nope", "corrupt_database"),
         Case("--tracking-uri {closed} benchmarks show nope", "backend_unavailable", env=NO_RETRIES),
     ],
+    "verify": [
+        Case("verify not-an-id --benchmark b", "invalid_model_id"),
+        Case("verify hokusai_x_improved/1 --benchmark b", "model_not_found"),
+        Case("verify hokusai_x_improved/1 --benchmark b --threshold-bps -1", "validation_error"),
+        Case("--home {corrupt} verify hokusai_x_improved/1 --benchmark b", "corrupt_database"),
+        Case(
+            "--tracking-uri {closed} verify hokusai_x_improved/1 --benchmark b",
+            "backend_unavailable",
+            env=NO_RETRIES,
+        ),
+    ],
     "registry backfill": [
         Case("--home {corrupt} registry backfill", "corrupt_database"),
         Case("--tracking-uri {closed} registry backfill", "backend_unavailable", env=NO_RETRIES),

@@ -60,6 +60,22 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         re.compile(r'^\s*"content_hash": "0x[0-9a-f]{64}",$', re.M),
         re.compile(r"^│ cancer-v1 +│ roc_auc +│ higher +│ 569 ", re.M),
     ],
+    "docs/verification.md": [
+        # --check on a threshold the gain does not reach, then the default threshold
+        "decision    NOT ACCEPTED (threshold 5000 bps): below_threshold",
+        "check failed: exit 1",
+        re.compile(r"^accuracy +baseline 0\.\d{4} +candidate 0\.\d{4} +delta \+0\.\d{4} ", re.M),
+        re.compile(r"^roc_auc .* guardrail ±0\.01: passed$", re.M),
+        "claim       +0.0500 accuracy: reproduced",
+        "decision    ACCEPTED (threshold 100 bps)",
+        re.compile(r'^\s*"reused": true,$', re.M),
+        re.compile(r'^\s*"accepted": true,$', re.M),
+        # Python: the planned id is the recorded one; the gains and the lineage's measured sum
+        re.compile(r"^plan (ver_[0-9a-f]{24}) recorded \1 True$", re.M),
+        "verifications of the version: 2",
+        re.compile(r"^gain hokusai_cancer_improved/1 [1-9]\d* bps reproduced$", re.M),
+        re.compile(r"^verified bps along the lineage: \[0, [1-9]\d*\]$", re.M),
+    ],
     "docs/library.md": [
         "Registered hokusai_classification_baseline/1 (model_type=classification)",
         "metadata round-trips unchanged: True",

@@ -29,6 +29,7 @@ from hokusai.cli import (
     server,
     train,
     verifications,
+    verify,
     webhooks,
 )
 from hokusai.cli._common import MLFLOW_CLI_RETRIES, CliState, quiet_output
@@ -54,6 +55,7 @@ app.command("server")(server.server)
 app.command("train")(train.train)
 app.command("serve")(serve.serve)
 app.command("doctor")(doctor.doctor)
+app.command("verify")(verify.verify)
 
 
 def _version(value: bool) -> None:

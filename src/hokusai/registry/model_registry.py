@@ -24,11 +24,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from hokusai.config import Settings, bound_mlflow_client, get_settings, mask_secrets
 from hokusai.errors import (
     BaselineNotFoundError,
+    HokusaiError,
     InvalidMetricsError,
     ModelNotFoundError,
     NotAHokusaiModelError,
     RollbackIncompleteError,
     ValidationError,
+    VerificationError,
 )
 from hokusai.registry.announcer import Announcer
 from hokusai.registry.backend import is_not_found, read_model_card, translate_mlflow_error
@@ -264,18 +266,37 @@ class ModelRegistry:
         metrics: Mapping[str, float] | None = None,
         pip_requirements: Sequence[str] | None = None,
         extra_pip_requirements: Sequence[str] | None = None,
+        benchmark: str | Benchmark | None = None,
+        threshold_bps: int | None = None,
     ) -> RegistrationResult:
         """Register a model improved by ``contributor``'s data over ``baseline_id``.
 
         ``baseline_id`` is the ``model_id`` of any existing Hokusai version (a baseline or an
         earlier improvement, which makes a chain). The new version goes to
         ``hokusai_{model_type}_improved`` with the baseline's model type.
+
+        With ``benchmark`` (and optionally ``threshold_bps``), the new version is verified on
+        it right after it is registered (:meth:`verify_improvement`) and the result gains
+        ``verification``. What can be checked of the verification is checked before anything
+        is registered; should the verification fail after the registration, the version stays
+        registered and :class:`~hokusai.errors.VerificationError` says to run
+        ``hokusai verify``.
         """
         parent, contributor, deltas = self._check_improvement(
             baseline_id, contributor, delta_metrics
         )
         assert parent.model_type is not None
-        return self._register(
+        if benchmark is None:
+            if threshold_bps is not None:
+                raise ValidationError("threshold_bps is only used with benchmark.")
+        else:
+            bench = self._verifier().precheck(
+                model,
+                resolve_signature(signature, input_example, plan_flavor(model).predict),
+                benchmark,
+                baseline=parent,
+            )
+        result = self._register(
             model=model,
             model_type=parent.model_type,
             model_name=improved_model_name(parent.model_type),
@@ -291,6 +312,20 @@ class ModelRegistry:
             pip_requirements=pip_requirements,
             extra_pip_requirements=extra_pip_requirements,
         )
+        if benchmark is None:
+            return result
+        try:
+            result["verification"] = self.verify_improvement(
+                result["model_id"], bench, threshold_bps=threshold_bps
+            )
+        except Exception as exc:
+            detail = f"[{exc.code}] {exc.message}" if isinstance(exc, HokusaiError) else repr(exc)
+            raise VerificationError(
+                f"{result['model_id']} is registered, but verifying it on benchmark "
+                f"{bench.name!r} failed: {detail}. Run `hokusai verify {result['model_id']} "
+                f"--benchmark {bench.name}` to verify it."
+            ) from exc
+        return result
 
     def _register(
         self,

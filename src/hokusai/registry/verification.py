@@ -588,7 +588,7 @@ class Verifier:
                     if hasattr(native, "predict") and (
                         flavor != "xgboost" or hasattr(native, "get_params")
                     ):
-                        return self._native(record, role, flavor, native, signature)
+                        return self._native(record.model_id, role, flavor, native, signature)
             import mlflow.pyfunc
 
             pyfunc = mlflow.pyfunc.load_model(str(local))
@@ -612,9 +612,56 @@ class Verifier:
             signature_types=dict(signature or []),
         )
 
+    def precheck(
+        self,
+        model: Any,
+        signature: Any,
+        benchmark: str | Benchmark,
+        *,
+        baseline: VersionRecord,
+    ) -> Benchmark:
+        """What can be told of a verification before ``model`` is registered as an improvement
+        on ``baseline``: the benchmark exists, the model's columns (its signature, else what
+        it was fitted on) are benchmark features, and the metrics can score it and the
+        baseline on this target. The stored benchmark."""
+        from hokusai.registry.flavors import plan_flavor
+
+        bench = self._benchmark(benchmark)
+        rows_path, cleanup = self._rows(bench)
+        try:
+            flavor = plan_flavor(model).flavor
+            sig = _signature_inputs(signature)
+            if flavor in ("xgboost", "lightgbm", "sklearn") and (
+                flavor != "xgboost" or hasattr(model, "get_params")
+            ):
+                candidate = self._native(
+                    "the model being registered", "candidate", flavor, model, sig
+                )
+            else:
+                columns = [name for name, _ in sig] if sig else []
+                candidate = _Model(
+                    role="candidate",
+                    model_id="the model being registered",
+                    flavor="pyfunc",
+                    model=model,
+                    columns=columns,
+                    frame=True,
+                    classes=None,
+                    has_proba=False,
+                    signature_columns=columns or None,
+                    signature_types=dict(sig or []),
+                )
+            models = [self._load(baseline, "baseline", cleanup), candidate]
+            target = self._check_columns(bench, rows_path, models)
+            for metric in [bench.metric, *bench.guardrails]:
+                _check_metric_fits(metric, target, models, bench.name, bench.target)
+        finally:
+            _cleanup(cleanup)
+        return bench
+
     @staticmethod
     def _native(
-        record: VersionRecord,
+        model_id: str,
         role: str,
         flavor: str,
         native: Any,
@@ -627,7 +674,7 @@ class Verifier:
         classes = getattr(native, "classes_", None)
         return _Model(
             role=role,
-            model_id=record.model_id,
+            model_id=model_id,
             flavor=flavor,
             model=native,
             columns=list(columns),
@@ -943,10 +990,13 @@ class Verifier:
             return []
         try:
             event_ids = list(self._announcer.announce_verification(result) or [])
-        except Exception:
-            logger.exception(
-                "verification %s is recorded but its events could not be recorded now",
+        except Exception as exc:
+            logger.warning(
+                "verification %s is recorded but its events could not be recorded now: %s: %s",
                 result["verification_id"],
+                type(exc).__name__,
+                exc,
+                exc_info=logger.isEnabledFor(logging.DEBUG),
             )
             return []
         if event_ids:
