@@ -385,3 +385,46 @@ def test_unknown_verifications_are_not_found(family: Family):
     assert family.registry.list_verifications() == []
     experiment = family.registry.client.get_experiment_by_name(VERIFICATION_EXPERIMENT)
     assert experiment is None  # reads create nothing
+
+
+def test_a_regression_improvement_on_a_lower_is_better_metric(family: Family):
+    """RMSE (lower is better): the delta is negative when the candidate is better, the
+    improvement positive; a LightGBM candidate fitted on a plain matrix is fed by its
+    signature's columns."""
+    import lightgbm
+    from sklearn.linear_model import LinearRegression
+
+    registry = family.registry
+    train = synthetic(3000, seed=11)
+    train["label"] = 2.0 * train["f0"] + np.sin(3 * train["f1"]) + train["f2"] * train["f3"]
+    weak = LinearRegression().fit(train[["f0"]], train["label"])
+    strong = lightgbm.LGBMRegressor(n_estimators=200, verbose=-1).fit(
+        train[FEATURES].to_numpy(), train["label"]
+    )
+    base = registry.register_baseline(weak, "regdemo", input_example=train[["f0"]].head(3))
+    from mlflow.models import infer_signature
+
+    candidate = registry.register_improved_model(
+        strong,
+        base["model_id"],
+        {"rmse": -5.0},  # claims more than it gains
+        CONTRIBUTOR,
+        signature=infer_signature(train[FEATURES], strong.predict(train[FEATURES].to_numpy())),
+    )
+    rows = synthetic(1000, seed=12)
+    rows["label"] = 2.0 * rows["f0"] + np.sin(3 * rows["f1"]) + rows["f2"] * rows["f3"]
+    name = family.add_benchmark("reg-v1", rows, "rmse", guardrails=["mae:0.0"])
+    result = registry.verify_improvement(candidate["model_id"], name, n_boot=500)
+    primary = result["primary"]
+    assert primary["direction"] == "lower" and primary["ci_method"] == "paired_bootstrap"
+    assert primary["delta"] < 0 and primary["ci_high"] < 0
+    assert primary["delta_bps"] < 0 < primary["improvement_bps"]
+    assert (guard := result["guardrails"][0])["metric"] == "mae" and guard["passed"] is True
+    assert result["accepted"] is True
+    assert result["claimed_delta"] == -5.0 and result["claim_status"] == "not_reproduced"
+    predictions = pd.read_parquet(
+        _artifact(registry, result["mlflow_run_id"], "verification/predictions.parquet")
+    )
+    assert "candidate_score" not in predictions.columns  # no probabilities were used
+    expected = strong.predict(rows[FEATURES].to_numpy())
+    np.testing.assert_allclose(predictions["candidate_pred"], expected, rtol=1e-6)

@@ -202,8 +202,9 @@ _NUMERIC_SIGNATURE = ("double", "float", "long", "integer", "boolean")
 
 @dataclass
 class _Model:
-    """One loaded model and how it is fed: its native object when MLflow saved one with
-    ``predict_proba`` (scores for ROC AUC / log loss), else MLflow's pyfunc."""
+    """One loaded model and how it is fed: its native object when MLflow saved one (XGBoost,
+    LightGBM, scikit-learn: ``predict_proba`` gives the scores ROC AUC and log loss need),
+    else MLflow's pyfunc."""
 
     role: str
     model_id: str
@@ -361,11 +362,15 @@ def _native_columns(model: Any) -> list[str] | None:
     if names is None and hasattr(model, "get_booster"):
         with contextlib.suppress(Exception):
             names = model.get_booster().feature_names
-    if names is None and hasattr(model, "feature_name_") and hasattr(model, "booster_"):
-        names = model.feature_name_
+    if names is None and hasattr(model, "booster_"):
+        with contextlib.suppress(Exception):  # LightGBM: fitted or not, it may raise
+            names = model.feature_name_
     if names is None:
         return None
-    return [str(n) for n in names]
+    found = [str(n) for n in names]
+    if found == [f"Column_{i}" for i in range(len(found))]:
+        return None  # LightGBM's names for an unnamed matrix, not the data's
+    return found
 
 
 # ---- prepared state ------------------------------------------------------------------------
@@ -804,7 +809,9 @@ class Verifier:
         scores: dict[str, list[np.ndarray]] = {role: [] for role in models}
         start = 0
         try:
-            batches = pq.ParquetFile(prepared.rows_path).iter_batches(
+            # pre_buffer off: with it, pyarrow keeps the whole file's column chunks cached
+            # until the file is closed (the feature matrix in memory, which streaming avoids).
+            batches = pq.ParquetFile(prepared.rows_path, pre_buffer=False).iter_batches(
                 batch_size=batch_rows, columns=columns
             )
         except Exception as exc:
@@ -812,7 +819,8 @@ class Verifier:
                 f"The rows of benchmark {bench.name!r} cannot be read: {exc}"
             ) from exc
         for batch in batches:
-            targets.append(batch.column(bench.target).to_numpy(zero_copy_only=False))
+            # A copy: a view would keep the batch's buffers alive.
+            targets.append(np.array(batch.column(bench.target).to_numpy(zero_copy_only=False)))
             for role, model in models.items():
                 labels, score = _predict(model, batch, positive, bench.name, start)
                 preds[role].append(labels)
