@@ -163,11 +163,13 @@ def test_a_long_evaluation_keeps_its_lease(tmp_path: Path):
     _, registry, world, jobs = _embedded_world(tmp_path)
     plan = registry.plan_verification(world.candidate_id, world.benchmark, n_boot=200)
     jobs.enqueue(plan)
-    # Evaluating takes 2 s, four times the lease: the heartbeat keeps renewing it.
-    slow = VerificationRunner(jobs, Slow(registry, 2.0), lease_seconds=0.5, owner="slow")
-    worker = threading.Thread(target=slow.run_once)
+    # Evaluating takes 5 s, two and a half leases: the heartbeat keeps renewing it.
+    slow = VerificationRunner(jobs, Slow(registry, 5.0), lease_seconds=2.0, owner="slow")
+    claimed = jobs.claim(owner=slow.owner, lease_seconds=slow.lease_seconds)
+    assert claimed is not None
+    worker = threading.Thread(target=slow.execute, args=(claimed,))
     worker.start()
-    other = VerificationRunner(jobs, registry, lease_seconds=0.5, owner="other")
+    other = VerificationRunner(jobs, registry, lease_seconds=2.0, owner="other")
     stolen = []
     while worker.is_alive():
         taken = other.run_once()
