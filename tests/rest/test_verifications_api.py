@@ -392,3 +392,19 @@ def test_the_routes_are_documented(app: Any):
     ):
         assert "get" in paths[path], path
         assert "404" in paths[path]["get"]["responses"]
+
+
+def test_a_job_queued_in_the_process_wakes_its_runner(backend: Backend, world: World):
+    """The runner polls every 30 s here; the POST wakes it, so the answer comes in seconds."""
+    from hokusai.rest.app import create_app
+
+    slow_poll = create_app(backend.settings(webhook_background=False, verify_poll_seconds=30.0))
+    write = slow_poll.state.components.keys.create(name="w", scope="write")[1]
+    with TestClient(slow_poll) as client:
+        time.sleep(0.5)  # the runner has looked once and waits
+        started = time.monotonic()
+        answer = _post(client, write, candidate_id=world.candidate_id, benchmark=world.benchmark)
+        assert answer.status_code == 202
+        done = _poll(client, answer.headers["location"], write, until={"succeeded", "failed"})
+        assert done["status"] == "succeeded"
+        assert time.monotonic() - started < 15

@@ -196,7 +196,9 @@ class VerificationRunner:
         """Evaluate due jobs until ``stop`` is set (or idle for ``idle_exit_after`` seconds).
         A job in evaluation is finished first: ``stop`` is looked at between jobs."""
         idle_since = time.monotonic()
+        wake = self.jobs.wake
         while not stop.is_set():
+            wake.clear()  # before looking: a job queued from now on is not waited for
             try:
                 job = self.run_once()
             except Exception:
@@ -208,4 +210,4 @@ class VerificationRunner:
                 continue
             if idle_exit_after is not None and time.monotonic() - idle_since > idle_exit_after:
                 return
-            stop.wait(poll_seconds)
+            wake.wait(poll_seconds)  # a job queued in this process, or the next poll

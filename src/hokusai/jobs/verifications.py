@@ -26,6 +26,7 @@ delay), for a running one the end of its runner's lease.
 from __future__ import annotations
 
 import builtins
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,6 +122,9 @@ class VerificationJobs:
         self._engine = engine
         self._clock = clock
         self._postgres = engine.dialect.name == "postgresql"
+        self.wake = threading.Event()
+        """Set when this object queues a job: a runner of this process waiting for work looks
+        at once instead of at its next poll."""
 
     @property
     def engine(self) -> sa.Engine:
@@ -173,7 +177,10 @@ class VerificationJobs:
                     )
                 ).rowcount
             row = conn.execute(sa.select(jobs).where(jobs.c.id == plan.verification_id)).one()
-        return Enqueued(VerificationJob.from_row(row), queued=bool(inserted or requeued))
+        queued = bool(inserted or requeued)
+        if queued:
+            self.wake.set()
+        return Enqueued(VerificationJob.from_row(row), queued=queued)
 
     def _insert_ignore(self) -> Any:
         if self._postgres:

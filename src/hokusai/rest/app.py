@@ -143,6 +143,7 @@ def create_app(
             yield
         finally:
             stop.set()
+            components.verifications.wake.set()
             if worker is not None:
                 worker.join(timeout=settings.webhook_timeout_seconds + 1)
             if runner is not None:

@@ -35,6 +35,10 @@ benchmarks_router = APIRouter(prefix="/benchmarks", tags=["benchmarks"])
 
 PATH = "/api/v1/verifications"
 _ID = re.compile(r"ver_[0-9a-f]{24}")
+_LOCATION = {
+    "description": "Where to poll the verification: /api/v1/verifications/{id}.",
+    "schema": {"type": "string"},
+}
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -102,8 +106,9 @@ def _result_of(components: Components, job: VerificationJob) -> VerificationResu
         200: {
             "model": VerificationPublic,
             "description": "Already asked for (queued, running or succeeded): its state now.",
+            "headers": {"Location": _LOCATION},
         },
-        202: {"description": "Queued; poll the Location."},
+        202: {"description": "Queued; poll the Location.", "headers": {"Location": _LOCATION}},
     },
 )
 def create_verification(
