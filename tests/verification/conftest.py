@@ -98,7 +98,15 @@ def assert_nothing_recorded(family: Family) -> None:
     assert family.announcer.verifications == []
 
 
-def make_family(settings: Settings, tmp_path: Path, *, index: bool = True) -> Family:
+def make_family(
+    settings: Settings,
+    tmp_path: Path,
+    *,
+    index: bool = True,
+    model_type: str = "verifydemo",
+    benchmark: str = "verifydemo-v1",
+    contributor: str = CONTRIBUTOR,
+) -> Family:
     from sklearn.linear_model import LogisticRegression
     from xgboost import XGBClassifier
 
@@ -117,12 +125,12 @@ def make_family(settings: Settings, tmp_path: Path, *, index: bool = True) -> Fa
         strong,
         baseline["model_id"],
         {"accuracy": 0.05},
-        CONTRIBUTOR,
+        contributor,
         input_example=train[FEATURES].head(3),
     )
     family = Family(registry, announcer, tmp_path, baseline, candidate, "")
     family.benchmark = family.add_benchmark(
-        "verifydemo-v1", synthetic(2000, seed=2), "accuracy", guardrails=["roc_auc:0.01"]
+        benchmark, synthetic(2000, seed=2), "accuracy", guardrails=["roc_auc:0.01"]
     )
     return family
 

@@ -19,6 +19,7 @@ from tests.conftest import CONTRIBUTOR
 from tests.verification.conftest import (
     FEATURES,
     Family,
+    make_family,
     synthetic,
     verification_runs,
     verification_tags,
@@ -428,3 +429,29 @@ def test_a_regression_improvement_on_a_lower_is_better_metric(family: Family):
     assert "candidate_score" not in predictions.columns  # no probabilities were used
     expected = strong.predict(rows[FEATURES].to_numpy())
     np.testing.assert_allclose(predictions["candidate_pred"], expected, rtol=1e-6)
+
+
+@pytest.mark.backends
+def test_a_verification_on_each_backend(backend: Any, tmp_path: Path):
+    """Embedded, and on a tracking server whose artifacts are proxied to S3: the benchmark's
+    rows and the models are downloaded, the record uploaded, and read back."""
+    family = make_family(
+        backend.settings(),
+        tmp_path,
+        model_type=backend.model_type("verifyboth"),
+        benchmark=f"verifyboth-{backend.tag}",
+        contributor=backend.address(CONTRIBUTOR),
+    )
+    registry = family.registry
+    candidate = family.candidate["model_id"]
+    result = registry.verify_improvement(candidate, family.benchmark)
+    assert result["accepted"] is True and result["n_rows"] == 2000
+    assert registry.get_verification(result["verification_id"]) == result
+    assert registry.list_verifications(candidate) == [result]
+    predictions = pd.read_parquet(
+        _artifact(registry, result["mlflow_run_id"], "verification/predictions.parquet")
+    )
+    assert len(predictions) == 2000
+    assert registry.get_model(candidate)["verification"]["mlflow_run_id"] == result["mlflow_run_id"]
+    again = registry.verify_improvement(candidate, family.benchmark)
+    assert again["reused"] is True and again["mlflow_run_id"] == result["mlflow_run_id"]
