@@ -408,3 +408,21 @@ def test_a_job_queued_in_the_process_wakes_its_runner(backend: Backend, world: W
         done = _poll(client, answer.headers["location"], write, until={"succeeded", "failed"})
         assert done["status"] == "succeeded"
         assert time.monotonic() - started < 15
+
+
+@pytest.mark.backends
+def test_post_then_poll_on_each_backend(
+    app: Any, client: TestClient, keys: dict[str, str], world: World
+):
+    """On the stack: MLflow behind ``mlflow server`` with proxied artifacts (the models and the
+    benchmark rows are downloaded to be scored), the job table in MLflow's PostgreSQL
+    database."""
+    answer = _post(
+        client, keys["write"], candidate_id=world.candidate_id, benchmark=world.benchmark
+    )
+    assert answer.status_code == 202, answer.text
+    done = _poll(client, answer.headers["location"], keys["read"], until={"succeeded", "failed"})
+    assert done["status"] == "succeeded", done
+    recorded = app.state.components.registry.get_verification(answer.json()["id"])
+    assert done["result"] == json.loads(json.dumps(recorded))
+    assert len(_verification_runs(app, world)) == 1
