@@ -426,3 +426,21 @@ def test_post_then_poll_on_each_backend(
     recorded = app.state.components.registry.get_verification(answer.json()["id"])
     assert done["result"] == json.loads(json.dumps(recorded))
     assert len(_verification_runs(app, world)) == 1
+
+
+def test_metrics_count_the_jobs_by_state(idle_app: Any, idle_client: TestClient, world: World):
+    components = idle_app.state.components
+    write = components.keys.create(name="w", scope="write")[1]
+    for seed in (1, 2):
+        _post(
+            idle_client,
+            write,
+            candidate_id=world.candidate_id,
+            benchmark=world.benchmark,
+            seed=seed,
+        )
+    VerificationRunner(components.verifications, components.registry).run_once()
+    text = idle_client.get("/metrics").text
+    assert 'hokusai_verification_jobs{state="queued"} 1.0' in text
+    assert 'hokusai_verification_jobs{state="succeeded"} 1.0' in text
+    assert 'hokusai_verification_jobs{state="failed"} 0.0' in text

@@ -79,7 +79,8 @@ def create_app(
     # same webhook layer the routes manage.
     webhooks_layer = webhooks_layer or Webhooks(settings)
     registry = registry or ModelRegistry(settings=settings, announcer=webhooks_layer)
-    metrics = ApiMetrics(webhooks_layer.outbox.stats)
+    verification_jobs = VerificationJobs(webhooks_layer.engine)
+    metrics = ApiMetrics(webhooks_layer.outbox.stats, verification_jobs.counts)
     components = Components(
         settings=settings,
         registry=registry,
@@ -87,7 +88,7 @@ def create_app(
         keys=ApiKeyStore(webhooks_layer.engine),
         limiter=limiter or build_rate_limiter(settings),
         metrics=metrics,
-        verifications=VerificationJobs(webhooks_layer.engine),
+        verifications=verification_jobs,
         benchmarks=BenchmarkStore(settings, client=registry.client),
     )
     deliver = settings.webhook_background if deliver_webhooks is None else deliver_webhooks
