@@ -199,6 +199,30 @@ class Settings(BaseSettings):
             "ever created), create an admin key and print it once."
         ),
     )
+    verify_background: bool = Field(
+        default=True,
+        description=(
+            "Evaluate the verifications asked for over the API in a thread of each API process "
+            "(off for replicas that should not evaluate: `hokusai verifications worker` does)."
+        ),
+    )
+    verify_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle verification runner looks for jobs."
+    )
+    verify_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "How long a claimed verification stays claimed without its runner renewing it "
+            "(renewed every third of it): a job of a runner that died is taken over after this."
+        ),
+    )
+    verify_retry_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a verification that failed for a reason other than its input "
+        "waits before its next attempt (3 attempts in all).",
+    )
 
     @field_validator("webhook_retry_schedule")
     @classmethod

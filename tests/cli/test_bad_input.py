@@ -447,6 +447,17 @@ CASES: dict[str, list[Case]] = {
     "webhooks worker": [
         Case("--home {corrupt} webhooks worker --once --reconcile-every 0", "backend_error")
     ],
+    "verifications list": [
+        Case("verifications list --state nope", "validation_error"),
+        Case("--home {corrupt} verifications list", "backend_error"),
+    ],
+    "verifications show": [
+        Case("verifications show ver_000000000000000000000000", "verification_not_found"),
+        Case("--home {corrupt} verifications show ver_1", "backend_error"),
+    ],
+    "verifications worker": [
+        Case("--home {corrupt} verifications worker --once", ("corrupt_database", "backend_error"))
+    ],
     "keys create": [
         Case("keys create --scope god --name ci", "invalid_scope", check=_no_keys),
         Case("keys create --scope read --name ''", "invalid_api_key_name", check=_no_keys),

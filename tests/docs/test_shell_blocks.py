@@ -154,7 +154,17 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         '"alias":"champion","version":"2","previous_version":null',
         '"alias":"champion","version":"1","previous_version":"2"',
         "deleted alias: 204",
-        # 8. webhooks: a ping that could not connect, the promotion's delivery, redelivery
+        # 8. a benchmark, a verification asked for (202), polled to success; the same inputs
+        # again (200, same id), bad inputs refused with their codes; the verified gains
+        "benchmark iris-v1 accuracy 150 rows",
+        re.compile(r"^verification: 202 /api/v1/verifications/ver_[0-9a-f]{24}$", re.M),
+        re.compile(r"^ver_[0-9a-f]{24} succeeded$", re.M),
+        re.compile(r"^accuracy baseline \d\.\d{4} candidate \d\.\d{4} [+-]\d+ bps ", re.M),
+        re.compile(r"^same inputs: 200 ver_[0-9a-f]{24} succeeded$", re.M),
+        re.compile(r'"code":"not_an_improvement".* 422$', re.M),
+        re.compile(r'"code":"benchmark_not_found".* 404$', re.M),
+        re.compile(r"^verified hokusai_iris_improved/1 ver_[0-9a-f]{24} -?\d+ bps$", re.M),
+        # 9. webhooks: a ping that could not connect, the promotion's delivery, redelivery
         '"status_code":null',
         "model_promoted hokusai_iris_improved/2 pending 0 None",
         "ping None dead 1 ",

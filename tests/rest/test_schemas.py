@@ -17,6 +17,10 @@ SHAPES = {
     "LineageEntry": results.LineageEntry,
     "ModelSummary": results.ModelSummary,
     "AliasChange": results.AliasChange,
+    "VerificationResult": results.VerificationResult,
+    "MetricComparison": results.MetricComparison,
+    "GuardrailCheck": results.GuardrailCheck,
+    "BenchmarkRef": results.BenchmarkRef,
 }
 
 

@@ -28,6 +28,7 @@ from hokusai.cli import (
     serve,
     server,
     train,
+    verifications,
     verify,
     webhooks,
 )
@@ -46,6 +47,7 @@ app.add_typer(contributors.app, name="contributors")
 app.add_typer(registry.app, name="registry")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(benchmarks.app, name="benchmarks")
+app.add_typer(verifications.app, name="verifications")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.command("quickstart")(quickstart.quickstart)
