@@ -62,7 +62,7 @@ def build_store(home: Path, **overrides: Any) -> Store:
         pip_requirements=pip,
     )["model_id"]
     second = registry.register_improved_model(
-        model, first, {"accuracy": 0.015}, OTHER, metrics={"accuracy": 0.935}, pip_requirements=pip
+        model, first, {"accuracy": 0.01}, OTHER, metrics={"accuracy": 0.93}, pip_requirements=pip
     )["model_id"]
     branch = registry.register_improved_model(
         model, base, {"accuracy": 0.005}, OTHER, metrics={"accuracy": 0.905}, pip_requirements=pip

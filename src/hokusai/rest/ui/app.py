@@ -240,11 +240,14 @@ def _same_origin(request: Request) -> bool:
 async def _form(request: Request) -> dict[str, str]:
     """An urlencoded form body as a dict (the first value of each field)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if not raw:
+        return {}  # no field at all: no CSRF token either, refused as such
     if content_type != "application/x-www-form-urlencoded":
         raise errors.UnsupportedMediaTypeError(
             "The console's forms are sent as application/x-www-form-urlencoded."
         )
-    body = (await request.body()).decode("utf-8", errors="replace")
+    body = raw.decode("utf-8", errors="replace")
     fields: dict[str, str] = {}
     for name, value in parse_qsl(body, keep_blank_values=True):
         fields.setdefault(name, value)
