@@ -197,7 +197,8 @@ class Plot:
     inner_width: int
     inner_height: int
     series: list[PlottedSeries]
-    x_ticks: list[tuple[float, str]]
+    x_ticks: list[tuple[float, str, str]]
+    """(x, label, text-anchor)"""
     y_ticks: list[tuple[float, str]]
     y_label: str
     empty: bool
@@ -242,7 +243,19 @@ def time_plot(
         dots = [(sx(t), sy(v), f"{_when(t)}: {v:+.4g}") for t, v in ordered]
         plot.series.append(PlottedSeries(s.name, s.css, " ".join(commands), dots))
     plot.y_ticks = [(sy(v), f"{v:+.4g}" if v else "0") for v in _range(v0, v1, y_step)]
-    plot.x_ticks = [(sx(t), _when(t, short=True)) for t in _linspace(t0, t1, 5)]
+    span = t1 - t0
+    pattern = (
+        "%H:%M:%S" if span < 3_600_000 else "%m-%d %H:%M" if span < 172_800_000 else "%Y-%m-%d"
+    )
+    ticks = _linspace(t0, t1, 5)
+    plot.x_ticks = [
+        (
+            sx(t),
+            _format(t, pattern),
+            "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle",
+        )
+        for i, t in enumerate(ticks)
+    ]
     return plot
 
 
@@ -313,6 +326,9 @@ def _linspace(start: float, stop: float, count: int) -> list[float]:
     return [start + (stop - start) * i / (count - 1) for i in range(count)]
 
 
-def _when(ms: float, *, short: bool = False) -> str:
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return moment.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S UTC")
+def _when(ms: float) -> str:
+    return _format(ms, "%Y-%m-%d %H:%M:%S UTC")
+
+
+def _format(ms: float, pattern: str) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(pattern)
