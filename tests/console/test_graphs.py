@@ -185,5 +185,5 @@ def test_the_cumulative_plot_follows_the_best_version_over_time():
     assert [v for _, v in series[0].points] == [0.0, 0.001, 0.002, 0.002]
     plot = time_plot(series, y_label="cumulative accuracy")
     assert not plot.empty and len(plot.series[0].dots) == 4
-    assert [label for _, label in plot.y_ticks][0] == "0"
+    assert plot.y_ticks[0][1] == "0"
     assert time_plot([], y_label="x").empty
