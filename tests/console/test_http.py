@@ -159,6 +159,39 @@ def test_the_listing_pages_through_the_index(store: Store):
     assert total == 3 and all(not v["is_baseline"] for v in improved)
 
 
+def test_without_the_index_the_listing_gives_the_same_answers(store: Store):
+    from hokusai.registry import ModelRegistry
+
+    indexed = ModelRegistry(settings=store.settings)
+    plain = ModelRegistry(settings=store.settings.model_copy(update={"registry_index": False}))
+    assert plain.index is None
+    for kwargs in ({}, {"offset": 1, "limit": 2}, {"query": "0XFB69"}, {"kind": "baseline"}):
+        ids = [[v["model_id"] for v in r.search_models(**kwargs)[0]] for r in (indexed, plain)]
+        assert ids[0] == ids[1], kwargs
+        assert indexed.search_models(**kwargs)[1] == plain.search_models(**kwargs)[1]
+
+
+def test_an_admin_replays_to_an_endpoint(client: TestClient, store: Store):
+    csrf = sign_in(client, store.keys["admin"])
+    page = client.get("/ui/webhooks").text
+    assert "Replay" in page and "Redeliver" not in page  # nothing failed or dead yet
+    endpoint = client.app.state.components.webhooks.endpoints.list()[0]  # type: ignore[attr-defined]
+    answer = client.post(
+        f"/ui/webhooks/endpoints/{endpoint.id}/replay",
+        data={"csrf": csrf, "since": "2000-01-01T00:00"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ui/webhooks?replayed=0"  # every event already queued
+    assert "0 deliveries queued by the replay" in client.get(answer.headers["location"]).text
+    bad = client.post(
+        f"/ui/webhooks/endpoints/{endpoint.id}/replay",
+        data={"csrf": csrf, "since": "yesterday"},
+        follow_redirects=False,
+    )
+    assert bad.status_code == 422 and "since must be a date" in bad.text
+
+
 def test_html_in_metadata_is_shown_as_text(client: TestClient, store: Store):
     sign_in(client, store.keys["read"])
     page = client.get(f"/ui/models/{store.baseline}").text
