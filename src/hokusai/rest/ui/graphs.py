@@ -2,9 +2,10 @@
 
 The lineage of a family is a tree (every improvement is built on one version), so it is drawn
 as a layered tree: one column per depth, and the first improvement of a version continues its
-row while every further one opens a new row below the subtrees already drawn. No two edges
-cross, a chain of 200 improvements is one row and 200 improvements on one baseline are one
-column: the graph grows in one direction and scrolls, instead of knotting.
+row while every further one opens a new row below the subtrees already drawn (smaller subtrees
+first, so the edges that run down stay short). No two edges cross, a chain of 200 improvements
+is one row and 200 improvements on one baseline are one column, one row per leaf: the graph
+grows in one direction and scrolls, instead of knotting.
 
 Only numbers and text come out of here; the templates write the SVG (Jinja escapes the text).
 """
@@ -95,8 +96,12 @@ def lineage_graph(
             children.setdefault(str(parent), []).append(model_id)
         else:
             roots.append(model_id)
+    # Smaller subtrees first: a later sibling's edge runs down past the rows of the earlier
+    # siblings' subtrees, so this keeps those edges short (the row count, one per leaf, and the
+    # width, one column per depth, do not depend on the order). Ties: registration order.
+    leaves = _leaf_counts(roots, children)
     for kids in children.values():
-        kids.sort(key=lambda k: (timestamp_ms(by_id[k]) or 0, k))
+        kids.sort(key=lambda k: (leaves[k], timestamp_ms(by_id[k]) or 0, k))
     place: dict[str, tuple[int, int]] = {}
     next_row = -1
     for root in roots:
@@ -169,6 +174,21 @@ def lineage_graph(
                 )
             )
     return lineage
+
+
+def _leaf_counts(roots: list[str], children: Mapping[str, list[str]]) -> dict[str, int]:
+    """How many leaves each version's subtree has (iterative: chains may be thousands deep)."""
+    counts: dict[str, int] = {}
+    stack: list[tuple[str, bool]] = [(root, False) for root in roots]
+    while stack:
+        node, expanded = stack.pop()
+        kids = children.get(node, [])
+        if expanded or not kids:
+            counts[node] = sum(counts.get(k, 0) for k in kids) or 1
+            continue
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in kids if kid not in counts)
+    return counts
 
 
 @dataclass
