@@ -236,7 +236,11 @@ def test_an_invalid_address_is_a_422_page(client: TestClient, store: Store):
     assert answer.status_code == 422
     assert "invalid_contributor" in answer.text
     assert answer.headers["content-type"].startswith("text/html")
-    assert client.get("/ui/no-such-page").status_code == 404
+    missing = client.get("/ui/no-such-page")
+    assert missing.status_code == 404 and "There is no such page" in missing.text
+    wrong = client.post("/ui/models", data={"csrf": "x"})
+    assert wrong.status_code == 405 and wrong.headers["content-type"].startswith("text/html")
+    assert wrong.headers["content-security-policy"].startswith("default-src 'self'")
 
 
 def test_a_read_key_sees_no_admin_buttons_and_its_forged_posts_are_refused(

@@ -25,6 +25,7 @@ import jinja2
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hokusai import errors
@@ -69,6 +70,12 @@ _SECURITY_HEADERS: Final = (
     (b"referrer-policy", b"same-origin"),
 )
 DELIVERY_STATES: Final = ("pending", "delivering", "delivered", "failed", "dead")
+DELIVERIES_SHOWN: Final = 200
+"""The newest deliveries the webhooks page lists (per state filter)."""
+_HTTP_ERRORS: Final = {
+    404: ("not_found", "There is no such page."),
+    405: ("method_not_allowed", "This page does not take that method."),
+}
 
 
 class SignInRequiredError(Exception):
@@ -385,17 +392,23 @@ def create_console(components: Components) -> FastAPI:
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         return response
 
-    @ui.exception_handler(404)
-    async def not_found(request: Request, _exc: Exception) -> Response:
-        return console.render(
+    @ui.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Starlette's own refusals (no such page, a method a page does not take) as pages.
+        status = exc.status_code
+        code, message = _HTTP_ERRORS.get(status, ("error", str(exc.detail)))
+        response = console.render(
             request,
             "error.html",
             viewer=None,
-            status_code=404,
-            status=404,
-            code="not_found",
-            message="There is no such page.",
+            status_code=status,
+            status=status,
+            code=code,
+            message=message,
         )
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     _routes(ui, console)
     return SecurityHeaders(ui)  # type: ignore[return-value]
@@ -647,7 +660,7 @@ def _routes(ui: FastAPI, console: Console) -> None:
         endpoints = deliveries = None
         if viewer.admin:
             endpoints = [e.public() for e in hooks.endpoints.list()]
-            deliveries = hooks.outbox.deliveries(state=chosen, limit=200)
+            deliveries = hooks.outbox.deliveries(state=chosen, limit=DELIVERIES_SHOWN)
         since = (datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
         return console.render(
             request,
@@ -660,6 +673,7 @@ def _routes(ui: FastAPI, console: Console) -> None:
             endpoints=endpoints,
             deliveries=deliveries,
             replay_since=since,
+            shown=DELIVERIES_SHOWN,
             notice=_notice(requeued=requeued, replayed=replayed),
         )
 
