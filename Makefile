@@ -50,7 +50,7 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; } || \
 		echo "wrk not installed: serving.py, protocols.py and api.py use their httpx load generator"
-	@set -e; for script in bench/registration.py bench/lookup.py bench/webhooks.py bench/serving.py bench/protocols.py bench/api.py bench/index.py bench/cli.py bench/console.py bench/stack.py; do \
+	@set -e; for script in bench/registration.py bench/lookup.py bench/webhooks.py bench/serving.py bench/protocols.py bench/api.py bench/index.py bench/cli.py bench/console.py bench/stack.py bench/verification.py; do \
 		echo "== $$script"; $(BIN)/python $$script; \
 	done
 	$(BIN)/python bench/summary.py

@@ -352,6 +352,29 @@ def stack_rows(doc: Doc) -> list[Row]:
     return rows
 
 
+def verification_rows(doc: Doc) -> list[Row]:
+    params, goals = doc["params"], doc["goals"]
+    ours, reference = doc["ours"], doc["reference"]
+    return [
+        Row(
+            f"verify_improvement, {params['rows']:,} rows × {params['features']} features, "
+            "two XGBoost models, accuracy + ROC AUC with intervals, median",
+            f"{ours['seconds']['median']:.1f} s",
+            reference=f"mlflow.models.evaluate on both {reference['seconds']['median']:.1f} s "
+            f"(ours {times(doc['speedup'])} faster)",
+            goal=f"≤ {goals['seconds']['max_s']:g} s and ≥ {goals['speedup']['min']:g}× faster",
+            met=met_of(doc, "seconds", "speedup"),
+        ),
+        Row(
+            "verification peak memory (its own process, median)",
+            f"{ours['peak_rss_mb']['median']:,.0f} MB",
+            reference=f"mlflow.models.evaluate {reference['peak_rss_mb']['median']:,.0f} MB",
+            goal="scores equal MLflow's",
+            met=goals["scores_agree"]["met"],
+        ),
+    ]
+
+
 # Display order: what a registry does first (register, look up), then delivery, serving, the
 # REST API, the index at scale, the CLI, the web console, and the deployed stack.
 SOURCES: dict[str, tuple[str, Callable[[Doc], list[Row]]]] = {
@@ -365,6 +388,7 @@ SOURCES: dict[str, tuple[str, Callable[[Doc], list[Row]]]] = {
     "cli": ("CLI", cli_rows),
     "console": ("web console", console_rows),
     "stack": ("deployed stack", stack_rows),
+    "verification": ("verification", verification_rows),
 }
 
 

@@ -33,7 +33,7 @@ from hokusai.errors import BackendError, DatabaseNotMigratedError
 from tests.db_race import Racers, racers
 from tests.webhooks import pg
 
-HEAD = "0007"
+HEAD = "0008"
 SCHEMA = {
     "hokusai_api_keys",
     "hokusai_webhook_attempts",
@@ -46,6 +46,7 @@ SCHEMA = {
     "hokusai_index_aliases",
     "hokusai_index_models",
     "hokusai_index_state",
+    "hokusai_verification_jobs",
     "hokusai_console_secrets",
     VERSION_TABLE,
 }
@@ -427,6 +428,44 @@ def test_0006_downgrades_to_the_old_names(url: str):
     assert "ix_deliveries_due" in _relation_names(url)
     upgrade_database(database_engine(url))  # and up again
     assert _tables(url) == SCHEMA
+
+
+def test_0007_adds_the_verification_jobs_and_downgrades(url: str):
+    from alembic import command
+
+    _alembic(url, "0006")
+    assert "hokusai_verification_jobs" not in _tables(url)
+    _execute(url, "INSERT INTO hokusai_api_keys VALUES ('key1', 'ci', 'h', 'read', 1, NULL, NULL)")
+    found = upgrade_database(database_engine(url))
+    assert found.current == "0006"
+    assert _tables(url) == SCHEMA
+    names = _relation_names(url)
+    assert {"hokusai_verification_jobs_due", "hokusai_verification_jobs_candidate"} <= names
+    _execute(
+        url,
+        "INSERT INTO hokusai_verification_jobs (id, candidate_id, benchmark, threshold_bps, "
+        "seed, n_boot, status, attempts, created_at) VALUES ('ver_1', 'hokusai_x_improved/1', "
+        "'b', 100, 4294967295, 2000, 'queued', 0, 1.5)",
+    )
+    engine = database_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = hokusai.db._config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0006")
+    finally:
+        engine.dispose()
+    assert "hokusai_verification_jobs" not in _tables(url)
+    assert not {n for n in _relation_names(url) if n.startswith("hokusai_verification")}
+    assert _rows(url, VERSION_TABLE) == ["0006"]
+    upgrade_database(database_engine(url))  # and up again, the other rows kept
+    assert _tables(url) == SCHEMA
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT name FROM hokusai_api_keys").scalar() == "ci"
+    finally:
+        engine.dispose()
 
 
 # Sharing one database with MLflow ----------------------------------------------------------------

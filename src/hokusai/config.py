@@ -158,6 +158,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    verify_threshold_bps: int = Field(
+        default=100,
+        ge=0,
+        description=(
+            "Smallest verified gain, in basis points of the benchmark's metric, that accepts an "
+            "improvement (when a verification is not given its own threshold)."
+        ),
+    )
+
     api_host: str = Field(default="127.0.0.1", description="Address `hokusai server` binds.")
     api_port: int = Field(default=8000, ge=0, le=65535, description="Port `hokusai server` binds.")
     api_max_body_bytes: int = Field(
@@ -189,6 +198,30 @@ class Settings(BaseSettings):
             "On the first start of the embedded server on a brand-new database (no API key "
             "ever created), create an admin key and print it once."
         ),
+    )
+    verify_background: bool = Field(
+        default=True,
+        description=(
+            "Evaluate the verifications asked for over the API in a thread of each API process "
+            "(off for replicas that should not evaluate: `hokusai verifications worker` does)."
+        ),
+    )
+    verify_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle verification runner looks for jobs."
+    )
+    verify_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "How long a claimed verification stays claimed without its runner renewing it "
+            "(renewed every third of it): a job of a runner that died is taken over after this."
+        ),
+    )
+    verify_retry_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a verification that failed for a reason other than its input "
+        "waits before its next attempt (3 attempts in all).",
     )
 
     console_secret: SecretStr | None = Field(

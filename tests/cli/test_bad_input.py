@@ -389,6 +389,17 @@ CASES: dict[str, list[Case]] = {
         Case("--home {corrupt} benchmarks show nope", "corrupt_database"),
         Case("--tracking-uri {closed} benchmarks show nope", "backend_unavailable", env=NO_RETRIES),
     ],
+    "verify": [
+        Case("verify not-an-id --benchmark b", "invalid_model_id"),
+        Case("verify hokusai_x_improved/1 --benchmark b", "model_not_found"),
+        Case("verify hokusai_x_improved/1 --benchmark b --threshold-bps -1", "validation_error"),
+        Case("--home {corrupt} verify hokusai_x_improved/1 --benchmark b", "corrupt_database"),
+        Case(
+            "--tracking-uri {closed} verify hokusai_x_improved/1 --benchmark b",
+            "backend_unavailable",
+            env=NO_RETRIES,
+        ),
+    ],
     "registry backfill": [
         Case("--home {corrupt} registry backfill", "corrupt_database"),
         Case("--tracking-uri {closed} registry backfill", "backend_unavailable", env=NO_RETRIES),
@@ -435,6 +446,17 @@ CASES: dict[str, list[Case]] = {
     ],
     "webhooks worker": [
         Case("--home {corrupt} webhooks worker --once --reconcile-every 0", "backend_error")
+    ],
+    "verifications list": [
+        Case("verifications list --state nope", "validation_error"),
+        Case("--home {corrupt} verifications list", "backend_error"),
+    ],
+    "verifications show": [
+        Case("verifications show ver_000000000000000000000000", "verification_not_found"),
+        Case("--home {corrupt} verifications show ver_1", "backend_error"),
+    ],
+    "verifications worker": [
+        Case("--home {corrupt} verifications worker --once", ("corrupt_database", "backend_error"))
     ],
     "keys create": [
         Case("keys create --scope god --name ci", "invalid_scope", check=_no_keys),

@@ -60,6 +60,22 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         re.compile(r'^\s*"content_hash": "0x[0-9a-f]{64}",$', re.M),
         re.compile(r"^│ cancer-v1 +│ roc_auc +│ higher +│ 569 ", re.M),
     ],
+    "docs/verification.md": [
+        # --check on a threshold the gain does not reach, then the default threshold
+        "decision    NOT ACCEPTED (threshold 5000 bps): below_threshold",
+        "check failed: exit 1",
+        re.compile(r"^accuracy +baseline 0\.\d{4} +candidate 0\.\d{4} +delta \+0\.\d{4} ", re.M),
+        re.compile(r"^roc_auc .* guardrail ±0\.01: passed$", re.M),
+        "claim       +0.0500 accuracy: reproduced",
+        "decision    ACCEPTED (threshold 100 bps)",
+        re.compile(r'^\s*"reused": true,$', re.M),
+        re.compile(r'^\s*"accepted": true,$', re.M),
+        # Python: the planned id is the recorded one; the gains and the lineage's measured sum
+        re.compile(r"^plan (ver_[0-9a-f]{24}) recorded \1 True$", re.M),
+        "verifications of the version: 2",
+        re.compile(r"^gain hokusai_cancer_improved/1 [1-9]\d* bps reproduced$", re.M),
+        re.compile(r"^verified bps along the lineage: \[0, [1-9]\d*\]$", re.M),
+    ],
     "docs/library.md": [
         "Registered hokusai_classification_baseline/1 (model_type=classification)",
         "metadata round-trips unchanged: True",
@@ -138,7 +154,17 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         '"alias":"champion","version":"2","previous_version":null',
         '"alias":"champion","version":"1","previous_version":"2"',
         "deleted alias: 204",
-        # 8. webhooks: a ping that could not connect, the promotion's delivery, redelivery
+        # 8. a benchmark, a verification asked for (202), polled to success; the same inputs
+        # again (200, same id), bad inputs refused with their codes; the verified gains
+        "benchmark iris-v1 accuracy 150 rows",
+        re.compile(r"^verification: 202 /api/v1/verifications/ver_[0-9a-f]{24}$", re.M),
+        re.compile(r"^ver_[0-9a-f]{24} succeeded$", re.M),
+        re.compile(r"^accuracy baseline \d\.\d{4} candidate \d\.\d{4} [+-]\d+ bps ", re.M),
+        re.compile(r"^same inputs: 200 ver_[0-9a-f]{24} succeeded$", re.M),
+        re.compile(r'"code":"not_an_improvement".* 422$', re.M),
+        re.compile(r'"code":"benchmark_not_found".* 404$', re.M),
+        re.compile(r"^verified hokusai_iris_improved/1 ver_[0-9a-f]{24} -?\d+ bps$", re.M),
+        # 9. webhooks: a ping that could not connect, the promotion's delivery, redelivery
         '"status_code":null',
         "model_promoted hokusai_iris_improved/2 pending 0 None",
         "ping None dead 1 ",
@@ -171,6 +197,10 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "serving hokusai_fraud_baseline 1 swaps 2",
     ],
     "docs/webhooks.md": [
+        # the verification events' schemas, fetched from the package
+        "improvement.verified https://hokusai.ai/schemas/webhooks/improvement_verified.v1.json",
+        "deltaone.accepted https://hokusai.ai/schemas/webhooks/deltaone_accepted.v1.json 22 ",
+        "events: deltaone.accepted",
         "ping → ConnectError: marketplace.example does not resolve",
         "ping failed: exit 1",
         registered("improved", "hokusai_quickstart_cancer_improved/1"),

@@ -38,7 +38,11 @@ def test_every_api_setting_is_in_the_doc():
     from hokusai.config import Settings
 
     text = DOC.read_text()
-    names = [n for n in Settings.model_fields if n.startswith(("api_", "rate_limit_", "redis_"))]
+    names = [
+        n
+        for n in Settings.model_fields
+        if n.startswith(("api_", "rate_limit_", "redis_", "verify_"))
+    ]
     assert len(names) >= 7
     missing = [f"HOKUSAI_{name.upper()}" for name in names if f"HOKUSAI_{name.upper()}" not in text]
     assert not missing, missing

@@ -246,3 +246,39 @@ def test_410_then_enable_then_replay_over_the_api(client: TestClient, keys, app)
         assert receiver.ids() == [gone, missed]
         delivery = receiver.received[1]
         standard_webhook(created["secret"]).verify(delivery.body, delivery.headers)
+
+
+def test_endpoints_subscribe_to_verification_events_over_the_api(client: TestClient, keys, app):
+    from tests.webhooks.helpers import verification_result
+
+    admin = bearer(keys["admin"])
+    created = client.post(
+        "/api/v1/webhooks",
+        json={"url": "http://127.0.0.1:1/hook", "events": ["deltaone.accepted"]},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["events"] == ["deltaone.accepted"]
+    unknown = client.post(
+        "/api/v1/webhooks",
+        json={"url": "http://127.0.0.1:1/other", "events": ["deltaone"]},
+        headers=admin,
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["code"] == "validation_error"
+
+    hooks = app.state.components.webhooks
+    ids = hooks.announce_verification(verification_result())
+    queued = {d["event_id"] for d in hooks.outbox.deliveries(limit=10)}
+    assert queued == {ids[1]}  # the deltaone.accepted only
+
+    everything = client.post(
+        "/api/v1/webhooks", json={"url": "http://127.0.0.1:1/late"}, headers=admin
+    ).json()
+    replayed = client.post(
+        f"/api/v1/webhooks/{everything['id']}/replay",
+        json={"since": "2020-01-01T00:00:00Z", "event_types": ["improvement.verified"]},
+        headers=admin,
+    )
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json() == {"queued": 1}

@@ -377,7 +377,8 @@ def test_each_numeric_datatype_reaches_a_pyfunc_model(mixed, binary):
 
 
 def test_values_an_integer_column_cannot_hold_are_422_naming_it(mixed):
-    """Before the model sees them: a fraction, or a whole number beyond the column's type."""
+    """Before the model sees them: a fraction, or a whole number beyond the column's type; in a
+    boolean column, anything but 0 and 1."""
     frame = mixed.frame
 
     def infer(column: str, values: list[Any], datatype: str) -> Any:
@@ -398,6 +399,8 @@ def test_values_an_integer_column_cannot_hold_are_422_naming_it(mixed):
         ("l", [1.5, 2, 3, 4], "FP64"),
         ("i", [2**40, 0, 0, 0], "INT64"),
         ("l", [2.0**64, 0, 0, 0], "FP64"),
+        ("b", [2, 0, 1, 0], "INT64"),
+        ("b", [0.5, 0, 1, 0], "FP64"),
     ):
         error = _v2_error(infer(column, values, datatype), 422)
         assert error["code"] == "invalid_input"

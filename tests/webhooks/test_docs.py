@@ -79,3 +79,43 @@ def test_every_setting_and_command_in_the_doc_exists():
     commands = get_command(app).commands["webhooks"].commands  # type: ignore[attr-defined]
     for name in commands:
         assert f"hokusai webhooks {name}" in text or name in {"worker", "reconcile"}, name
+
+
+def _json_examples() -> dict[str, dict[str, object]]:
+    """The doc's JSON examples, by event type."""
+    import json
+    import re
+
+    found = {}
+    for block in re.findall(r"```json\n(.*?)```", DOC.read_text(), re.S):
+        try:
+            example = json.loads(block)
+        except json.JSONDecodeError:
+            continue  # the model_registered example abbreviates its long values with "…"
+        found[example["event_type"]] = example
+    return found
+
+
+def test_the_verification_examples_are_what_the_builders_send():
+    """The documented payloads validate against the shipped schemas and are, field for field,
+    what the builders make of the test suite's sample verification."""
+    import jsonschema
+
+    from hokusai.webhooks.payloads import (
+        deltaone_accepted_payload,
+        event_schema,
+        improvement_verified_payload,
+    )
+    from tests.webhooks.helpers import verification_result
+
+    examples = _json_examples()
+    assert {"improvement.verified", "deltaone.accepted"} <= set(examples)
+    result = verification_result()
+    builders = {
+        "improvement.verified": improvement_verified_payload,
+        "deltaone.accepted": deltaone_accepted_payload,
+    }
+    for event_type, build in builders.items():
+        example = examples[event_type]
+        jsonschema.validate(example, event_schema(event_type))
+        assert example == build(result, event_id=str(example["event_id"]))

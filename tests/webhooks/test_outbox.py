@@ -64,6 +64,27 @@ def test_one_event_per_version_whatever_happens(quiet):
     hooks.close()
 
 
+def test_a_duplicate_event_is_recorded_once_on_every_database(tmp_path, database_url):
+    """The dedupe key decides, on PostgreSQL too (where an INSERT's row count is -1 unless
+    asked for: the duplicate was then taken as new, and its deliveries broke the foreign key)."""
+    from hokusai.config import Settings
+
+    hooks = Webhooks(
+        Settings(
+            home=tmp_path / "home",
+            database_url=database_url,
+            webhook_background=False,
+            webhook_allow_private_networks=True,
+        )
+    )
+    hooks.add_endpoint("http://127.0.0.1:9/x", secret="s")
+    assert hooks.announce_registration(fake_result(1)) is not None
+    assert hooks.announce_registration(fake_result(1)) is None
+    assert _event_keys(hooks) == ["model_registered:hokusai_lead_scoring_baseline/1"]
+    assert hooks.outbox.stats()["pending"] == 1
+    hooks.close()
+
+
 def test_reconciler_records_missing_events_once_and_skips_backfilled(quiet, forest):
     hooks = Webhooks(quiet)
     silent = HokusaiModelRegistry(settings=quiet, announcer=None)

@@ -28,6 +28,8 @@ from hokusai.cli import (
     serve,
     server,
     train,
+    verifications,
+    verify,
     webhooks,
 )
 from hokusai.cli._common import MLFLOW_CLI_RETRIES, CliState, quiet_output
@@ -45,6 +47,7 @@ app.add_typer(contributors.app, name="contributors")
 app.add_typer(registry.app, name="registry")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(benchmarks.app, name="benchmarks")
+app.add_typer(verifications.app, name="verifications")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.command("quickstart")(quickstart.quickstart)
@@ -52,6 +55,7 @@ app.command("server")(server.server)
 app.command("train")(train.train)
 app.command("serve")(serve.serve)
 app.command("doctor")(doctor.doctor)
+app.command("verify")(verify.verify)
 
 
 def _version(value: bool) -> None:

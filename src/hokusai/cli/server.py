@@ -1,4 +1,5 @@
-"""``hokusai server``: the REST API, with the webhook sender in the same process."""
+"""``hokusai server``: the REST API, with the webhook sender and the verification runner in the
+same process."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ def server(
         "--webhook-worker/--no-webhook-worker",
         help="Deliver webhooks from the API processes (off when separate workers do it).",
     ),
+    verify_worker: bool = typer.Option(
+        True,
+        "--verify-worker/--no-verify-worker",
+        help="Evaluate queued verifications in the API processes (off when separate "
+        "`hokusai verifications worker` processes do it).",
+    ),
 ) -> None:
     """Run the registry REST service (OpenAPI docs at /docs)."""
     import uvicorn
@@ -32,6 +39,7 @@ def server(
         home=state.home,
         tracking_uri=state.tracking_uri,
         webhook_background=None if webhook_worker else "false",
+        verify_background=None if verify_worker else "false",
     )
     settings = state.settings()
     host = host or settings.api_host

@@ -11,20 +11,30 @@ from hokusai.registry.registration import RegistrationHook
 from hokusai.registry.results import (
     AliasChange,
     AliasRemoval,
+    BenchmarkRef,
+    GuardrailCheck,
     LineageEntry,
+    MetricComparison,
     ModelSummary,
     ModelVersionInfo,
     RegistrationResult,
+    VerificationResult,
+    VerificationSummary,
 )
 
 __all__ = [
     "AliasChange",
     "AliasRemoval",
     "Announcer",
+    "BenchmarkRef",
+    "GuardrailCheck",
     "LineageEntry",
+    "MetricComparison",
     "ModelRegistry",
     "ModelSummary",
     "ModelVersionInfo",
     "RegistrationHook",
     "RegistrationResult",
+    "VerificationResult",
+    "VerificationSummary",
 ]

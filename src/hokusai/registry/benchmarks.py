@@ -71,6 +71,7 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _TAG = "hokusai.benchmark."
 _ROWS_ARTIFACT = "benchmark"
 _ROWS_FILE = "rows.parquet"
+_ROW_GROUP = 100_000
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,31 @@ def _same_or_conflict(existing: Benchmark, wanted: tuple[Any, ...]) -> None:
         )
 
 
+def _dataset_source(artifact_uri: str, tracking_uri: str) -> Any:
+    """What MLflow records as the dataset's source: the artifact URI, or — for a tracking
+    server's proxied ``mlflow-artifacts:`` URI, which MLflow's dataset sources do not resolve —
+    the HTTP address the server serves that artifact at."""
+    from urllib.parse import urlparse
+
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+    try:
+        resolve_dataset_source(artifact_uri)
+        return artifact_uri
+    except Exception:
+        if not (
+            artifact_uri.startswith("mlflow-artifacts:")
+            and tracking_uri.startswith(("http://", "https://"))
+        ):
+            raise
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+
+    path = urlparse(artifact_uri).path.lstrip("/")
+    return HTTPDatasetSource(  # type: ignore[no-untyped-call]
+        f"{tracking_uri.rstrip('/')}/api/2.0/mlflow-artifacts/artifacts/{path}"
+    )
+
+
 # ---- the store ------------------------------------------------------------------------------
 
 
@@ -343,12 +369,19 @@ class BenchmarkStore:
                 self._client.log_param(run_id, key, tags[f"{_TAG}{key}"])
             with tempfile.TemporaryDirectory(prefix="hokusai-benchmark-") as tmp:
                 rows = Path(tmp) / _ROWS_FILE
-                frame.to_parquet(rows, index=False)
+                # Row groups of _ROW_GROUP rows: a verification streams the rows, and a reader
+                # decodes a whole row group at a time.
+                frame.to_parquet(rows, index=False, row_group_size=_ROW_GROUP)
                 self._client.log_artifact(run_id, str(rows), artifact_path=_ROWS_ARTIFACT)
             artifact_uri = f"{run.info.artifact_uri.rstrip('/')}/{_ROWS_ARTIFACT}/{_ROWS_FILE}"
             with warnings.catch_warnings():  # schema hints meant for model signatures
                 warnings.simplefilter("ignore")
-                dataset = from_pandas(frame, source=artifact_uri, targets=target, name=name)
+                dataset = from_pandas(
+                    frame,
+                    source=_dataset_source(artifact_uri, self.tracking_uri),
+                    targets=target,
+                    name=name,
+                )
             self._client.log_inputs(
                 run_id,
                 datasets=[

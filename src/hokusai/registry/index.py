@@ -47,7 +47,7 @@ from hokusai.config import mask_secrets
 from hokusai.db import read_rows, write_transaction
 from hokusai.errors import HokusaiError, ModelNotFoundError
 from hokusai.registry.filters import equals
-from hokusai.registry.queries import RegistryQueries
+from hokusai.registry.queries import RegistryQueries, verified_improvement_bps
 from hokusai.registry.records import (
     COMPLETE,
     LEGACY_TAG_CONTRIBUTOR,
@@ -60,6 +60,7 @@ from hokusai.registry.records import (
     is_hokusai_model_name,
     iso_timestamp,
     split_run_metrics,
+    verification_summary,
 )
 from hokusai.registry.results import (
     LineageEntry,
@@ -301,6 +302,7 @@ class IndexEntry:
             "registration_timestamp": iso_timestamp(record.created_at),
             "created_at": record.created_at,
             "legacy": record.legacy,
+            "verification": verification_summary(record.tags),
         }
         metrics, _ = split_run_metrics(run_metrics)
         summary = RegistryQueries.summary(record)
@@ -685,10 +687,10 @@ class RegistryIndex:
             if parent and key != root_id:
                 children.setdefault(parent, []).append(r)
         entries: list[LineageEntry] = []
-        queue: deque[tuple[Any, int, dict[str, float]]] = deque([(root, 0, {})])
+        queue: deque[tuple[Any, int, dict[str, float], int]] = deque([(root, 0, {}, 0)])
         seen: set[str] = set()
         while queue:
-            row, depth, inherited = queue.popleft()
+            row, depth, inherited, verified_bps = queue.popleft()
             model_id = f"{row.model_name}/{row.version}"
             if model_id in seen:
                 continue
@@ -699,6 +701,7 @@ class RegistryIndex:
             for name, delta in deltas.items():
                 cumulative[name] = cumulative.get(name, 0.0) + delta
             description = self._described(document["describe"], row, alias_map)
+            verified_bps += verified_improvement_bps(description["verification"])
             entries.append(
                 {  # type: ignore[typeddict-item]
                     **description,
@@ -707,10 +710,11 @@ class RegistryIndex:
                     "depth": depth,
                     "parent_id": None if model_id == root_id else row.baseline_id,
                     "cumulative_improvement": {**cumulative, "total_improvements": depth},
+                    "cumulative_verified_improvement_bps": verified_bps,
                 }
             )
             for child in sorted(children.get(model_id, []), key=lambda r: r.created_at):
-                queue.append((child, depth + 1, cumulative))
+                queue.append((child, depth + 1, cumulative, verified_bps))
         return entries
 
     def contributor_models(self, address: str) -> list[ModelSummary]:
@@ -808,6 +812,8 @@ class RegistryIndex:
         values: dict[str, Any], row: Any, alias_map: dict[tuple[str, int], list[str]]
     ) -> Any:
         described = dict(values)
+        # Rows indexed before versions were verified have no such key: never verified then.
+        described.setdefault("verification", None)
         described["stage"] = row.stage
         described["aliases"] = list(alias_map.get((row.model_name, int(row.version)), []))
         return described

@@ -17,18 +17,20 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from hokusai.config import Settings, bound_mlflow_client, get_settings, mask_secrets
 from hokusai.errors import (
     BaselineNotFoundError,
+    HokusaiError,
     InvalidMetricsError,
     ModelNotFoundError,
     NotAHokusaiModelError,
     RollbackIncompleteError,
     ValidationError,
+    VerificationError,
 )
 from hokusai.registry.announcer import Announcer
 from hokusai.registry.backend import is_not_found, read_model_card, translate_mlflow_error
@@ -57,6 +59,7 @@ from hokusai.registry.results import (
     ModelSummary,
     ModelVersionInfo,
     RegistrationResult,
+    VerificationResult,
 )
 from hokusai.registry.signatures import resolve_signature
 from hokusai.registry.validation import (
@@ -69,6 +72,12 @@ from hokusai.registry.validation import (
     validate_code_paths,
     validate_model_type,
 )
+
+if TYPE_CHECKING:
+    # Imported when first used: scoring pulls in SciPy and scikit-learn, which a registry
+    # that only registers and reads never needs.
+    from hokusai.registry.benchmarks import Benchmark
+    from hokusai.registry.verification import VerificationPlan, Verifier
 
 __all__ = ["ModelRegistry", "RegistrationHook"]
 
@@ -257,18 +266,37 @@ class ModelRegistry:
         metrics: Mapping[str, float] | None = None,
         pip_requirements: Sequence[str] | None = None,
         extra_pip_requirements: Sequence[str] | None = None,
+        benchmark: str | Benchmark | None = None,
+        threshold_bps: int | None = None,
     ) -> RegistrationResult:
         """Register a model improved by ``contributor``'s data over ``baseline_id``.
 
         ``baseline_id`` is the ``model_id`` of any existing Hokusai version (a baseline or an
         earlier improvement, which makes a chain). The new version goes to
         ``hokusai_{model_type}_improved`` with the baseline's model type.
+
+        With ``benchmark`` (and optionally ``threshold_bps``), the new version is verified on
+        it right after it is registered (:meth:`verify_improvement`) and the result gains
+        ``verification``. What can be checked of the verification is checked before anything
+        is registered; should the verification fail after the registration, the version stays
+        registered and :class:`~hokusai.errors.VerificationError` says to run
+        ``hokusai verify``.
         """
         parent, contributor, deltas = self._check_improvement(
             baseline_id, contributor, delta_metrics
         )
         assert parent.model_type is not None
-        return self._register(
+        if benchmark is None:
+            if threshold_bps is not None:
+                raise ValidationError("threshold_bps is only used with benchmark.")
+        else:
+            bench = self._verifier().precheck(
+                model,
+                resolve_signature(signature, input_example, plan_flavor(model).predict),
+                benchmark,
+                baseline=parent,
+            )
+        result = self._register(
             model=model,
             model_type=parent.model_type,
             model_name=improved_model_name(parent.model_type),
@@ -284,6 +312,20 @@ class ModelRegistry:
             pip_requirements=pip_requirements,
             extra_pip_requirements=extra_pip_requirements,
         )
+        if benchmark is None:
+            return result
+        try:
+            result["verification"] = self.verify_improvement(
+                result["model_id"], bench, threshold_bps=threshold_bps
+            )
+        except Exception as exc:
+            detail = f"[{exc.code}] {exc.message}" if isinstance(exc, HokusaiError) else repr(exc)
+            raise VerificationError(
+                f"{result['model_id']} is registered, but verifying it on benchmark "
+                f"{bench.name!r} failed: {detail}. Run `hokusai verify {result['model_id']} "
+                f"--benchmark {bench.name}` to verify it."
+            ) from exc
+        return result
 
     def _register(
         self,
@@ -449,6 +491,90 @@ class ModelRegistry:
                 self.settings.resolved_artifact_location,
             )
         return self._experiment_id
+
+    # ---- verification ----------------------------------------------------------------
+
+    def _verifier(self) -> Verifier:
+        from hokusai.registry.verification import Verifier
+
+        return Verifier(
+            self._client,
+            self._queries,
+            self.settings,
+            tracking_uri=self.tracking_uri,
+            announcer=self._announcer,
+            reindex=self._reindex_versions,
+        )
+
+    def plan_verification(
+        self,
+        candidate_id: str,
+        benchmark: str | Benchmark,
+        *,
+        threshold_bps: int | None = None,
+        seed: int = 0,
+        n_boot: int = 2000,
+    ) -> VerificationPlan:
+        """Validate a verification of improved version ``candidate_id`` against its baseline on
+        ``benchmark`` (a name or a :class:`~hokusai.registry.benchmarks.Benchmark`) and fix its
+        inputs, attestation hash, idempotency key and verification id. Writes nothing.
+
+        Raises (typed, nothing written): InvalidModelIdError, ModelNotFoundError,
+        NotAnImprovementError (a baseline), BaselineNotFoundError (its baseline is gone),
+        BenchmarkNotFoundError, SignatureMismatchError (a column a model needs is not a
+        benchmark feature, or has the wrong kind of values), InvalidDatasetError (missing
+        targets), MetricMismatchError (a metric that cannot score these models on this
+        target), ValidationError (threshold_bps, seed, n_boot). ``threshold_bps`` defaults to
+        ``HOKUSAI_VERIFY_THRESHOLD_BPS``.
+        """
+        return self._verifier().plan(
+            candidate_id, benchmark, threshold_bps=threshold_bps, seed=seed, n_boot=n_boot
+        )
+
+    def run_verification(
+        self, plan: VerificationPlan, *, batch_rows: int = 100_000
+    ) -> VerificationResult:
+        """Run a plan: score both models on the benchmark (``batch_rows`` rows at a time),
+        compare, record the evaluation run, tag the candidate, announce. The recorded result of
+        the same inputs when there is one (``reused=True``, nothing written)."""
+        return self._verifier().run(plan, batch_rows=batch_rows)
+
+    def verify_improvement(
+        self,
+        candidate_id: str,
+        benchmark: str | Benchmark,
+        *,
+        threshold_bps: int | None = None,
+        seed: int = 0,
+        n_boot: int = 2000,
+        batch_rows: int = 100_000,
+    ) -> VerificationResult:
+        """Measure ``candidate_id``'s gain over its baseline on ``benchmark``:
+        :meth:`plan_verification` then :meth:`run_verification`."""
+        plan = self.plan_verification(
+            candidate_id, benchmark, threshold_bps=threshold_bps, seed=seed, n_boot=n_boot
+        )
+        return self.run_verification(plan, batch_rows=batch_rows)
+
+    def get_verification(self, verification_id: str) -> VerificationResult:
+        """The recorded verification ``verification_id`` (``ver_…``); VerificationNotFoundError."""
+        return self._verifier().get(verification_id)
+
+    def list_verifications(self, candidate_id: str | None = None) -> list[VerificationResult]:
+        """Every recorded verification, or those of ``candidate_id``, newest first."""
+        return self._verifier().recorded(candidate_id)
+
+    def get_contributor_verified_gains(self, address: str) -> list[ModelSummary]:
+        """The versions attributed to ``address`` that have a verification, each with its
+        latest one (``verification``), most recently verified first. Answered by the registry
+        index when it answers (the contributor's rows), else by MLflow."""
+        verified = [m for m in self.get_contributor_models(address) if m.get("verification")]
+
+        def verified_at(summary: ModelSummary) -> str:
+            verification = summary["verification"]
+            return verification["verified_at"] if verification else ""
+
+        return sorted(verified, key=verified_at, reverse=True)
 
     # ---- queries ---------------------------------------------------------------------
 

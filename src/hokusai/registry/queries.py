@@ -37,11 +37,17 @@ from hokusai.registry.records import (
     iso_timestamp,
     legacy_metadata,
     split_run_metrics,
+    verification_summary,
 )
-from hokusai.registry.results import LineageEntry, ModelSummary, ModelVersionInfo
+from hokusai.registry.results import (
+    LineageEntry,
+    ModelSummary,
+    ModelVersionInfo,
+    VerificationSummary,
+)
 from hokusai.registry.validation import MODEL_NAME_RE, normalize_contributor, parse_model_id
 
-__all__ = ["RegistryQueries"]
+__all__ = ["RegistryQueries", "verified_improvement_bps"]
 
 # MLflow 3 logged-model ids (m-…) and MLflow 2 MLmodel uuids (32 hex, found via the backfill's
 # tag); anything else cannot name a model, and must not trigger a tag scan.
@@ -160,6 +166,7 @@ class RegistryQueries:
             "registration_timestamp": iso_timestamp(record.created_at),
             "created_at": record.created_at,
             "legacy": record.legacy,
+            "verification": verification_summary(record.tags),
         }
 
     def _metadata_artifact(self, uri: str) -> dict[str, Any]:
@@ -285,6 +292,7 @@ class RegistryQueries:
             "aliases": record.aliases,
             "registration_timestamp": iso_timestamp(record.created_at),
             "legacy": record.legacy,
+            "verification": verification_summary(record.tags),
         }
 
     def card_uuid(self, record: VersionRecord) -> str | None:
@@ -377,10 +385,10 @@ class RegistryQueries:
     ) -> list[LineageEntry]:
         """``root`` and everything built on it, breadth first by registration time."""
         entries: list[LineageEntry] = []
-        queue: deque[tuple[VersionRecord, int, dict[str, float]]] = deque([(root, 0, {})])
+        queue: deque[tuple[VersionRecord, int, dict[str, float], int]] = deque([(root, 0, {}, 0)])
         seen: set[str] = set()
         while queue:
-            node, depth, inherited = queue.popleft()
+            node, depth, inherited, verified_bps = queue.popleft()
             if node.model_id in seen:
                 continue
             seen.add(node.model_id)
@@ -394,6 +402,7 @@ class RegistryQueries:
             cumulative = dict(inherited)
             for name, delta in deltas.items():
                 cumulative[name] = cumulative.get(name, 0.0) + delta
+            verified_bps += verified_improvement_bps(description["verification"])
             entries.append(
                 {
                     **description,
@@ -402,10 +411,11 @@ class RegistryQueries:
                     "depth": depth,
                     "parent_id": None if node.model_id == root.model_id else node.baseline_id,
                     "cumulative_improvement": {**cumulative, "total_improvements": depth},
+                    "cumulative_verified_improvement_bps": verified_bps,
                 }
             )
             for child in sorted(children.get(node.model_id, []), key=lambda r: r.created_at):
-                queue.append((child, depth + 1, cumulative))
+                queue.append((child, depth + 1, cumulative, verified_bps))
         return entries
 
     def root_of(self, record: VersionRecord) -> VersionRecord:
@@ -495,6 +505,14 @@ class RegistryQueries:
             token = page.token
             if not token:
                 return
+
+
+def verified_improvement_bps(summary: VerificationSummary | None) -> int:
+    """What a version's latest verification adds to its lineage's verified improvement: its
+    ``improvement_bps`` when it was accepted, else 0."""
+    if summary is None or not summary["accepted"]:
+        return 0
+    return summary["improvement_bps"]
 
 
 def _registered_versions(logged_model: Any) -> list[tuple[str, str]]:

@@ -13,6 +13,11 @@ Today every registered version carries these version tags (visible in MLflow's U
 ``hokusai.metadata_artifact`` where the metadata is when it is not in MLmodel (registered by URI)
 ====================  ======================================================
 
+A verified version also carries the tags of its latest verification (``hokusai.verified``,
+``hokusai.verified_delta_bps`` and ``hokusai.verification.*``, see
+:mod:`hokusai.registry.verification`), read back as a
+:class:`~hokusai.registry.results.VerificationSummary` by :func:`verification_summary`.
+
 Versions registered by the pre-upgrade code carry none of these: the run holds params
 ``model_type``, ``is_baseline``, ``metadata_*``, ``contributor_address``, ``baseline_model_id``
 and the delta metrics as run metrics; improved versions have version tags ``baseline_model_id``
@@ -28,6 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from hokusai.registry.results import VerificationSummary
+
 __all__ = [
     "TAG_BACKFILLED",
     "TAG_BASELINE_ID",
@@ -39,10 +46,14 @@ __all__ = [
     "TAG_MODEL_UUID",
     "TAG_REGISTRATION_RUN",
     "TAG_REGISTRATION_STATE",
+    "TAG_VERIFICATION",
+    "TAG_VERIFIED",
+    "TAG_VERIFIED_DELTA_BPS",
     "VersionRecord",
     "baseline_model_name",
     "improved_model_name",
     "iso_timestamp",
+    "verification_summary",
 ]
 
 TAG_MODEL_UUID = "hokusai.model_uuid"
@@ -59,6 +70,12 @@ TAG_REGISTRATION_STATE = "hokusai.registration_state"
 """``registering`` from creation until the registration's last MLflow write sets ``complete``.
 A version still ``registering`` is not a registered version: no read returns it and nothing
 announces it. Versions registered before this tag existed have none and are complete."""
+TAG_VERIFIED = "hokusai.verified"
+TAG_VERIFIED_DELTA_BPS = "hokusai.verified_delta_bps"
+TAG_VERIFICATION = "hokusai.verification."
+"""Prefix of the latest verification's tags on a version: ``id``, ``run_id``, ``benchmark``,
+``benchmark_hash``, ``metric``, ``improvement_bps``, ``accepted``, ``claim_status``,
+``verified_at``."""
 REGISTERING = "registering"
 COMPLETE = "complete"
 FAILED = "failed"
@@ -289,3 +306,25 @@ def _json_floats(text: str | None) -> dict[str, float]:
         logger.warning("ignoring malformed %s tag: %.200r", TAG_DELTA_METRICS, text)
         return {}
     return {str(k): float(v) for k, v in value.items() if isinstance(v, int | float)}
+
+
+def verification_summary(tags: dict[str, str]) -> VerificationSummary | None:
+    """The latest verification of a version as its tags record it; None when it was never
+    verified (or its tags were edited into something unreadable, which is logged)."""
+    if tags.get(TAG_VERIFIED) != "true":
+        return None
+    try:
+        return {
+            "verification_id": tags[f"{TAG_VERIFICATION}id"],
+            "benchmark": tags[f"{TAG_VERIFICATION}benchmark"],
+            "metric": tags[f"{TAG_VERIFICATION}metric"],
+            "delta_bps": int(tags[TAG_VERIFIED_DELTA_BPS]),
+            "improvement_bps": int(tags[f"{TAG_VERIFICATION}improvement_bps"]),
+            "accepted": tags[f"{TAG_VERIFICATION}accepted"] == "true",
+            "claim_status": tags[f"{TAG_VERIFICATION}claim_status"],
+            "mlflow_run_id": tags[f"{TAG_VERIFICATION}run_id"],
+            "verified_at": tags[f"{TAG_VERIFICATION}verified_at"],
+        }
+    except (KeyError, ValueError):
+        logger.warning("ignoring incomplete or malformed verification tags: %.300r", tags)
+        return None

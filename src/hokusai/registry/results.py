@@ -29,124 +29,6 @@ __all__ = [
 ]
 
 
-class RegistrationResult(TypedDict):
-    """What ``register_baseline``, ``register_improved_model`` and ``register_from_uri`` return:
-    MLflow's ``ModelInfo`` and ``ModelVersion`` of the one version registered."""
-
-    model_id: str
-    """``"{model_name}/{version}"``."""
-    model_name: str
-    version: str
-    model_type: str
-    is_baseline: bool
-    run_id: str | None
-    registration_timestamp: str | None
-    """ISO 8601, UTC."""
-    model_uri: str
-    """``ModelInfo.model_uri`` (``models:/m-…``)."""
-    model_uuid: str
-    """``ModelInfo.model_uuid`` (the ``m-…`` logged-model id)."""
-    artifact_path: str | None
-    mlflow_version: str | None
-    flavors: list[str]
-    signature: str | None
-    metadata: dict[str, Any]
-    metrics: dict[str, float]
-    code_paths: list[str]
-    git_commit: str | None
-    registration_run_id: str
-    """The MLflow run of this registration (for a registered URI, ``run_id`` is the run that
-    logged the model)."""
-    baseline_id: NotRequired[str | None]
-    """Improved models only, like ``contributor`` (EIP-55) and ``delta_metrics``."""
-    contributor: NotRequired[str | None]
-    delta_metrics: NotRequired[dict[str, float] | None]
-
-
-class ModelVersionInfo(TypedDict):
-    """Everything known about one version: what ``get_model_by_uuid`` and ``get_model`` return."""
-
-    model_id: str
-    model_name: str
-    version: str
-    model_uuid: str | None
-    model_uri: str
-    run_id: str | None
-    stage: str | None
-    """``None`` when MLflow's stage is unset."""
-    aliases: list[str]
-    status: str | None
-    model_type: str | None
-    is_baseline: bool
-    baseline_id: str | None
-    contributor: str | None
-    delta_metrics: dict[str, float]
-    metadata: dict[str, Any]
-    signature: str | None
-    flavors: list[str]
-    code_paths: list[str]
-    mlflow_version: str | None
-    artifact_path: str | None
-    git_commit: str | None
-    registration_timestamp: str | None
-    created_at: int
-    """Milliseconds since the epoch (MLflow's ``creation_timestamp``)."""
-    legacy: bool
-    """Registered by the pre-upgrade code (read from its params and tags)."""
-
-
-class LineageEntry(ModelVersionInfo):
-    """One version in ``get_model_lineage``: its description plus its place in the family."""
-
-    metrics: dict[str, float]
-    depth: int
-    """0 for the baseline, 1 for an improvement on it, …"""
-    parent_id: str | None
-    cumulative_improvement: dict[str, float]
-    """Per metric, the sum of deltas from the baseline to this version, and
-    ``total_improvements`` (= depth)."""
-
-
-class ModelSummary(TypedDict):
-    """The short description used in listings (``list_models``, ``get_contributor_models``)."""
-
-    model_id: str
-    model_name: str
-    version: str
-    model_uuid: str | None
-    model_type: str | None
-    is_baseline: bool
-    run_id: str | None
-    baseline_id: str | None
-    contributor: str | None
-    delta_metrics: dict[str, float]
-    stage: str | None
-    aliases: list[str]
-    registration_timestamp: str | None
-    legacy: bool
-
-
-class AliasChange(TypedDict):
-    """What ``set_alias`` returns."""
-
-    model_name: str
-    alias: str
-    version: str
-    previous_version: str | None
-    model_id: str
-    model_uuid: str | None
-    event_id: str | None
-    """The ``model_promoted`` event recorded, or None when nothing announces."""
-
-
-class AliasRemoval(TypedDict):
-    """What ``delete_alias`` returns."""
-
-    model_name: str
-    alias: str
-    previous_version: str | None
-
-
 class BenchmarkRef(TypedDict):
     """The benchmark a verification ran on (a benchmark never changes once added)."""
 
@@ -257,3 +139,130 @@ class VerificationSummary(TypedDict):
     claim_status: str
     mlflow_run_id: str
     verified_at: str
+
+
+class RegistrationResult(TypedDict):
+    """What ``register_baseline``, ``register_improved_model`` and ``register_from_uri`` return:
+    MLflow's ``ModelInfo`` and ``ModelVersion`` of the one version registered."""
+
+    model_id: str
+    """``"{model_name}/{version}"``."""
+    model_name: str
+    version: str
+    model_type: str
+    is_baseline: bool
+    run_id: str | None
+    registration_timestamp: str | None
+    """ISO 8601, UTC."""
+    model_uri: str
+    """``ModelInfo.model_uri`` (``models:/m-…``)."""
+    model_uuid: str
+    """``ModelInfo.model_uuid`` (the ``m-…`` logged-model id)."""
+    artifact_path: str | None
+    mlflow_version: str | None
+    flavors: list[str]
+    signature: str | None
+    metadata: dict[str, Any]
+    metrics: dict[str, float]
+    code_paths: list[str]
+    git_commit: str | None
+    registration_run_id: str
+    """The MLflow run of this registration (for a registered URI, ``run_id`` is the run that
+    logged the model)."""
+    baseline_id: NotRequired[str | None]
+    """Improved models only, like ``contributor`` (EIP-55) and ``delta_metrics``."""
+    contributor: NotRequired[str | None]
+    delta_metrics: NotRequired[dict[str, float] | None]
+    verification: NotRequired[VerificationResult]
+    """``register_improved_model(..., benchmark=NAME)`` only: the verification that followed."""
+
+
+class ModelVersionInfo(TypedDict):
+    """Everything known about one version: what ``get_model_by_uuid`` and ``get_model`` return."""
+
+    model_id: str
+    model_name: str
+    version: str
+    model_uuid: str | None
+    model_uri: str
+    run_id: str | None
+    stage: str | None
+    """``None`` when MLflow's stage is unset."""
+    aliases: list[str]
+    status: str | None
+    model_type: str | None
+    is_baseline: bool
+    baseline_id: str | None
+    contributor: str | None
+    delta_metrics: dict[str, float]
+    metadata: dict[str, Any]
+    signature: str | None
+    flavors: list[str]
+    code_paths: list[str]
+    mlflow_version: str | None
+    artifact_path: str | None
+    git_commit: str | None
+    registration_timestamp: str | None
+    created_at: int
+    """Milliseconds since the epoch (MLflow's ``creation_timestamp``)."""
+    legacy: bool
+    """Registered by the pre-upgrade code (read from its params and tags)."""
+    verification: VerificationSummary | None
+    """Its latest verification (``verify_improvement``), None when never verified."""
+
+
+class LineageEntry(ModelVersionInfo):
+    """One version in ``get_model_lineage``: its description plus its place in the family."""
+
+    metrics: dict[str, float]
+    depth: int
+    """0 for the baseline, 1 for an improvement on it, …"""
+    parent_id: str | None
+    cumulative_improvement: dict[str, float]
+    """Per metric, the sum of deltas from the baseline to this version, and
+    ``total_improvements`` (= depth): what the contributors *claimed*."""
+    cumulative_verified_improvement_bps: int
+    """The sum of ``improvement_bps`` of the accepted verifications (each version's latest)
+    from the baseline to this version: what the registry *measured*."""
+
+
+class ModelSummary(TypedDict):
+    """The short description used in listings (``list_models``, ``get_contributor_models``)."""
+
+    model_id: str
+    model_name: str
+    version: str
+    model_uuid: str | None
+    model_type: str | None
+    is_baseline: bool
+    run_id: str | None
+    baseline_id: str | None
+    contributor: str | None
+    delta_metrics: dict[str, float]
+    stage: str | None
+    aliases: list[str]
+    registration_timestamp: str | None
+    legacy: bool
+    verification: VerificationSummary | None
+    """Its latest verification, None when never verified."""
+
+
+class AliasChange(TypedDict):
+    """What ``set_alias`` returns."""
+
+    model_name: str
+    alias: str
+    version: str
+    previous_version: str | None
+    model_id: str
+    model_uuid: str | None
+    event_id: str | None
+    """The ``model_promoted`` event recorded, or None when nothing announces."""
+
+
+class AliasRemoval(TypedDict):
+    """What ``delete_alias`` returns."""
+
+    model_name: str
+    alias: str
+    previous_version: str | None

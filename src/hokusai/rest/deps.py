@@ -18,11 +18,13 @@ from starlette.datastructures import Headers, QueryParams
 from hokusai import errors
 from hokusai.auth import ApiKey, ApiKeyStore, authenticate, require_scope
 from hokusai.config import Settings
+from hokusai.jobs import VerificationJobs
 from hokusai.rest.metrics import ApiMetrics
 from hokusai.rest.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from hokusai.registry import ModelRegistry
+    from hokusai.registry.benchmarks import BenchmarkStore
     from hokusai.webhooks import Webhooks
 
 _QUERY_KEY_NAMES = {"api_key", "apikey", "key", "token", "access_token"}
@@ -40,6 +42,8 @@ class Components:
     keys: ApiKeyStore
     limiter: RateLimiter
     metrics: ApiMetrics
+    verifications: VerificationJobs
+    benchmarks: BenchmarkStore
 
 
 async def get_components(request: Request) -> Components:

@@ -3,7 +3,8 @@
 One process keeps them in a registry of its own (so tests can build many apps). Under
 ``hokusai server --workers N`` the workers write them to a shared multiprocess directory and
 ``/metrics`` in any worker reports the totals of all of them (see :mod:`hokusai.http.metrics`).
-The webhook gauges are read from the shared database at scrape time, the same everywhere.
+The webhook and verification-job gauges are read from the shared database at scrape time, the
+same everywhere.
 """
 
 from __future__ import annotations
@@ -45,10 +46,29 @@ class _WebhookCollector(Collector):
                 )
 
 
+class _VerificationCollector(Collector):
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        jobs = GaugeMetricFamily(
+            "hokusai_verification_jobs",
+            "Verifications asked for over the API, by state",
+            labels=["state"],
+        )
+        for state, count in self._counts().items():
+            jobs.add_metric([state], float(count))
+        yield jobs
+
+
 class ApiMetrics:
     """The metrics the API records."""
 
-    def __init__(self, webhook_stats: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        webhook_stats: Callable[[], dict[str, Any]] | None = None,
+        verification_counts: Callable[[], dict[str, int]] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "hokusai_http_requests_total",
@@ -75,9 +95,12 @@ class ApiMetrics:
             registry=self.registry,
             buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
         )
-        self._scraped = scrape_registry(
-            [] if webhook_stats is None else [_WebhookCollector(webhook_stats)], own=self.registry
-        )
+        collectors: list[Collector] = []
+        if webhook_stats is not None:
+            collectors.append(_WebhookCollector(webhook_stats))
+        if verification_counts is not None:
+            collectors.append(_VerificationCollector(verification_counts))
+        self._scraped = scrape_registry(collectors, own=self.registry)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:

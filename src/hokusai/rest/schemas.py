@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hokusai.registry.results import LineageEntry, ModelSummary
+from hokusai.registry.results import LineageEntry, ModelSummary, VerificationResult
 
 CONTRIBUTOR_EXAMPLE = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 UUID_EXAMPLE = "m-2918a46aa65c4593bba43789c864a46f"
@@ -91,7 +91,13 @@ class AliasUpdate(Strict):
     version: str = Field(pattern=r"^[0-9]{1,9}$")
 
 
-EventType = Literal["model_registered", "model_promoted", "*"]
+KnownEventType = Literal[
+    "model_registered", "model_promoted", "improvement.verified", "deltaone.accepted"
+]
+"""The webhook layer's ``EVENT_TYPES`` (a test holds them equal)."""
+EventType = Literal[
+    "model_registered", "model_promoted", "improvement.verified", "deltaone.accepted", "*"
+]
 
 
 class WebhookCreate(Strict):
@@ -190,9 +196,7 @@ class WebhookReplay(Strict):
 
     since: datetime
     until: datetime | None = None
-    event_types: list[Literal["model_registered", "model_promoted"]] | None = Field(
-        default=None, min_length=1, max_length=8
-    )
+    event_types: list[KnownEventType] | None = Field(default=None, min_length=1, max_length=8)
 
 
 class ReplayPublic(Open):
@@ -225,3 +229,91 @@ class HealthPublic(Open):
         description="Per service: where it is, or why it fails; message_queue adds pending and "
         "dead deliveries."
     )
+
+
+class VerificationCreate(Strict):
+    """Ask for a verification: the candidate (an improved model) against its baseline on a
+    benchmark. ``threshold_bps`` defaults to the server's ``HOKUSAI_VERIFY_THRESHOLD_BPS``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"candidate_id": "hokusai_lead_scoring_improved/3", "benchmark": "crm-holdout-v1"},
+                {
+                    "candidate_id": "hokusai_lead_scoring_improved/3",
+                    "benchmark": "crm-holdout-v1",
+                    "threshold_bps": 50,
+                    "seed": 7,
+                },
+            ]
+        },
+    )
+
+    candidate_id: str = Field(min_length=1, max_length=300)
+    benchmark: str = Field(min_length=1, max_length=128)
+    threshold_bps: int | None = Field(default=None, ge=0, le=10_000)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+
+VerificationState = Literal["queued", "running", "succeeded", "failed"]
+
+
+class VerificationPublic(Open):
+    """A verification asked for: its state, and its result once it succeeded."""
+
+    id: str = Field(examples=["ver_3f2a9c0d41b7e65a08c1d2f4"])
+    status: VerificationState = Field(
+        description="queued → running → succeeded | failed (running → queued again when an "
+        "attempt failed for a reason other than the input; 3 attempts in all)."
+    )
+    candidate_id: str
+    benchmark: str
+    threshold_bps: int
+    seed: int
+    n_boot: int
+    attempts: int = Field(description="Evaluations started so far.")
+    created_at: str = Field(description="ISO 8601, UTC: when it was asked for.")
+    started_at: str | None = Field(description="ISO 8601, UTC: when its last attempt started.")
+    finished_at: str | None = Field(description="ISO 8601, UTC: when it succeeded or failed.")
+    error: ErrorDetail | None = Field(
+        description="Why it failed (when failed): an input error's code (signature_mismatch, "
+        "metric_mismatch, …) or verification_failed and the like."
+    )
+    result: VerificationResult | None = Field(
+        description="The library's VerificationResult, once succeeded."
+    )
+
+
+class VerificationsPublic(Open):
+    data: list[VerificationPublic]
+    count: int
+
+
+class VerifiedGainsPublic(Open):
+    data: list[ModelSummary] = Field(
+        description="The versions with a verification, each with its latest (`verification`)."
+    )
+    count: int
+
+
+class BenchmarkPublic(Open):
+    """A stored benchmark (benchmarks never change once added)."""
+
+    name: str
+    content_hash: str
+    target: str
+    metric: str
+    direction: str
+    guardrails: dict[str, float]
+    num_rows: int
+    columns: list[str]
+    artifact_uri: str
+    run_id: str
+    dataset_digest: str
+    created_at: str
+
+
+class BenchmarksPublic(Open):
+    data: list[BenchmarkPublic]
+    count: int

@@ -217,9 +217,9 @@ def _matrix(
 def check_matrix(
     matrix: np.ndarray[Any, Any], names: Sequence[str], columns: Columns
 ) -> np.ndarray[Any, Any]:
-    """``matrix`` (float64, columns in signature order) once every value is finite and every
-    integer column holds whole numbers its type can hold; else :class:`InputError` naming the
-    column."""
+    """``matrix`` (float64, columns in signature order) once every value is finite, every
+    integer column holds whole numbers its type can hold and every boolean column only 0 and 1;
+    else :class:`InputError` naming the column."""
     if not np.isfinite(matrix).all():
         bad = int(np.argwhere(~np.isfinite(matrix))[0][1])
         raise InputError(
@@ -227,6 +227,11 @@ def check_matrix(
         )
     if columns.types is not None:
         for index, kind in enumerate(columns.types):
+            if kind == "boolean" and not np.isin(matrix[:, index], (0.0, 1.0)).all():
+                raise InputError(
+                    f"Column {names[index]!r} must be a boolean (true/false, or 1/0).",
+                    column=names[index],
+                )
             integer = INTEGER_TYPES.get(kind or "")
             if integer is None:
                 continue

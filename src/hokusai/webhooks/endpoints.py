@@ -23,7 +23,9 @@ from hokusai.webhooks.urlpolicy import DestinationPolicy
 
 __all__ = ["EVENT_TYPES", "Endpoint", "EndpointStore"]
 
-EVENT_TYPES = ("model_registered", "model_promoted")
+EVENT_TYPES = ("model_registered", "model_promoted", "improvement.verified", "deltaone.accepted")
+"""What an endpoint's ``events`` filter may name (or ``"*"``: every event, these and any added
+later)."""
 ENV_ENDPOINT_ID = "env"
 
 

@@ -1,8 +1,8 @@
 """``Webhooks``: the webhook layer over one project database, built from settings.
 
 It owns the endpoint store, the outbox, the retry policy and the in-process background sender,
-and is the registry's :class:`~hokusai.registry.Announcer`: every registration and alias move
-becomes an outbox event in the same step.
+and is the registry's :class:`~hokusai.registry.Announcer`: every registration, alias move and
+verification becomes an outbox event in the same step.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from hokusai.config import Settings, get_settings
-from hokusai.db import open_database
+from hokusai.db import open_database, write_transaction
 from hokusai.errors import ConflictError, ValidationError
 from hokusai.registry.index import IndexTransaction
 from hokusai.registry.queries import RegistryQueries
@@ -26,9 +26,13 @@ from hokusai.webhooks.dispatcher import BackgroundSender, Dispatcher
 from hokusai.webhooks.endpoints import EVENT_TYPES, Endpoint, EndpointStore, validate_events
 from hokusai.webhooks.outbox import Outbox
 from hokusai.webhooks.payloads import (
+    DELTAONE_ACCEPTED,
+    IMPROVEMENT_VERIFIED,
     MODEL_PROMOTED,
     MODEL_REGISTERED,
     PING,
+    deltaone_accepted_payload,
+    improvement_verified_payload,
     model_promoted_payload,
     model_registered_payload,
     new_event_id,
@@ -129,8 +133,40 @@ class Webhooks:
         return event_id
 
     def announce_verification(self, result: VerificationResult) -> list[str]:
-        """Not yet: verification events are being built (the registry logs this and goes on)."""
-        raise NotImplementedError("verification events are not implemented yet")
+        """Record ``improvement.verified`` and, when the verification was accepted,
+        ``deltaone.accepted``; returns the ids of the events recorded now.
+
+        Both payloads are built (and checked) before anything is written, and both events are
+        written in one transaction, so a verification never has its ``deltaone.accepted``
+        without its ``improvement.verified``. Each event's dedupe key is its type and the
+        verification's idempotency key: announcing the same verification again records
+        nothing and returns ``[]``. An accepted verification without a contributor (a legacy
+        candidate) has no one to credit: only ``improvement.verified`` is recorded.
+        """
+        recorded = self._record_together(_verification_events(result))
+        self._wake_sender(sum(deliveries for _, deliveries in recorded))
+        return [event_id for event_id, _ in recorded]
+
+    def _record_together(self, events: list[dict[str, Any]]) -> list[tuple[str, int]]:
+        """Record ``events`` in one transaction; (event id, deliveries) of those not already
+        recorded. A write that raised but whose events are there (a lost commit
+        acknowledgement) counts as recorded, like :meth:`_record`."""
+        try:
+            recorded: list[tuple[str, int]] = []
+            with write_transaction(self.engine) as conn:
+                for event in events:
+                    created = self.outbox.record(**event, connection=conn)
+                    if created is not None:
+                        recorded.append((event["event_id"], created))
+            return recorded
+        except Exception as write_error:  # noqa: BLE001 - re-raised unless the events are there
+            try:
+                for event in events:
+                    self.outbox.event(event["event_id"])
+            except Exception:  # noqa: BLE001 - not there, or unknowable: the write failed
+                raise write_error from None
+            logger.warning("verification events were recorded although their write failed")
+            return [(event["event_id"], 1) for event in events]
 
     def _record(self, *, event_id: str, **event: Any) -> int | None:
         """``outbox.record``, telling a lost commit acknowledgement from a failed write: when
@@ -326,6 +362,37 @@ class Webhooks:
         if sender is not None:
             sender.stop()
         self.engine.dispose()
+
+
+def _verification_events(result: VerificationResult) -> list[dict[str, Any]]:
+    """The outbox rows of a verification: its ``improvement.verified`` and, when accepted and
+    someone is to be credited, its ``deltaone.accepted``; dedupe keys per idempotency key."""
+    key = result["idempotency_key"]
+    model_name, _, version = str(result["candidate_id"]).rpartition("/")
+    builders: list[tuple[str, Any]] = [(IMPROVEMENT_VERIFIED, improvement_verified_payload)]
+    if result["accepted"] and not result.get("contributor"):
+        logger.warning(
+            "verification %s was accepted but its candidate %s has no contributor: "
+            "no deltaone.accepted is sent",
+            result["verification_id"],
+            result["candidate_id"],
+        )
+    elif result["accepted"]:
+        builders.append((DELTAONE_ACCEPTED, deltaone_accepted_payload))
+    rows: list[dict[str, Any]] = []
+    for event_type, build in builders:
+        event_id = new_event_id()
+        rows.append(
+            {
+                "event_id": event_id,
+                "event_type": event_type,
+                "dedupe_key": f"{event_type}:{key}",
+                "payload": dict(build(result, event_id=event_id)),
+                "model_name": model_name,
+                "model_version": version,
+            }
+        )
+    return rows
 
 
 def _epoch(moment: datetime) -> float:

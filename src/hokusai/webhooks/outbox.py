@@ -132,7 +132,10 @@ class Outbox:
                     model_version=model_version,
                     payload=body,
                     created_at=now,
-                )
+                ),
+                # An INSERT's rowcount is kept only when asked (SQLAlchemy 2.1 on psycopg gives
+                # -1 otherwise), and 0 is how a duplicate dedupe key shows.
+                execution_options={"preserve_rowcount": True},
             )
             if inserted.rowcount == 0:
                 return None

@@ -49,7 +49,7 @@ _SECRET_NAME: Final = "session"  # noqa: S105 - the row's name, not a secret
 
 _metadata = sa.MetaData()
 console_secrets = sa.Table(
-    "hokusai_console_secrets",  # migration 0007
+    "hokusai_console_secrets",  # migration 0008
     _metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
