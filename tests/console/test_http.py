@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from tests.console.conftest import csrf_of, sign_in
-from tests.console.store import CONTRIBUTOR, HOSTILE, OTHER, Store
+from tests.console.store import BENCHMARK, CONTRIBUTOR, HOSTILE, OTHER, Store
 
 EXTERNAL = re.compile(r"""(?:src|href|action|xlink:href)\s*=\s*["'](?:[a-z]+:)?//""", re.I)
 
@@ -203,10 +203,24 @@ def test_html_in_metadata_is_shown_as_text(client: TestClient, store: Store):
 def test_the_version_page_shows_signature_flavors_and_links(client: TestClient, store: Store):
     sign_in(client, store.keys["read"])
     page = client.get(f"/ui/models/{store.first}").text
-    for expected in ("Signature", "Flavors", "sklearn", "accuracy", "+0.0200", "claimed"):
+    for expected in (
+        "Signature",
+        "Flavors",
+        "sklearn",
+        "f3",
+        "double",
+        "Claimed deltas",
+        "+0.0200",
+    ):
         assert expected in page, expected
+    # The registry verified this one: its measured gain is the headline, labelled verified.
+    assert "<h2>Verification</h2>" in page and "accepted" in page and BENCHMARK in page
+    assert re.search(r'gain-verified[^>]*>accuracy \+0\.\d{4} <span class="tag">verified', page)
     # An embedded (sqlite) store has no MLflow UI to link to: the model URI is shown as text.
     assert "not an MLflow server" in page and "models:/" in page
+    claimed = client.get(f"/ui/models/{store.second}").text
+    assert "<h2>Verification</h2>" not in claimed
+    assert 'accuracy +0.0100 <span class="tag">claimed' in claimed
 
 
 def test_lineage_graph_highlights_the_serving_alias_and_links_contributors(
@@ -219,15 +233,20 @@ def test_lineage_graph_highlights_the_serving_alias_and_links_contributors(
     assert "@champion" in page
     assert f'href="/ui/contributors/{CONTRIBUTOR}"' in page
     assert f'href="/ui/contributors/{OTHER}"' in page
-    assert "accuracy +0.0200" in page
+    assert re.search(r'class="gain-verified">accuracy \+0\.\d{4} ✓<', page)
+    assert 'class="gain-claimed">accuracy +0.0100 (claimed)<' in page
+    assert "verified (accepted)" in page  # the plot's second series
 
 
-def test_the_leaderboard_ranks_claimed_gains_labelled(client: TestClient, store: Store):
+def test_the_leaderboard_ranks_verified_gains_first_and_labels_claims(
+    client: TestClient, store: Store
+):
     sign_in(client, store.keys["read"])
     page = client.get("/ui/contributors").text
-    # OTHER claimed 100 + 50 bps, CONTRIBUTOR 200: nothing verified, so claimed decides.
+    # CONTRIBUTOR's improvement was verified; OTHER only claimed 100 + 50 bps.
     assert page.index(CONTRIBUTOR) < page.index(OTHER)
-    assert "+200 bps" in page and "claimed" in page
+    assert re.search(r'\+\d{3,4} bps <span class="tag">verified', page)
+    assert '+150 bps <span class="tag">claimed' in page
 
 
 def test_an_invalid_address_is_a_422_page(client: TestClient, store: Store):
