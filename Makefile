@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean browser
 
 # Installing prints pip's own progress (one line per package); the first install takes about
 # a minute.
@@ -28,8 +28,17 @@ run: $(STAMP)
 	@echo "== make: starting the registry API. In another shell: source $(VENV)/bin/activate (or use $(BIN)/hokusai)"
 	$(BIN)/hokusai server
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# The console's browser tests drive Debian's Chromium (tests/console/): installed here when it
+# is missing and this user may (root with apt-get); otherwise those tests skip, saying why.
+browser:
+	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		echo "== make: installing Debian's chromium for the console's browser tests" && \
+		apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+		echo "chromium not installed: the console's browser tests will skip"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -41,7 +50,7 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; } || \
 		echo "wrk not installed: serving.py, protocols.py and api.py use their httpx load generator"
-	@set -e; for script in bench/registration.py bench/lookup.py bench/webhooks.py bench/serving.py bench/protocols.py bench/api.py bench/index.py bench/cli.py bench/stack.py bench/verification.py; do \
+	@set -e; for script in bench/registration.py bench/lookup.py bench/webhooks.py bench/serving.py bench/protocols.py bench/api.py bench/index.py bench/cli.py bench/console.py bench/stack.py bench/verification.py; do \
 		echo "== $$script"; $(BIN)/python $$script; \
 	done
 	$(BIN)/python bench/summary.py

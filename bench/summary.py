@@ -267,6 +267,25 @@ def cli_rows(doc: Doc) -> list[Row]:
     ]
 
 
+def console_rows(doc: Doc) -> list[Row]:
+    pages, versions = doc["pages"], doc["parameters"]["versions"]
+    return [
+        Row(
+            f"console: models page at {versions:,} versions, median server time",
+            ms(pages["models"]["stats_s"]["median"]),
+            goal="< 300 ms",
+            met=met_of(doc, "models"),
+        ),
+        Row(
+            "console: leaderboard / 21-version lineage (SVG) / contributor page medians",
+            " / ".join(
+                ms(pages[key]["stats_s"]["median"])
+                for key in ("leaderboard", "lineage_21", "contributor")
+            ),
+        ),
+    ]
+
+
 def stack_rows(doc: Doc) -> list[Row]:
     rows = []
     checks = doc["goals"]
@@ -357,7 +376,7 @@ def verification_rows(doc: Doc) -> list[Row]:
 
 
 # Display order: what a registry does first (register, look up), then delivery, serving, the
-# REST API, the index at scale, the CLI, and the deployed stack.
+# REST API, the index at scale, the CLI, the web console, and the deployed stack.
 SOURCES: dict[str, tuple[str, Callable[[Doc], list[Row]]]] = {
     "registration": ("registration", registration_rows),
     "lookup": ("uuid lookup", lookup_rows),
@@ -367,6 +386,7 @@ SOURCES: dict[str, tuple[str, Callable[[Doc], list[Row]]]] = {
     "api": ("REST API", api_rows),
     "index": ("registry index", index_rows),
     "cli": ("CLI", cli_rows),
+    "console": ("web console", console_rows),
     "stack": ("deployed stack", stack_rows),
     "verification": ("verification", verification_rows),
 }

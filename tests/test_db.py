@@ -33,7 +33,7 @@ from hokusai.errors import BackendError, DatabaseNotMigratedError
 from tests.db_race import Racers, racers
 from tests.webhooks import pg
 
-HEAD = "0007"
+HEAD = "0008"
 SCHEMA = {
     "hokusai_api_keys",
     "hokusai_webhook_attempts",
@@ -47,6 +47,7 @@ SCHEMA = {
     "hokusai_index_models",
     "hokusai_index_state",
     "hokusai_verification_jobs",
+    "hokusai_console_secrets",
     VERSION_TABLE,
 }
 BACKENDS = ["sqlite", "postgresql"]

@@ -224,6 +224,21 @@ class Settings(BaseSettings):
         "waits before its next attempt (3 attempts in all).",
     )
 
+    console_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Signs the web console's session cookies and CSRF tokens. Default: a random "
+            "secret generated once and kept in the project database, so replicas agree."
+        ),
+    )
+    console_session_hours: float = Field(
+        default=8.0, gt=0, le=24 * 7, description="How long a console sign-in lasts."
+    )
+    console_serving_alias: str = Field(
+        default="champion",
+        description="The alias the console highlights as the one serving (lineage graphs).",
+    )
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _check_schedule(cls, value: str) -> str:

@@ -737,6 +737,63 @@ class RegistryIndex:
             )
         return result
 
+    def search(
+        self,
+        *,
+        query: str | None = None,
+        model_type: str | None = None,
+        kind: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[ModelSummary], int]:
+        """Indexed versions newest first, ``limit`` of them from ``offset``, and how many match
+        in all: the web console's listing, one page in two indexed queries whatever the
+        registry's size.
+
+        ``query`` matches any part of the model name, type, contributor address or model uuid,
+        in any letter case; ``kind`` is ``"baseline"`` or ``"improved"``.
+        """
+        conditions: list[Any] = []
+        if query:
+            pattern = "%" + _like_escape(query.lower()) + "%"
+            conditions.append(
+                sa.or_(
+                    *(
+                        sa.func.lower(column).like(pattern, escape="\\")
+                        for column in (
+                            versions.c.model_name,
+                            versions.c.model_type,
+                            versions.c.contributor,
+                            versions.c.model_uuid,
+                        )
+                    )
+                )
+            )
+        if model_type is not None:
+            conditions.append(versions.c.model_type == model_type)
+        if kind is not None:
+            conditions.append(versions.c.is_baseline.is_(kind == "baseline"))
+        listing = (
+            sa.select(
+                versions.c.model_name, versions.c.version, versions.c.stage, versions.c.document
+            )
+            .where(*conditions)
+            .order_by(
+                versions.c.created_at.desc(), versions.c.model_name, versions.c.version.desc()
+            )
+            .offset(max(0, offset))
+        )
+        if limit is not None:
+            listing = listing.limit(limit)
+        with self._engine.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(versions).where(*conditions)
+            ).scalar_one()
+            rows = conn.execute(listing).all()
+            names = self._aliases(conn, sorted({r.model_name for r in rows}))
+        found = [self._described(json.loads(row.document)["summary"], row, names) for row in rows]
+        return found, int(total)
+
     @staticmethod
     def _aliases(conn: sa.Connection, names: list[str]) -> dict[tuple[str, int], list[str]]:
         if not names:
@@ -1084,6 +1141,11 @@ class RegistryIndex:
 
 
 # ---- answering without MLflow --------------------------------------------------------------
+
+
+def _like_escape(text: str) -> str:
+    """``text`` matched literally inside a ``LIKE`` pattern (``\\`` is the escape)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _registry_key(registry_uri: str | None) -> str:

@@ -629,6 +629,46 @@ class ModelRegistry:
             model_type=model_type, kind=kind, max_results=max_results, page_token=page_token
         )
 
+    def search_models(
+        self,
+        *,
+        query: str | None = None,
+        model_type: str | None = None,
+        kind: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[ModelSummary], int]:
+        """Hokusai versions newest first whose name, type, contributor or model uuid contains
+        ``query`` (any case): ``limit`` of them from ``offset``, and how many match in all.
+
+        The registry index answers in O(page); without it every version is listed from MLflow
+        and filtered here (correct, slower).
+        """
+        if model_type is not None:
+            validate_model_type(model_type)
+        if kind not in (None, "baseline", "improved"):
+            raise ValidationError(f"kind must be 'baseline' or 'improved', got {kind!r}.")
+        found = self._from_index(
+            lambda index: index.search(
+                query=query, model_type=model_type, kind=kind, offset=offset, limit=limit
+            )
+        )
+        if found is not None:
+            return found
+        matching: list[ModelSummary] = []
+        token: str | None = None
+        needle = (query or "").lower()
+        while True:
+            page, token = self._queries.list_versions(
+                model_type=model_type, kind=kind, max_results=1000, page_token=token
+            )
+            matching.extend(s for s in page if _summary_matches(s, needle))
+            if token is None:
+                break
+        start = max(0, offset)
+        end = None if limit is None else start + limit
+        return matching[start:end], len(matching)
+
     def set_alias(self, model_name: str, alias: str, version: str) -> AliasChange:
         """Point ``alias`` of a Hokusai model at ``version`` (promote, or roll back by pointing
         it at an older one) and announce ``model_promoted``.
@@ -818,3 +858,17 @@ class ModelRegistry:
                     index.remove(tx.connection, name, version)
                 else:
                     index.put(tx.connection, entry)
+
+
+def _summary_matches(summary: ModelSummary, needle: str) -> bool:
+    """Whether ``needle`` (lower case) is part of the summary's name, type, contributor or
+    model uuid — what the index's search matches."""
+    if not needle:
+        return True
+    fields = (
+        summary["model_name"],
+        summary["model_type"],
+        summary["contributor"],
+        summary["model_uuid"],
+    )
+    return any(needle in value.lower() for value in fields if value)

@@ -172,6 +172,11 @@ def create_app(
     api.include_router(verifications.benchmarks_router)
     app.include_router(api)
     app.include_router(health.router)
+    # The web console: its own pages, sessions and error pages; the Bearer-key middleware
+    # below covers /api/ only.
+    from hokusai.rest.ui import create_console
+
+    app.mount("/ui", create_console(components))
     # Outermost last: the catch-all, the body limit, the metrics, then the key check — all
     # before any route reads a body.
     app.add_middleware(Authenticate, components=components)
