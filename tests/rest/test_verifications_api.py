@@ -360,23 +360,27 @@ def test_benchmarks_are_listed_and_read(
 ):
     read = bearer(keys["read"])
     stored = app.state.components.benchmarks.get(world.benchmark).to_dict()
+    # Where the rows are stored (a path on the server's disk) is not the read key's business.
+    assert stored.pop("artifact_uri")
     listed = client.get("/api/v1/benchmarks", headers=read)
     assert listed.status_code == 200
     assert listed.json() == {"data": [stored], "count": 1}
     one = client.get(f"/api/v1/benchmarks/{world.benchmark}", headers=read)
     assert one.status_code == 200 and one.json() == stored
+    assert "artifact_uri" not in json.dumps(client.get("/openapi.json").json()["components"])
     missing = client.get("/api/v1/benchmarks/nope", headers=read)
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "benchmark_not_found")
     assert client.get("/api/v1/benchmarks").status_code == 401
 
 
 def test_the_benchmark_schema_is_the_benchmark_dataclass(app: Any):
+    """Every field but where the rows are stored (the library's and the CLI's only)."""
     from dataclasses import fields
 
     from hokusai.registry.benchmarks import Benchmark
 
     schema = app.openapi()["components"]["schemas"]["BenchmarkPublic"]
-    assert set(schema["properties"]) == {f.name for f in fields(Benchmark)}
+    assert set(schema["properties"]) == {f.name for f in fields(Benchmark)} - {"artifact_uri"}
 
 
 def test_the_routes_are_documented(app: Any):
@@ -410,22 +414,70 @@ def test_a_job_queued_in_the_process_wakes_its_runner(backend: Backend, world: W
         assert time.monotonic() - started < 15
 
 
+def _downloads(folder: Path) -> list[str]:
+    """The verification downloads (benchmark rows, model files) in temp folder ``folder``."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("hokusai-verify-"))
+
+
 @pytest.mark.backends
 def test_post_then_poll_on_each_backend(
-    app: Any, client: TestClient, keys: dict[str, str], world: World
+    app: Any,
+    client: TestClient,
+    keys: dict[str, str],
+    world: World,
+    backend: Backend,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ):
     """On the stack: MLflow behind ``mlflow server`` with proxied artifacts (the models and the
     benchmark rows are downloaded to be scored), the job table in MLflow's PostgreSQL
-    database."""
+    database. What the request and the runner download is removed once they are done."""
+    import tempfile
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     answer = _post(
         client, keys["write"], candidate_id=world.candidate_id, benchmark=world.benchmark
     )
     assert answer.status_code == 202, answer.text
     done = _poll(client, answer.headers["location"], keys["read"], until={"succeeded", "failed"})
     assert done["status"] == "succeeded", done
+    assert _downloads(temp) == []
     recorded = app.state.components.registry.get_verification(answer.json()["id"])
     assert done["result"] == json.loads(json.dumps(recorded))
     assert len(_verification_runs(app, world)) == 1
+
+
+@pytest.mark.backends
+def test_a_request_and_a_run_keep_nothing_planning_downloaded(
+    idle_app: Any,
+    idle_client: TestClient,
+    world: World,
+    backend: Backend,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Planning downloads the benchmark's rows and both models from a remote store (the
+    embedded store's files are read in place): the request releases them once the job is
+    queued, the runner once it has evaluated it."""
+    import tempfile
+
+    components = idle_app.state.components
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    plan = components.registry.plan_verification(world.candidate_id, world.benchmark)
+    assert len(_downloads(temp)) == (0 if backend.embedded else 3)  # the rows, both models
+    plan.release()
+    assert _downloads(temp) == [] and plan.prepared is None
+    write = components.keys.create(name="w", scope="write")[1]
+    answer = _post(idle_client, write, candidate_id=world.candidate_id, benchmark=world.benchmark)
+    assert answer.status_code == 202, answer.text
+    assert _downloads(temp) == []
+    job = VerificationRunner(components.verifications, components.registry).run_once()
+    assert job is not None and components.verifications.get(job.id).status == "succeeded"
+    assert _downloads(temp) == []
 
 
 def test_metrics_count_the_jobs_by_state(idle_app: Any, idle_client: TestClient, world: World):

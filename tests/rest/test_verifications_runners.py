@@ -33,10 +33,10 @@ class Counting:
     def plan_verification(self, *args: Any, **kwargs: Any) -> Any:
         return self._registry.plan_verification(*args, **kwargs)
 
-    def run_verification(self, plan: Any) -> Any:
+    def run_verification(self, plan: Any, *, abort: Any = None) -> Any:
         with self._lock:
             self._counts[plan.verification_id] += 1
-        return self._registry.run_verification(plan)
+        return self._registry.run_verification(plan, abort=abort)
 
 
 def test_two_runners_on_postgresql_evaluate_each_job_exactly_once(tmp_path: Path):
@@ -143,9 +143,9 @@ class Slow:
     def plan_verification(self, *args: Any, **kwargs: Any) -> Any:
         return self._registry.plan_verification(*args, **kwargs)
 
-    def run_verification(self, plan: Any) -> Any:
+    def run_verification(self, plan: Any, *, abort: Any = None) -> Any:
         time.sleep(self._seconds)
-        return self._registry.run_verification(plan)
+        return self._registry.run_verification(plan, abort=abort)
 
 
 def _embedded_world(tmp_path: Path) -> tuple[Settings, Any, Any, VerificationJobs]:
@@ -180,6 +180,70 @@ def test_a_long_evaluation_keeps_its_lease(tmp_path: Path):
     assert stolen == []
     job = jobs.get(plan.verification_id)
     assert (job.status, job.attempts, job.lease_owner) == ("succeeded", 1, None)
+
+
+class StalledRenewals(VerificationJobs):
+    """The real queue, whose lease renewals stall ``seconds`` first (a runner paused past its
+    lease: a long garbage collection, a suspended container)."""
+
+    def __init__(self, engine: Any, seconds: float) -> None:
+        super().__init__(engine)
+        self.seconds = seconds
+
+    def renew(self, job_id: str, *, owner: str, lease_seconds: float) -> bool:
+        time.sleep(self.seconds)
+        return super().renew(job_id, owner=owner, lease_seconds=lease_seconds)
+
+
+class UntilAborted:
+    """The registry, with an evaluation that lasts until it is told to stop (at most 30 s)."""
+
+    def __init__(self, registry: Any) -> None:
+        self._registry = registry
+        self.aborted = False
+
+    def plan_verification(self, *args: Any, **kwargs: Any) -> Any:
+        return self._registry.plan_verification(*args, **kwargs)
+
+    def run_verification(self, plan: Any, *, abort: Any = None) -> Any:
+        deadline = time.monotonic() + 30
+        while abort is not None and not abort() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.aborted = abort is not None and abort()
+        return self._registry.run_verification(plan, abort=abort)
+
+
+def test_a_runner_that_lost_its_lease_stops_before_recording(tmp_path: Path):
+    settings, registry, world, jobs = _embedded_world(tmp_path)
+    plan = registry.plan_verification(world.candidate_id, world.benchmark, n_boot=200)
+    jobs.enqueue(plan)
+    stalled = StalledRenewals(open_database(settings.resolved_database_url), seconds=1.5)
+    verifier = UntilAborted(registry)
+    paused = VerificationRunner(stalled, verifier, lease_seconds=0.6, owner="paused")
+    claimed = stalled.claim(owner=paused.owner, lease_seconds=paused.lease_seconds)
+    assert claimed is not None
+    outcome: list[str | None] = []
+    worker = threading.Thread(target=lambda: outcome.append(paused.execute(claimed)))
+    worker.start()
+    # The lease runs out while the paused runner's renewal stalls: another runner takes it.
+    deadline = time.monotonic() + 10
+    taken = None
+    while taken is None and time.monotonic() < deadline:
+        taken = jobs.claim(owner="other", lease_seconds=60)
+        time.sleep(0.05)
+    assert taken is not None and taken.id == plan.verification_id
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert verifier.aborted and outcome == [None]
+    # Nothing recorded, and the job is the other runner's, untouched.
+    assert registry.list_verifications() == []
+    job = jobs.get(plan.verification_id)
+    assert (job.status, job.lease_owner, job.attempts, job.error_code) == (
+        "running",
+        "other",
+        2,
+        None,
+    )
 
 
 def test_a_store_that_does_not_answer_is_tried_three_times_then_fails(

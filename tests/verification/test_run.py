@@ -377,6 +377,131 @@ def test_an_announcer_failure_is_logged_not_raised(family: Family, caplog):
     assert result["event_ids"] == [] and result["accepted"] is True
     assert "events could not be recorded" in caplog.text
     assert len(verification_runs(family.registry)) == 1
+    # Verifying again with the same inputs makes the lost announcement, once.
+    family.announcer.fail = False
+    again = family.registry.verify_improvement(family.candidate["model_id"], family.benchmark)
+    assert again["reused"] is True and again["event_ids"] == ["evt_verified_1", "evt_accepted_1"]
+    assert family.announcer.verifications == [{**result, "event_ids": []}]
+    assert (
+        family.registry.get_verification(result["verification_id"])["event_ids"]
+        == (again["event_ids"])
+    )
+    third = family.registry.verify_improvement(family.candidate["model_id"], family.benchmark)
+    assert third["reused"] is True and third["event_ids"] == []
+    assert len(family.announcer.verifications) == 1
+    assert len(verification_runs(family.registry)) == 1
+
+
+class Interleaved:
+    """A real MlflowClient on which ``meanwhile`` (another real verification, through another
+    registry on the same store) runs once, when this one's run sets ``key`` to ``value``; with
+    ``then_fail``, that write then fails."""
+
+    def __init__(
+        self, client: Any, meanwhile: Any, *, key: str, value: str, then_fail: bool
+    ) -> None:
+        self._client = client
+        self._meanwhile = meanwhile
+        self._at = (key, value)
+        self._then_fail = then_fail
+        self.other: dict[str, Any] | None = None
+
+    def _interleave(self) -> None:
+        if self.other is None:
+            self.other = self._meanwhile()
+            if self._then_fail:
+                raise ConnectionError("tracking server went away")
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> Any:
+        if (key, value) == self._at:
+            self._interleave()
+        return self._client.set_tag(run_id, key, value)
+
+    def set_terminated(self, run_id: str, status: str | None = None, *args: Any) -> Any:
+        if ("terminated", status) == self._at:
+            self._interleave()
+        return self._client.set_terminated(run_id, status, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_failed_verification_leaves_the_tags_another_wrote_meanwhile(family: Family):
+    from hokusai.registry import ModelRegistry
+
+    registry = family.registry
+    candidate = family.candidate["model_id"]
+    # B (seed 7) verifies the candidate after A (seed 5) has tagged it, then A's commit fails.
+    raced = Interleaved(
+        registry.client,
+        lambda: registry.verify_improvement(candidate, family.benchmark, seed=7),
+        key="hokusai.verification.state",
+        value="complete",
+        then_fail=True,
+    )
+    faulty = ModelRegistry(settings=registry.settings, announcer=family.announcer, client=raced)
+    with pytest.raises(VerificationError, match="nothing was recorded"):
+        faulty.verify_improvement(candidate, family.benchmark, seed=5)
+    other = raced.other
+    assert other is not None and other["reused"] is False
+    tags = verification_tags(registry, candidate)
+    assert tags["hokusai.verification.id"] == other["verification_id"]
+    assert tags["hokusai.verification.run_id"] == other["mlflow_run_id"]
+    assert tags["hokusai.verified_delta_bps"] == str(other["primary"]["delta_bps"])
+    assert registry.list_verifications() == [other]
+    assert registry.get_model(candidate)["verification"]["mlflow_run_id"] == other["mlflow_run_id"]
+
+
+def test_a_run_that_finds_the_same_inputs_recorded_meanwhile_withdraws(family: Family):
+    from hokusai.registry import ModelRegistry
+
+    registry = family.registry
+    candidate = family.candidate["model_id"]
+    # Another runner records the same verification while this one is about to commit.
+    raced = Interleaved(
+        registry.client,
+        lambda: registry.verify_improvement(candidate, family.benchmark),
+        key="terminated",
+        value="FINISHED",
+        then_fail=False,
+    )
+    late = ModelRegistry(settings=registry.settings, announcer=family.announcer, client=raced)
+    result = late.verify_improvement(candidate, family.benchmark)
+    first = raced.other
+    assert first is not None and first["reused"] is False
+    assert result["reused"] is True and result["event_ids"] == []
+    assert _stable(result) == _stable(first)
+    assert result["mlflow_run_id"] == first["mlflow_run_id"]
+    runs = verification_runs(registry)
+    assert len(runs) == 2
+    (withdrawn,) = [r for r in runs if r.info.run_id != first["mlflow_run_id"]]
+    assert withdrawn.info.lifecycle_stage == "deleted"
+    assert withdrawn.data.tags.get("hokusai.verification.state") != "complete"
+    assert registry.list_verifications() == [{**first, "event_ids": first["event_ids"]}]
+    assert (
+        verification_tags(registry, candidate)["hokusai.verification.run_id"]
+        == (first["mlflow_run_id"])
+    )
+    assert len(family.announcer.verifications) == 1
+
+
+def test_an_abort_before_recording_writes_nothing(family: Family):
+    asked: list[str] = []
+
+    def abort() -> bool:
+        asked.append("now")
+        return True
+
+    plan = family.registry.plan_verification(family.candidate["model_id"], family.benchmark)
+    with pytest.raises(VerificationError, match="stopped before recording"):
+        family.registry.run_verification(plan, abort=abort)
+    assert asked == ["now"]
+    assert verification_runs(family.registry) == []
+    assert verification_tags(family.registry, family.candidate["model_id"]) == {}
+    assert family.announcer.verifications == []
+    assert plan.prepared is None  # released: running it again plans it again
+    done = family.registry.run_verification(plan, abort=lambda: False)
+    assert done["reused"] is False and len(verification_runs(family.registry)) == 1
 
 
 def test_unknown_verifications_are_not_found(family: Family):

@@ -83,3 +83,54 @@ def test_a_verification_reaches_the_receiver_once(hooked_registry, receiver, tmp
     assert again["reused"] is True and again["event_ids"] == []
     assert hooked_registry.announcer.announce_verification(result) == []
     assert len(receiver.received) == 4
+
+
+class _DownOnce:
+    """The real webhook layer, whose first verification announcement fails (the project
+    database unreachable for a moment)."""
+
+    def __init__(self, hooks: Any) -> None:
+        self.hooks = hooks
+        self.failed = False
+
+    def prepare(self) -> None:
+        self.hooks.prepare()
+
+    def announce_registration(self, *args: Any, **kwargs: Any) -> Any:
+        return self.hooks.announce_registration(*args, **kwargs)
+
+    def announce_promotion(self, *args: Any, **kwargs: Any) -> Any:
+        return self.hooks.announce_promotion(*args, **kwargs)
+
+    def announce_verification(self, result: Any) -> list[str]:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("the project database went away")
+        return list(self.hooks.announce_verification(result))
+
+
+def test_a_lost_announcement_is_made_by_verifying_again(
+    hook_settings, webhooks, receiver, tmp_path
+):
+    from hokusai.services.model_registry import HokusaiModelRegistry
+
+    registry = HokusaiModelRegistry(settings=hook_settings, announcer=_DownOnce(webhooks))
+    candidate, benchmark = _family(registry, tmp_path)
+    receiver.wait_for(lambda got: len(got) == 2, timeout=10)  # the two model_registered
+
+    first = registry.verify_improvement(candidate["model_id"], benchmark, n_boot=200)
+    assert first["accepted"] is True and first["reused"] is False
+    assert first["event_ids"] == []  # recorded, but not announced
+
+    again = registry.verify_improvement(candidate["model_id"], benchmark, n_boot=200)
+    assert again["reused"] is True and again["mlflow_run_id"] == first["mlflow_run_id"]
+    assert len(again["event_ids"]) == 2
+    receiver.wait_for(lambda got: len(got) == 4, timeout=10)
+    delivered = {r.json["event_type"]: r.webhook_id for r in receiver.received[2:]}
+    assert set(delivered) == {"improvement.verified", "deltaone.accepted"}
+    assert sorted(delivered.values()) == sorted(again["event_ids"])
+    assert registry.get_verification(first["verification_id"])["event_ids"] == again["event_ids"]
+
+    third = registry.verify_improvement(candidate["model_id"], benchmark, n_boot=200)
+    assert third["reused"] is True and third["event_ids"] == []
+    assert len(receiver.received) == 4

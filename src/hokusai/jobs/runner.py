@@ -9,7 +9,8 @@ a long evaluation keeps its job and a runner that dies loses it within one lease
 
 The library records each verification once per idempotency key: a job evaluated twice (a
 runner that stalled past its lease while another took the job over) finds the first result
-recorded and returns it, writing nothing new.
+recorded and returns it, writing nothing new. A runner whose lease renewal is refused (the job
+is another runner's now) stops before recording and leaves the job alone.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from hokusai.config import mask_secrets
@@ -45,7 +47,7 @@ class Verifier(Protocol):
         n_boot: int = 2000,
     ) -> Any: ...
 
-    def run_verification(self, plan: Any) -> Any: ...
+    def run_verification(self, plan: Any, *, abort: Callable[[], bool] | None = None) -> Any: ...
 
 
 def owner_name(kind: str) -> str:
@@ -98,17 +100,21 @@ class VerificationRunner:
             self.owner,
         )
         done = threading.Event()
+        lost = threading.Event()
         heartbeat = threading.Thread(
-            target=self._heartbeat, args=(job.id, done), name=f"hokusai-lease-{job.id}", daemon=True
+            target=self._heartbeat,
+            args=(job.id, done, lost),
+            name=f"hokusai-lease-{job.id}",
+            daemon=True,
         )
         heartbeat.start()
         try:
-            return self._evaluate(job)
+            return self._evaluate(job, lost)
         finally:
             done.set()
             heartbeat.join(timeout=5)
 
-    def _evaluate(self, job: VerificationJob) -> str | None:
+    def _evaluate(self, job: VerificationJob, lost: threading.Event) -> str | None:
         try:
             plan = self.verifier.plan_verification(
                 job.candidate_id,
@@ -118,6 +124,7 @@ class VerificationRunner:
                 n_boot=job.n_boot,
             )
             if plan.verification_id != job.id:
+                plan.release()
                 return self._fail(
                     job,
                     "verification_failed",
@@ -125,12 +132,16 @@ class VerificationRunner:
                     f"{plan.verification_id}); ask for the verification again.",
                     retry=False,
                 )
-            self.verifier.run_verification(plan)
-        except (ValidationError, NotFoundError) as exc:
-            # The input does not fit (or no longer exists): another attempt would fail alike.
-            return self._fail(job, exc.code, exc.message, retry=False)
+            self.verifier.run_verification(plan, abort=lost.is_set)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
-            return self._fail_unexpectedly(job, exc)
+            if lost.is_set():  # the job is another runner's: its outcome is theirs to record
+                logger.warning(
+                    "verification %s: stopped, the lease passed to another runner (%s)",
+                    job.id,
+                    type(exc).__name__,
+                )
+                return None
+            return self._failed(job, exc)
         try:
             held = self.jobs.complete(job.id, owner=self.owner)
         except Exception:
@@ -143,6 +154,12 @@ class VerificationRunner:
             return None
         logger.info("verification %s: succeeded", job.id)
         return "succeeded"
+
+    def _failed(self, job: VerificationJob, exc: Exception) -> str | None:
+        if isinstance(exc, (ValidationError, NotFoundError)):
+            # The input does not fit (or no longer exists): another attempt would fail alike.
+            return self._fail(job, exc.code, exc.message, retry=False)
+        return self._fail_unexpectedly(job, exc)  # every other failure is recorded on the job
 
     def _fail_unexpectedly(self, job: VerificationJob, exc: BaseException) -> str | None:
         """A failure that is not the input's: the details go to the log under a reference, the
@@ -180,12 +197,15 @@ class VerificationRunner:
         logger.warning("verification %s: %s: %s -> %s", job.id, code, message, state)
         return state
 
-    def _heartbeat(self, job_id: str, done: threading.Event) -> None:
+    def _heartbeat(self, job_id: str, done: threading.Event, lost: threading.Event) -> None:
+        """Renew the lease every third of it; a refused renewal sets ``lost`` (the evaluation
+        then stops before recording)."""
         every = max(self.lease_seconds / 3, 0.05)
         while not done.wait(every):
             try:
                 if not self.jobs.renew(job_id, owner=self.owner, lease_seconds=self.lease_seconds):
                     logger.warning("verification %s: lease lost to another runner", job_id)
+                    lost.set()
                     return
             except Exception:  # the database may come back before the lease runs out
                 logger.exception("verification %s: renewing the lease failed", job_id)

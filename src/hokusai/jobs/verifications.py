@@ -1,9 +1,11 @@
 """``VerificationJobs``: the durable queue of verifications asked for and not yet evaluated.
 
 A verification takes seconds to minutes (two models scored on every benchmark row, then the
-bootstrap), longer than a request should stay open. The REST service plans it (cheap, every
-input checked), records a job here and answers ``202``; runners — a thread of each API process,
-or ``hokusai verifications worker`` — claim jobs one at a time and evaluate them.
+bootstrap), longer than a request should stay open. The REST service plans it (every input
+checked: the benchmark's rows are fetched and both models loaded, but nothing is scored),
+releases what planning loaded, records a job here and answers ``202``; runners — a thread of
+each API process, or ``hokusai verifications worker`` — claim jobs one at a time and evaluate
+them.
 
 The job's id is the verification's own id (``ver_…``, derived from its inputs), so asking twice
 for the same verification finds the same job: :meth:`VerificationJobs.enqueue` inserts it once,

@@ -532,12 +532,19 @@ class ModelRegistry:
         )
 
     def run_verification(
-        self, plan: VerificationPlan, *, batch_rows: int = 100_000
+        self,
+        plan: VerificationPlan,
+        *,
+        batch_rows: int = 100_000,
+        abort: Callable[[], bool] | None = None,
     ) -> VerificationResult:
         """Run a plan: score both models on the benchmark (``batch_rows`` rows at a time),
         compare, record the evaluation run, tag the candidate, announce. The recorded result of
-        the same inputs when there is one (``reused=True``, nothing written)."""
-        return self._verifier().run(plan, batch_rows=batch_rows)
+        the same inputs when there is one (``reused=True``, nothing written but an
+        announcement that had failed). ``abort`` is asked just before recording: True stops
+        the run with VerificationError, nothing recorded. The plan is released (its temporary
+        files removed) when the run ends."""
+        return self._verifier().run(plan, batch_rows=batch_rows, abort=abort)
 
     def verify_improvement(
         self,

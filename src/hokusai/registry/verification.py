@@ -32,7 +32,7 @@ import logging
 import math
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -191,6 +191,16 @@ class VerificationPlan:
     alpha: float = ALPHA
     prepared: _Prepared | None = field(default=None, compare=False, repr=False)
     """The records, benchmark and loaded models the plan was validated with (this process)."""
+
+    def release(self) -> None:
+        """Free what planning holds in this process (the loaded models and the temporary
+        folders of the benchmark's rows and the models' files). A released plan is planned
+        again when it is run. Running a plan releases it."""
+        prepared = self.prepared
+        if prepared is None:
+            return
+        object.__setattr__(self, "prepared", None)
+        _cleanup(prepared.cleanup)
 
 
 # ---- models --------------------------------------------------------------------------------
@@ -747,21 +757,53 @@ class Verifier:
 
     # ---- step 3 to 7: the run --------------------------------------------------------------
 
-    def run(self, plan: VerificationPlan, *, batch_rows: int = 100_000) -> VerificationResult:
-        """Run a plan (see the module's documentation)."""
+    def run(
+        self,
+        plan: VerificationPlan,
+        *,
+        batch_rows: int = 100_000,
+        abort: Callable[[], bool] | None = None,
+    ) -> VerificationResult:
+        """Run a plan (see the module's documentation). ``abort``, when given, is asked after
+        scoring, just before anything is written: True stops the run (VerificationError,
+        nothing recorded) — a job runner that lost its lease leaves the job to its new owner.
+        The plan's temporary files are removed when the run ends, whatever the outcome."""
         _check_int("batch_rows", batch_rows, minimum=1)
-        prepared = plan.prepared
-        if prepared is None:
-            plan = self._replan(plan)
-            assert plan.prepared is not None
-            prepared = plan.prepared
+        used = plan
+        try:
+            if used.prepared is None:
+                used = self._replan(plan)
+            assert used.prepared is not None
+            return self._run(used, used.prepared, batch_rows, abort)
+        finally:
+            used.release()
+            plan.release()
+
+    def _run(
+        self,
+        plan: VerificationPlan,
+        prepared: _Prepared,
+        batch_rows: int,
+        abort: Callable[[], bool] | None,
+    ) -> VerificationResult:
         existing = self._find_by_key(plan.idempotency_key)
         if existing is not None:
             logger.info("verification %s already recorded: reused", plan.verification_id)
-            return {**existing, "event_ids": [], "reused": True}
+            return self._reused(existing)
         scored = self._score(prepared, batch_rows)
         result = self._evaluate(plan, prepared, scored)
-        self._record(plan, prepared, scored, result)
+        if abort is not None and abort():
+            raise VerificationError(
+                f"Verification {plan.verification_id} was stopped before recording (nothing "
+                "was recorded)."
+            )
+        earlier = self._record(plan, prepared, scored, result)
+        if earlier is not None:
+            logger.info(
+                "verification %s was recorded meanwhile by another run: reused",
+                plan.verification_id,
+            )
+            return self._reused(earlier)
         self._note_in_index(result["candidate_id"])
         result["event_ids"] = self._announce(result)
         logger.info(
@@ -773,6 +815,17 @@ class Verifier:
             result["mlflow_run_id"],
         )
         return result
+
+    def _reused(self, run: Any) -> VerificationResult:
+        """The recorded result of ``run``, returned again. Its announcement is made now if it
+        never succeeded (no event ids noted on the run; a lost announcement is recovered by
+        verifying again): the outbox dedupes events on their type and the idempotency key, so
+        announcing again is safe. ``event_ids`` are the events recorded by this call."""
+        existing = self._result_of(run)
+        event_ids: list[str] = []
+        if f"{_RUN_TAG}event_ids" not in run.data.tags:
+            event_ids = self._announce(existing)
+        return {**existing, "event_ids": event_ids, "reused": True}
 
     def _replan(self, plan: VerificationPlan) -> VerificationPlan:
         """A plan built elsewhere (or deserialised): validated again here, and run only if its
@@ -912,9 +965,13 @@ class Verifier:
         prepared: _Prepared,
         scored: _Scored,
         result: VerificationResult,
-    ) -> None:
+    ) -> Any | None:
         """One run holding everything, then the candidate's tags, then the run's ``complete``
-        mark; any failure deletes the run and puts the candidate's tags back."""
+        mark; any failure deletes the run and puts the candidate's tags back.
+
+        Another run of the same inputs may have completed meanwhile (a job runner that stalled
+        past its lease while another took the job over): then this run is deleted before the
+        candidate is tagged, and that run is returned (None when this one was recorded)."""
         client = self._client
         candidate = prepared.candidate
         run_id: str | None = None
@@ -938,6 +995,10 @@ class Verifier:
             if len(stored) <= _RESULT_TAG_LIMIT:
                 client.set_tag(run_id, f"{_RUN_TAG}result", stored)
             client.set_terminated(run_id, "FINISHED")
+            earlier = self._find_by_key(plan.idempotency_key)
+            if earlier is not None:
+                self._undo(candidate, None, run_id)
+                return earlier
             current = self._queries.record(candidate.model_name, candidate.version)
             before = dict(current.tags) if current is not None else {}
             for key, value in _candidate_tags(result).items():
@@ -949,13 +1010,18 @@ class Verifier:
                 raise
             error = translate_mlflow_error(exc, f"Recording verification {plan.verification_id}")
             raise VerificationError(f"{error.message} (nothing was recorded)") from exc
+        return None
 
     def _undo(
         self, candidate: VersionRecord, before: dict[str, str] | None, run_id: str | None
     ) -> None:
-        """Put the candidate's verification tags back as they were and delete the run."""
+        """Put the candidate's verification tags back as they were and delete the run.
+
+        The tags are put back only while they are still this run's (``…verification.run_id``
+        read afresh): another verification of the candidate may have tagged it since the
+        snapshot, and its tags stand."""
         client = self._client
-        if before is not None:
+        if before is not None and self._tagged_by(candidate, run_id):
             for key in _CANDIDATE_TAGS:
                 try:
                     if key in before:
@@ -976,6 +1042,15 @@ class Verifier:
                 client.delete_run(run_id)
             except Exception as exc:  # noqa: BLE001 - an incomplete run is never read anyway
                 logger.error("could not delete the unfinished verification run %s: %s", run_id, exc)
+
+    def _tagged_by(self, candidate: VersionRecord, run_id: str | None) -> bool:
+        """Whether the candidate's verification tags are (still) those of run ``run_id``."""
+        try:
+            version = self._client.get_model_version(candidate.model_name, candidate.version)
+        except Exception as exc:  # noqa: BLE001 - unknowable: leave the tags alone
+            logger.error("could not read the tags of %s: %s", candidate.model_id, exc)
+            return False
+        return bool(run_id) and (version.tags or {}).get(f"{TAG_VERIFICATION}run_id") == run_id
 
     def _note_in_index(self, model_id: str) -> None:
         """Show the candidate's new tags in the registry index at once (tag writes do not show
@@ -1007,13 +1082,14 @@ class Verifier:
                 exc_info=logger.isEnabledFor(logging.DEBUG),
             )
             return []
-        if event_ids:
-            try:
-                self._client.set_tag(
-                    result["mlflow_run_id"], f"{_RUN_TAG}event_ids", json.dumps(event_ids)
-                )
-            except Exception:  # noqa: BLE001 - bookkeeping: the events are recorded
-                logger.warning("could not note the event ids of %s", result["verification_id"])
+        # Noted even when empty: the tag is how a later run of the same inputs knows the
+        # announcement succeeded (without it, that run announces again).
+        try:
+            self._client.set_tag(
+                result["mlflow_run_id"], f"{_RUN_TAG}event_ids", json.dumps(event_ids)
+            )
+        except Exception:  # noqa: BLE001 - bookkeeping: the events are recorded
+            logger.warning("could not note the event ids of %s", result["verification_id"])
         return event_ids
 
     # ---- reads -----------------------------------------------------------------------------
@@ -1040,9 +1116,10 @@ class Verifier:
         ordered = sorted(first.values(), key=lambda r: r.info.start_time or 0, reverse=True)
         return [self._result_of(run) for run in ordered]
 
-    def _find_by_key(self, key: str) -> VerificationResult | None:
+    def _find_by_key(self, key: str) -> Any | None:
+        """The first complete run of idempotency key ``key`` (None when there is none)."""
         runs = self._complete_runs(equals(f"tags.`{_RUN_TAG}idempotency_key`", key).text)
-        return self._result_of(runs[0]) if runs else None
+        return runs[0] if runs else None
 
     def _complete_runs(self, filter_text: str) -> list[Any]:
         """Complete verification runs matching ``filter_text``, oldest first."""
@@ -1334,11 +1411,12 @@ def _arrow(values: np.ndarray) -> Any:
 def _candidate_tags(result: VerificationResult) -> dict[str, str]:
     primary = result["primary"]
     prefix = TAG_VERIFICATION
+    # The run id first: a failure part-way leaves tags an undo can tell are this run's.
     return {
+        f"{prefix}run_id": result["mlflow_run_id"],
         TAG_VERIFIED: "true",
         TAG_VERIFIED_DELTA_BPS: str(primary["delta_bps"]),
         f"{prefix}id": result["verification_id"],
-        f"{prefix}run_id": result["mlflow_run_id"],
         f"{prefix}benchmark": result["benchmark"]["name"],
         f"{prefix}benchmark_hash": result["benchmark"]["content_hash"],
         f"{prefix}metric": primary["metric"],

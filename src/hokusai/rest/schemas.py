@@ -308,7 +308,6 @@ class BenchmarkPublic(Open):
     guardrails: dict[str, float]
     num_rows: int
     columns: list[str]
-    artifact_uri: str
     run_id: str
     dataset_digest: str
     created_at: str

@@ -1,8 +1,9 @@
 """``/api/v1/verifications``: ask for a verification, then poll it; ``/api/v1/benchmarks``.
 
 A verification is evaluated asynchronously: ``POST`` plans it at once (every input checked, a
-bad one is a 4xx and nothing is recorded), queues a job and answers ``202`` with the job's
-``Location``; a runner (a thread of an API process, or ``hokusai verifications worker``)
+bad one is a 4xx and nothing is recorded; not free — the benchmark's rows are fetched and both
+models loaded, then released — but no row is scored), queues a job and answers ``202`` with the
+job's ``Location``; a runner (a thread of an API process, or ``hokusai verifications worker``)
 evaluates it, and ``GET`` on the location answers its state and, once succeeded, the library's
 result. The job's id is the verification's id, derived from its inputs: asking again for the
 same verification answers the same job.
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from hokusai.errors import VerificationNotFoundError
 from hokusai.jobs import VerificationJob
+from hokusai.registry.benchmarks import Benchmark
 from hokusai.registry.results import VerificationResult
 from hokusai.registry.validation import parse_model_id
 from hokusai.rest.deps import Components, ComponentsDep, ReadKey, WriteKey
@@ -120,7 +122,10 @@ def create_verification(
     plan = components.registry.plan_verification(
         body.candidate_id, body.benchmark, threshold_bps=body.threshold_bps, seed=body.seed
     )
-    enqueued = components.verifications.enqueue(plan, requested_by=key.id)
+    try:
+        enqueued = components.verifications.enqueue(plan, requested_by=key.id)
+    finally:
+        plan.release()  # a runner plans again; the request keeps no models or temp files
     response.status_code = status.HTTP_202_ACCEPTED if enqueued.queued else status.HTTP_200_OK
     response.headers["Location"] = f"{PATH}/{enqueued.job.id}"
     return _resource(enqueued.job, _result_of(components, enqueued.job))
@@ -164,14 +169,26 @@ def get_verification(
     return _recorded(components.registry.get_verification(verification_id))
 
 
+_PRIVATE_BENCHMARK_FIELDS = ("artifact_uri",)
+
+
+def _public_benchmark(benchmark: Benchmark) -> dict[str, Any]:
+    """A benchmark as read keys see it: not where its rows are stored (``artifact_uri`` can be
+    a path on the server's disk; the library and CLI show it)."""
+    data = benchmark.to_dict()
+    for name in _PRIVATE_BENCHMARK_FIELDS:
+        data.pop(name, None)
+    return data
+
+
 @benchmarks_router.get("", response_model=BenchmarksPublic, responses=ERRORS)
 def list_benchmarks(components: ComponentsDep, _key: ReadKey) -> dict[str, Any]:
     """Every benchmark, by name."""
-    data = [benchmark.to_dict() for benchmark in components.benchmarks.list()]
+    data = [_public_benchmark(benchmark) for benchmark in components.benchmarks.list()]
     return {"data": data, "count": len(data)}
 
 
 @benchmarks_router.get("/{name}", response_model=BenchmarkPublic, responses=ERRORS)
 def get_benchmark(name: str, components: ComponentsDep, _key: ReadKey) -> dict[str, Any]:
     """One benchmark (404 ``benchmark_not_found``)."""
-    return components.benchmarks.get(name).to_dict()
+    return _public_benchmark(components.benchmarks.get(name))
