@@ -33,7 +33,7 @@ from hokusai.errors import BackendError, DatabaseNotMigratedError
 from tests.db_race import Racers, racers
 from tests.webhooks import pg
 
-HEAD = "0008"
+HEAD = "0009"
 SCHEMA = {
     "hokusai_api_keys",
     "hokusai_webhook_attempts",
@@ -48,6 +48,7 @@ SCHEMA = {
     "hokusai_index_state",
     "hokusai_verification_jobs",
     "hokusai_console_secrets",
+    "hokusai_console_revoked_sessions",
     VERSION_TABLE,
 }
 BACKENDS = ["sqlite", "postgresql"]
@@ -601,3 +602,38 @@ def test_without_postgresql_tests_skip_locally_and_fail_under_ci(monkeypatch: py
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match=r"CI=true"), pg.temporary_database():
         pass
+
+
+def test_0009_adds_the_revoked_console_sessions_and_downgrades(url: str):
+    from alembic import command
+
+    _alembic(url, "0008")
+    assert "hokusai_console_revoked_sessions" not in _tables(url)
+    _execute(url, "INSERT INTO hokusai_console_secrets VALUES ('session', 's3cret', 1.5)")
+    found = upgrade_database(database_engine(url))
+    assert found.current == "0008"
+    assert _tables(url) == SCHEMA
+    assert "hokusai_console_revoked_sessions_expiry" in _relation_names(url)
+    _execute(url, "INSERT INTO hokusai_console_revoked_sessions VALUES ('n1', 2.5)")
+    with pytest.raises(sa.exc.IntegrityError):  # one row per nonce
+        _execute(url, "INSERT INTO hokusai_console_revoked_sessions VALUES ('n1', 3.5)")
+    engine = database_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = hokusai.db._config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0008")
+    finally:
+        engine.dispose()
+    assert "hokusai_console_revoked_sessions" not in _tables(url)
+    assert "hokusai_console_revoked_sessions_expiry" not in _relation_names(url)
+    assert _rows(url, VERSION_TABLE) == ["0008"]
+    upgrade_database(database_engine(url))  # and up again, the secret kept
+    assert _tables(url) == SCHEMA
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            value = conn.exec_driver_sql("SELECT value FROM hokusai_console_secrets").scalar()
+            assert value == "s3cret"
+    finally:
+        engine.dispose()

@@ -238,6 +238,13 @@ class Settings(BaseSettings):
         default="champion",
         description="The alias the console highlights as the one serving (lineage graphs).",
     )
+    console_trust_forwarded_proto: bool = Field(
+        default=False,
+        description=(
+            "Mark the console's cookies Secure when X-Forwarded-Proto says https (only behind a "
+            "TLS-terminating proxy that sets that header itself)."
+        ),
+    )
 
     @field_validator("webhook_retry_schedule")
     @classmethod

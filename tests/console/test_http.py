@@ -77,6 +77,70 @@ def test_the_cookie_is_secure_over_https(console_app: Any, store: Store):
         assert "Secure" in _cookie_header(answer, "hokusai_console")
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "https://testserver"},
+        {"referer": "https://testserver/ui/sign-in"},
+        {"origin": "HTTPS://TestServer"},
+    ],
+)
+def test_sign_in_from_behind_a_tls_proxy_is_this_origin(
+    client: TestClient, store: Store, headers: dict[str, str]
+):
+    """The proxy terminates TLS: the browser says https, the server sees http on the same
+    host — the scheme is not compared, the host is."""
+    form = client.get("/ui/sign-in")
+    answer = client.post(
+        "/ui/sign-in",
+        data={"csrf": csrf_of(form.text), "api_key": store.keys["read"]},
+        headers=headers,
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    csrf = csrf_of(client.get("/ui/models").text)
+    out = client.post("/ui/sign-out", data={"csrf": csrf}, headers=headers, follow_redirects=False)
+    assert out.status_code == 303
+
+
+def _sign_in_cookie(client: TestClient, key: str, headers: dict[str, str]) -> str:
+    """The session cookie's Set-Cookie of a sign-in sent with ``headers``. The pre-session
+    cookie is sent back by hand: a Secure one is not, by the client, over plain http (a browser
+    behind the proxy is on https)."""
+    form = client.get("/ui/sign-in", headers=headers)
+    pre = _cookie_header(form, "hokusai_console_pre").split(";")[0]
+    client.cookies.clear()
+    answer = client.post(
+        "/ui/sign-in",
+        data={"csrf": csrf_of(form.text), "api_key": key},
+        headers={**headers, "cookie": pre},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return _cookie_header(answer, "hokusai_console")
+
+
+def test_x_forwarded_proto_makes_the_cookie_secure_only_when_trusted(
+    console_app: Any, store: Store
+):
+    from hokusai.rest.app import create_app
+
+    forwarded = {"x-forwarded-proto": "https", "origin": "https://testserver"}
+    with TestClient(console_app) as client:  # the default: the header is not trusted
+        assert "Secure" not in _sign_in_cookie(client, store.keys["read"], forwarded)
+    trusting = create_app(
+        store.settings.model_copy(update={"console_trust_forwarded_proto": True}),
+        deliver_webhooks=False,
+    )
+    with TestClient(trusting) as client:
+        assert "Secure" in _sign_in_cookie(client, store.keys["read"], forwarded)
+        client.cookies.clear()
+        assert "Secure" not in _sign_in_cookie(client, store.keys["read"], {})
+        client.cookies.clear()
+        plain = {"x-forwarded-proto": "http"}
+        assert "Secure" not in _sign_in_cookie(client, store.keys["read"], plain)
+
+
 def test_a_wrong_key_is_refused_without_a_session(client: TestClient, store: Store):
     form = client.get("/ui/sign-in")
     answer = client.post(
@@ -96,6 +160,9 @@ def test_a_wrong_key_is_refused_without_a_session(client: TestClient, store: Sto
         ({"csrf": "0" * 64}, {}),  # a wrong token
         (None, {"origin": "https://evil.example"}),  # the right token from another origin
         (None, {"referer": "https://evil.example/page"}),
+        (None, {"origin": "https://testserver.evil.example"}),  # the host as a prefix only
+        (None, {"origin": "http://testserver:8443"}),  # the same name, another port
+        (None, {"origin": "null"}),  # an opaque origin (a sandboxed page, a data: URL)
     ],
 )
 def test_sign_in_needs_the_form_token_and_this_origin(
@@ -329,6 +396,51 @@ def test_sign_out_needs_the_token_and_ends_the_session(client: TestClient, store
     assert answer.status_code == 303 and answer.headers["location"] == "/ui/sign-in"
     assert "Max-Age=0" in _cookie_header(answer, "hokusai_console")
     assert client.get("/ui/models", follow_redirects=False).status_code == 303
+
+
+def test_a_cookie_captured_before_sign_out_is_refused_after_it(console_app: Any, store: Store):
+    with TestClient(console_app) as client, TestClient(console_app) as thief:
+        csrf = sign_in(client, store.keys["admin"])
+        captured = client.cookies.get("hokusai_console") or ""
+        thief.cookies.set("hokusai_console", captured, path="/ui")
+        assert thief.get("/ui/models", follow_redirects=False).status_code == 200
+        out = client.post("/ui/sign-out", data={"csrf": csrf}, follow_redirects=False)
+        assert out.status_code == 303
+        answer = thief.get("/ui/models", follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/ui/sign-in"
+        assert "Max-Age=0" in _cookie_header(answer, "hokusai_console")
+        thief.cookies.set("hokusai_console", captured, path="/ui")
+        forged = thief.post("/ui/sign-out", data={"csrf": csrf}, follow_redirects=False)
+        assert forged.status_code == 401  # not a session any more, even with its token
+        thief.cookies.set("hokusai_console", captured, path="/ui")
+        form = thief.post(
+            f"/ui/webhooks/events/{'e' * 8}/redeliver", data={"csrf": csrf}, follow_redirects=False
+        )
+        assert form.status_code == 401
+        # A new sign-in of the same key is a new session, untouched by the old one's end.
+        sign_in(client, store.keys["admin"])
+        assert client.get("/ui/models", follow_redirects=False).status_code == 200
+
+
+def test_sign_out_prunes_the_sessions_that_expired_anyway(store: Store):
+    import sqlalchemy as sa
+
+    from hokusai.db import open_database
+    from hokusai.rest.ui.session import Session, is_revoked, revoke, revoked_sessions
+
+    engine = open_database(store.settings.resolved_database_url)
+    now = time.time()
+    with engine.begin() as conn:
+        conn.execute(revoked_sessions.insert().values(nonce="stale-nonce", expires_at=now - 5))
+    assert is_revoked(engine, "stale-nonce")
+    revoke(engine, Session(key_id="k", nonce="fresh-nonce", issued_at=now), 3600)
+    revoke(engine, Session(key_id="k", nonce="fresh-nonce", issued_at=now), 3600)  # twice: fine
+    revoke(engine, Session(key_id="k", nonce="old-nonce", issued_at=now - 7200), 3600)
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.select(revoked_sessions)).all())
+    assert "stale-nonce" not in rows and "old-nonce" not in rows  # expired: nothing to refuse
+    assert rows["fresh-nonce"] == pytest.approx(now + 3600)
+    assert is_revoked(engine, "fresh-nonce") and not is_revoked(engine, "stale-nonce")
 
 
 def test_a_revoked_key_signs_its_session_out(client: TestClient, store: Store):

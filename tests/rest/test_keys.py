@@ -457,7 +457,7 @@ def test_migration_upgrades_a_webhooks_only_database_and_downgrades(tmp_path: Pa
     engine = open_database(url)
     assert "hokusai_api_keys" in sa.inspect(engine).get_table_names()
     with engine.connect() as conn:
-        assert conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar() == "0008"
+        assert conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar() == "0009"
     ApiKeyStore(engine).create(name="k", scope="read")
     _alembic(engine, "downgrade", "0001")
     names = sa.inspect(engine).get_table_names()

@@ -33,7 +33,7 @@ from hokusai.auth import ApiKey, scope_allows
 from hokusai.registry.validation import normalize_contributor
 from hokusai.rest.deps import Components
 from hokusai.rest.threads import in_thread
-from hokusai.rest.ui.figures import gain_of, leaderboard, timestamp_ms
+from hokusai.rest.ui.figures import gain_of, higher_is_better, leaderboard, timestamp_ms
 from hokusai.rest.ui.graphs import (
     Series,
     cumulative_series,
@@ -49,6 +49,8 @@ from hokusai.rest.ui.session import (
     Session,
     SessionSigner,
     console_secret,
+    is_revoked,
+    revoke,
 )
 
 __all__ = ["CONTENT_SECURITY_POLICY", "PAGE_SIZE", "create_console"]
@@ -142,7 +144,12 @@ class Console:
         self.templates.filters.update(
             when=_when, short=short_address, quote=lambda value: quote(str(value), safe="/")
         )
-        self.templates.globals.update(prefix=PREFIX, gain_of=gain_of, version_href=version_href)
+        self.templates.globals.update(
+            prefix=PREFIX,
+            gain_of=gain_of,
+            higher_is_better=higher_is_better,
+            version_href=version_href,
+        )
         self._signer: SessionSigner | None = None
         self._lock = threading.Lock()
 
@@ -198,7 +205,7 @@ def _viewer(request: Request) -> Viewer:
     console = _console(request)
     signer = console.signer
     session = signer.session(request.cookies.get(COOKIE))
-    if session is None:
+    if session is None or is_revoked(console.components.webhooks.engine, session.nonce):
         raise SignInRequiredError
     try:
         key = console.components.keys.get(session.key_id)
@@ -224,23 +231,24 @@ def _admin(viewer: ViewerDep) -> Viewer:
 AdminDep = Annotated[Viewer, Depends(_admin)]
 
 
-def _own_origin(request: Request) -> str:
-    host = request.headers.get("host") or (request.url.hostname or "")
-    return f"{request.url.scheme}://{host}"
+def _own_host(request: Request) -> str:
+    """The ``host[:port]`` the browser addressed (its Host header)."""
+    return (request.headers.get("host") or request.url.netloc).strip().lower()
 
 
 def _same_origin(request: Request) -> bool:
-    """False when the browser says the request comes from another origin (Origin, else
-    Referer); True when it says nothing (non-browser clients, privacy settings) — the CSRF token
-    is checked either way."""
-    own = _own_origin(request)
+    """False when the browser says the request comes from another host (Origin, else Referer);
+    True when it says nothing (non-browser clients, privacy settings) — the CSRF token is
+    checked either way. Only ``host[:port]`` is compared, not the scheme: behind a
+    TLS-terminating proxy the browser sends ``Origin: https://host`` to a server that sees
+    plain http, and the CSRF token, not this check, is the defence against forged forms."""
+    own = _own_host(request)
     origin = request.headers.get("origin")
     if origin is not None:
-        return origin == own
+        return urlsplit(origin.strip()).netloc.lower() == own
     referer = request.headers.get("referer")
     if referer:
-        parts = urlsplit(referer)
-        return f"{parts.scheme}://{parts.netloc}" == own
+        return urlsplit(referer.strip()).netloc.lower() == own
     return True
 
 
@@ -277,6 +285,17 @@ def _redirect(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
+def _secure(request: Request) -> bool:
+    """Whether the browser reached us over https: the request's own scheme, or — only with
+    ``HOKUSAI_CONSOLE_TRUST_FORWARDED_PROTO`` — the proxy's ``X-Forwarded-Proto``."""
+    if request.url.scheme == "https":
+        return True
+    if not _console(request).settings.console_trust_forwarded_proto:
+        return False
+    forwarded = request.headers.get("x-forwarded-proto", "")
+    return forwarded.split(",")[0].strip().lower() == "https"
+
+
 def _session_cookie(request: Request, response: Response, value: str, max_age: float) -> None:
     response.set_cookie(
         COOKIE,
@@ -285,7 +304,7 @@ def _session_cookie(request: Request, response: Response, value: str, max_age: f
         path=COOKIE_PATH,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
     )
 
 
@@ -297,7 +316,7 @@ def _pre_cookie(request: Request, response: Response, value: str) -> None:
         path=COOKIE_PATH,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
     )
 
 
@@ -307,7 +326,7 @@ def _forget(request: Request, response: Response, name: str) -> None:
         path=COOKIE_PATH,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
     )
 
 
@@ -480,10 +499,14 @@ def _routes(ui: FastAPI, console: Console) -> None:
 
     @ui.post("/sign-out")
     async def sign_out(request: Request) -> Response:
-        session = console.signer.session(request.cookies.get(COOKIE))
-        if session is None:
+        signer = console.signer
+        engine = console.components.webhooks.engine
+        session = signer.session(request.cookies.get(COOKIE))
+        if session is None or await in_thread(is_revoked, engine, session.nonce):
             raise SignInRequiredError
         await _checked_form(request, session.nonce)
+        await in_thread(revoke, engine, session, signer.max_age_seconds)
+        logger.info("console: API key id=%s signed out", session.key_id)
         response = _redirect(f"{PREFIX}/sign-in")
         _forget(request, response, COOKIE)
         return response

@@ -4,6 +4,11 @@ A version's gain is its verification when the registry verified it (the ``verifi
 a :class:`~hokusai.registry.results.VerificationSummary`), else what its contributor claimed
 (``delta_metrics``), always labelled as such. Records are read with ``.get``: listings made
 before verification existed simply have no ``verification``.
+
+A gain is an *improvement*: positive when the metric moved in its better direction
+(:data:`~hokusai.registry.benchmarks.METRIC_DIRECTIONS`; a metric not listed there is taken as
+higher-is-better). A claimed log-loss delta of −0.01 is a +100 bps improvement, and the claimed
+delta shown and ranked is the one that improved most in that sense.
 """
 
 from __future__ import annotations
@@ -13,18 +18,29 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from hokusai.registry.benchmarks import METRIC_DIRECTIONS
+
 __all__ = [
     "ContributorStanding",
     "Gain",
     "gain_of",
+    "higher_is_better",
+    "improvement",
     "leaderboard",
     "timestamp_ms",
 ]
 
 
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (unknown metrics: yes)."""
+    return METRIC_DIRECTIONS.get(metric, "higher") != "lower"
+
+
 @dataclass(frozen=True)
 class Gain:
-    """One version's headline gain: in its metric's units and in basis points."""
+    """One version's headline gain: its improvement in the metric's better direction, in the
+    metric's units (``value``) and in basis points (``bps``), and the raw change of the metric
+    (``change``: negative when a lower-is-better metric went down)."""
 
     metric: str
     value: float
@@ -33,11 +49,22 @@ class Gain:
     accepted: bool | None = None
     """For a verified gain: whether the verification accepted it."""
     claim_status: str | None = None
+    change: float | None = None
+    """The metric's own change; None means the same as ``value`` (higher-is-better)."""
+
+    @property
+    def lower_is_better(self) -> bool:
+        return not higher_is_better(self.metric)
 
     @property
     def label(self) -> str:
-        """``accuracy +0.0120`` — the sign always shown."""
-        return f"{self.metric} {self.value:+.4f}"
+        """``accuracy +0.0120``; for a lower-is-better metric the metric's own change and
+        whether it is better: ``log_loss -0.0120 (better)``."""
+        if not self.lower_is_better:
+            return f"{self.metric} {self.value:+.4f}"
+        change = -self.value if self.change is None else self.change
+        verdict = "better" if self.bps > 0 else "worse" if self.bps < 0 else "unchanged"
+        return f"{self.metric} {change:+.4f} ({verdict})"
 
     @property
     def kind(self) -> str:
@@ -47,25 +74,40 @@ class Gain:
         return "verified" if self.accepted else "rejected"
 
 
+def improvement(metric: str, delta: float) -> float:
+    """A metric's change turned into an improvement (positive = better)."""
+    return float(delta) if higher_is_better(metric) else -float(delta)
+
+
 def gain_of(version: Mapping[str, Any]) -> Gain | None:
-    """The verified gain of ``version`` if any, else its largest claimed delta, else None
-    (a baseline, or an improvement that claimed nothing)."""
+    """The verified gain of ``version`` if any, else its claimed delta that improves most in
+    its metric's direction, else None (a baseline, or an improvement that claimed nothing)."""
     verification = version.get("verification")
     if isinstance(verification, Mapping) and "improvement_bps" in verification:
         bps = int(verification["improvement_bps"])
+        metric = str(verification.get("metric", ""))
+        delta_bps = verification.get("delta_bps")
         return Gain(
-            metric=str(verification.get("metric", "")),
+            metric=metric,
             value=bps / 10_000,
             bps=bps,
             verified=True,
             accepted=bool(verification.get("accepted")),
             claim_status=verification.get("claim_status"),
+            change=int(delta_bps) / 10_000 if delta_bps is not None else None,
         )
     deltas = version.get("delta_metrics") or {}
     if version.get("is_baseline") or not deltas:
         return None
-    metric, value = max(sorted(deltas.items()), key=lambda item: item[1])
-    return Gain(metric=metric, value=float(value), bps=round(float(value) * 10_000), verified=False)
+    metric, delta = max(sorted(deltas.items()), key=lambda item: improvement(*item))
+    value = improvement(metric, delta)
+    return Gain(
+        metric=metric,
+        value=value,
+        bps=round(value * 10_000),
+        verified=False,
+        change=float(delta),
+    )
 
 
 @dataclass
@@ -78,7 +120,8 @@ class ContributorStanding:
     """Sum of the accepted verifications' improvements."""
     verified_versions: int = 0
     claimed_bps: int = 0
-    """Sum of the unverified versions' largest claimed deltas."""
+    """Sum of the unverified versions' claimed improvements (each version's best one, in its
+    metric's better direction)."""
     first_ms: int | None = None
     last_ms: int | None = None
     model_types: set[str] = field(default_factory=set)

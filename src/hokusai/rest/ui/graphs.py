@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from hokusai.rest.ui.figures import Gain, gain_of, timestamp_ms
+from hokusai.rest.ui.figures import Gain, gain_of, improvement, timestamp_ms
 
 __all__ = [
     "Edge",
@@ -283,8 +283,9 @@ def cumulative_series(
     entries: Sequence[Mapping[str, Any]],
 ) -> tuple[str | None, list[Series]]:
     """For a family: the metric most of its improvements claimed, and the cumulative claimed
-    improvement of that metric from the baseline to each version over time — plus the
-    cumulative verified improvement (in the metric's units) when any version was verified."""
+    improvement of that metric (positive when better, whatever its direction) from the baseline
+    to each version over time — plus the cumulative verified improvement (in the metric's
+    units) when any version was verified."""
     counts: dict[str, int] = {}
     for entry in entries:
         for name in entry.get("delta_metrics") or {}:
@@ -301,7 +302,7 @@ def cumulative_series(
             continue
         if metric is not None:
             cumulative = entry.get("cumulative_improvement") or {}
-            claimed.append((moment, float(cumulative.get(metric, 0.0))))
+            claimed.append((moment, improvement(metric, cumulative.get(metric, 0.0))))
         if verified_any:
             parent = entry.get("parent_id")
             base = verified_total.get(str(parent), 0.0) if parent in by_id else 0.0

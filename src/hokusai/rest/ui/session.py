@@ -10,6 +10,11 @@ the nonce the sign-in form's token is bound to.
 The secret is ``HOKUSAI_CONSOLE_SECRET`` when set, else one generated on first use and kept in
 the project database (``hokusai_console_secrets``), so that every replica of the REST service
 signs and checks alike and a restart signs nobody out.
+
+Signing out revokes the session on the server: its nonce is kept, until the session would have
+expired anyway, in ``hokusai_console_revoked_sessions``, which every request consults — a copy
+of the cookie taken before sign-out is refused after it. Expired rows are pruned at each
+sign-out.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 
 from hokusai.config import Settings
-from hokusai.db import write_transaction
+from hokusai.db import read_rows, write_transaction
 
 __all__ = [
     "COOKIE",
@@ -37,6 +42,9 @@ __all__ = [
     "SessionSigner",
     "console_secret",
     "console_secrets",
+    "is_revoked",
+    "revoke",
+    "revoked_sessions",
 ]
 
 COOKIE: Final = "hokusai_console"
@@ -54,6 +62,15 @@ console_secrets = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+)
+revoked_sessions = sa.Table(
+    "hokusai_console_revoked_sessions",  # migration 0009
+    _metadata,
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+_REVOKED = sa.select(revoked_sessions.c.nonce).where(
+    revoked_sessions.c.nonce == sa.bindparam("nonce")
 )
 
 
@@ -166,3 +183,23 @@ def _read(engine: sa.Engine, conn: sa.Connection | None = None) -> str | None:
     with engine.connect() as connection:
         value: str | None = connection.execute(query).scalar()
         return value
+
+
+def revoke(engine: sa.Engine, session: Session, max_age_seconds: float) -> None:
+    """Refuse ``session`` from now on (sign-out), and forget sessions that expired anyway."""
+    now = time.time()
+    expires_at = session.issued_at + max_age_seconds
+    with write_transaction(engine) as conn:
+        conn.execute(revoked_sessions.delete().where(revoked_sessions.c.expires_at < now))
+        found = conn.execute(
+            sa.select(revoked_sessions.c.nonce).where(revoked_sessions.c.nonce == session.nonce)
+        ).first()
+        if found is None and expires_at >= now:
+            conn.execute(
+                revoked_sessions.insert().values(nonce=session.nonce, expires_at=expires_at)
+            )
+
+
+def is_revoked(engine: sa.Engine, nonce: str) -> bool:
+    """Whether the session of ``nonce`` was signed out (one indexed read per request)."""
+    return bool(read_rows(engine, _REVOKED, {"nonce": nonce}))
