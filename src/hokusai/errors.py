@@ -36,7 +36,8 @@
     ├── UnauthenticatedError             unauthenticated         401
     │   └── InvalidApiKeyError           invalid_api_key         401
     ├── ForbiddenError                   forbidden               403
-    │   └── AdminKeyRequiredError        admin_key_required      403
+    │   ├── AdminKeyRequiredError        admin_key_required      403
+    │   └── CsrfFailedError              csrf_failed             403
     ├── ConflictError                    conflict                409
     │   └── BenchmarkConflictError       benchmark_conflict      409
     ├── PayloadTooLargeError             payload_too_large       413
@@ -75,6 +76,7 @@ __all__ = [
     "BenchmarkConflictError",
     "BenchmarkNotFoundError",
     "ConflictError",
+    "CsrfFailedError",
     "DatabaseNotMigratedError",
     "EndpointNotFoundError",
     "EventNotFoundError",
@@ -360,6 +362,12 @@ class AdminKeyRequiredError(ForbiddenError):
     created (``hokusai keys create --scope admin``)."""
 
     code = "admin_key_required"
+
+
+class CsrfFailedError(ForbiddenError):
+    """Console only: a form sent without this session's CSRF token, or from another site."""
+
+    code = "csrf_failed"
 
 
 class ConflictError(HokusaiError):

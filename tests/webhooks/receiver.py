@@ -181,11 +181,14 @@ def running_receiver(secret: str | None) -> Iterator[Receiver]:
             else:
                 seconds = delay
             deadline = time.monotonic() + seconds
+            # poll(), not select(): select() refuses descriptors above 1023, which a long test
+            # session's process can reach.
+            poller = select.poll()
+            poller.register(self.connection, select.POLLIN)
             while (left := deadline - time.monotonic()) > 0:
                 if release is not None and release.is_set():
                     return True
-                readable, _, _ = select.select([self.connection], [], [], min(left, 0.01))
-                if readable:
+                if poller.poll(min(left, 0.01) * 1000):
                     try:
                         if not self.connection.recv(1, socket.MSG_PEEK):
                             return False

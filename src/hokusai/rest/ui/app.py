@@ -84,10 +84,6 @@ class SignInRequiredError(Exception):
     """No valid session: the browser is sent to the sign-in page (the cookie is cleared)."""
 
 
-class CsrfRefused(errors.ForbiddenError):
-    """A POST without this session's CSRF token, or from another origin."""
-
-
 @dataclass(frozen=True)
 class Viewer:
     """Who is looking: the signed-in key (as stored now) and the session's CSRF token."""
@@ -270,12 +266,12 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 async def _checked_form(request: Request, nonce: str | None) -> dict[str, str]:
-    """The form of a POST whose origin and CSRF token are right; CsrfRefused otherwise."""
+    """The form of a POST whose origin and CSRF token are right; CsrfFailedError otherwise."""
     if not _same_origin(request):
-        raise CsrfRefused("This form was sent from another site; it was refused.")
+        raise errors.CsrfFailedError("This form was sent from another site; it was refused.")
     fields = await _form(request)
     if not _console(request).signer.csrf_valid(nonce, fields.get("csrf")):
-        raise CsrfRefused(
+        raise errors.CsrfFailedError(
             "The form's CSRF token is missing or stale; reload the page and try again."
         )
     return fields
