@@ -3,6 +3,7 @@ for tests marked ``backends``, on the loopback stack too (tests/backends.py)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,11 @@ from tests.backends import backend as backend  # the store every folder's fixtur
 from tests.stack.stack import loopback_stack  # noqa: F401 - one session stack for every folder
 
 CONTRIBUTOR = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"  # EIP-55 test vector
+
+# MLflow caches up to 200 stores per process (one per store URI), each with a pool of open
+# SQLite connections: over a full run, with a fresh store per test, that is hundreds of open
+# files. Every test store is throw-away, so MLflow connects per operation here.
+os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
 
 
 @pytest.fixture(autouse=True)
