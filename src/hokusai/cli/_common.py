@@ -10,9 +10,12 @@ import contextlib
 import io
 import json
 import logging
+import signal
+import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -188,6 +191,20 @@ def quiet_stderr(ctx: typer.Context) -> Iterator[None]:
         return
     with contextlib.redirect_stderr(io.StringIO()):
         yield
+
+
+def stop_on_signals(finishing: str) -> threading.Event:
+    """An event a foreground worker's loop watches, set by SIGTERM or SIGINT (which log that
+    the worker is ``finishing`` what it holds, then stop it)."""
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger(__name__).info("signal %d: finishing %s", signum, finishing)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return stop
 
 
 def print_json(value: Any) -> None:

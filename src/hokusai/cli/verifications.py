@@ -5,16 +5,13 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from datetime import datetime, timezone
-from types import FrameType
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from hokusai.cli._common import CliState, JsonOption, console, print_json, registry
+from hokusai.cli._common import CliState, JsonOption, console, print_json, registry, stop_on_signals
 
 app = typer.Typer(
     help="Verifications asked for over the API: list, show, and the evaluation worker.",
@@ -143,14 +140,7 @@ def worker(
         while runner.run_once() is not None:
             pass
         return
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger(__name__).info("signal %d: finishing the verification in hand", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = stop_on_signals("the verification in hand")
     logging.getLogger(__name__).info(
         "verification worker %s evaluating from %s",
         runner.owner,

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from datetime import datetime
-from types import FrameType
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from hokusai.cli._common import CliState, JsonOption, console, print_json, registry, short_time
+from hokusai.cli._common import (
+    CliState,
+    JsonOption,
+    console,
+    print_json,
+    registry,
+    short_time,
+    stop_on_signals,
+)
 from hokusai.cli._errors import hinted
 from hokusai.errors import NotFoundError, ValidationError
 
@@ -275,14 +280,7 @@ def worker(
         while dispatcher.run_once():
             pass
         return
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger(__name__).info("signal %d: finishing the attempt in flight", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = stop_on_signals("the attempt in flight")
     logging.getLogger(__name__).info(
         "webhook worker %s delivering from %s",
         dispatcher.owner,

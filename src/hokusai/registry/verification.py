@@ -229,6 +229,25 @@ class _Model:
     signature_columns: list[str] | None
     signature_types: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def pyfunc(
+        cls, role: str, model_id: str, model: Any, signature: list[tuple[str, str]] | None
+    ) -> _Model:
+        """A model fed through pyfunc: a DataFrame of its signature's columns, labels only."""
+        columns = [name for name, _ in signature] if signature else []
+        return cls(
+            role=role,
+            model_id=model_id,
+            flavor="pyfunc",
+            model=model,
+            columns=columns,
+            frame=True,
+            classes=None,
+            has_proba=False,
+            signature_columns=columns or None,
+            signature_types=dict(signature or []),
+        )
+
     @property
     def label(self) -> str:
         return f"{self.role} {self.model_id}"
@@ -596,13 +615,10 @@ class Verifier:
         flavors = card.flavors or {}
         signature = _signature_inputs(card.signature)
         try:
-            for flavor in ("xgboost", "lightgbm", "sklearn"):
+            for flavor in _NATIVE_FLAVORS:
                 if flavor in flavors:
                     native = _native_module(flavor).load_model(str(local))
-                    # A raw XGBoost Booster predicts on a DMatrix only: pyfunc feeds it.
-                    if hasattr(native, "predict") and (
-                        flavor != "xgboost" or hasattr(native, "get_params")
-                    ):
+                    if hasattr(native, "predict") and _native_predicts(flavor, native):
                         return self._native(record.model_id, role, flavor, native, signature)
             import mlflow.pyfunc
 
@@ -613,19 +629,7 @@ class Verifier:
             raise ModelPredictionError(
                 f"The {role} {record.model_id} cannot be loaded: {type(exc).__name__}: {exc}"
             ) from exc
-        columns = [name for name, _ in signature] if signature else []
-        return _Model(
-            role=role,
-            model_id=record.model_id,
-            flavor="pyfunc",
-            model=pyfunc,
-            columns=columns,
-            frame=True,
-            classes=None,
-            has_proba=False,
-            signature_columns=columns or None,
-            signature_types=dict(signature or []),
-        )
+        return _Model.pyfunc(role, record.model_id, pyfunc, signature)
 
     def precheck(
         self,
@@ -646,26 +650,11 @@ class Verifier:
         try:
             flavor = plan_flavor(model).flavor
             sig = _signature_inputs(signature)
-            if flavor in ("xgboost", "lightgbm", "sklearn") and (
-                flavor != "xgboost" or hasattr(model, "get_params")
-            ):
-                candidate = self._native(
-                    "the model being registered", "candidate", flavor, model, sig
-                )
+            described = "the model being registered"
+            if flavor in _NATIVE_FLAVORS and _native_predicts(flavor, model):
+                candidate = self._native(described, "candidate", flavor, model, sig)
             else:
-                columns = [name for name, _ in sig] if sig else []
-                candidate = _Model(
-                    role="candidate",
-                    model_id="the model being registered",
-                    flavor="pyfunc",
-                    model=model,
-                    columns=columns,
-                    frame=True,
-                    classes=None,
-                    has_proba=False,
-                    signature_columns=columns or None,
-                    signature_types=dict(sig or []),
-                )
+                candidate = _Model.pyfunc("candidate", described, model, sig)
             models = [self._load(baseline, "baseline", cleanup), candidate]
             target = self._check_columns(bench, rows_path, models)
             for metric in [bench.metric, *bench.guardrails]:
@@ -1433,6 +1422,15 @@ def _candidate_tags(result: VerificationResult) -> dict[str, str]:
 def _check_int(name: str, value: Any, *, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValidationError(f"{name} must be an integer ≥ {minimum}, got {value!r}.")
+
+
+_NATIVE_FLAVORS = ("xgboost", "lightgbm", "sklearn")
+
+
+def _native_predicts(flavor: str, model: Any) -> bool:
+    """Whether the registry can feed ``model`` of a native flavor itself: a raw XGBoost Booster
+    predicts on a DMatrix only, so pyfunc feeds it."""
+    return flavor != "xgboost" or hasattr(model, "get_params")
 
 
 def _native_module(flavor: str) -> Any:

@@ -346,11 +346,33 @@ def _when(value: Any) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _page_number(raw: str | None) -> int:
-    try:
-        return max(1, min(int(raw or 1), 1_000_000))
-    except ValueError:
-        return 1
+@dataclass(frozen=True)
+class _Page:
+    """One page of a paged listing: which rows to ask for, and the pager's links."""
+
+    number: int
+
+    @classmethod
+    def of(cls, raw: str | None) -> _Page:
+        try:
+            return cls(max(1, min(int(raw or 1), 1_000_000)))
+        except ValueError:
+            return cls(1)
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * PAGE_SIZE
+
+    def pager(self, path: str, total: int, **params: str | None) -> dict[str, Any]:
+        """What the ``pager`` macro needs: this page, how many, and each page's link (the
+        listing's other query parameters kept)."""
+
+        def page_href(n: int) -> str:
+            kept = {**params, "page": str(n)}
+            return f"{PREFIX}{path}?" + urlencode({k: v for k, v in kept.items() if v})
+
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        return {"page": self.number, "pages": pages, "page_href": page_href}
 
 
 def _query_text(raw: str | None) -> str:
@@ -518,20 +540,11 @@ def _routes(ui: FastAPI, console: Console) -> None:
         kind: str | None = None,
     ) -> Response:
         query = _query_text(q)
-        number = _page_number(page)
+        at = _Page.of(page)
         chosen_kind = kind if kind in ("baseline", "improved") else None
         found, total = registry.search_models(
-            query=query or None,
-            kind=chosen_kind,
-            offset=(number - 1) * PAGE_SIZE,
-            limit=PAGE_SIZE,
+            query=query or None, kind=chosen_kind, offset=at.offset, limit=PAGE_SIZE
         )
-        pages = max(1, math.ceil(total / PAGE_SIZE))
-
-        def page_href(n: int) -> str:
-            params = {"q": query, "kind": chosen_kind or "", "page": str(n)}
-            return f"{PREFIX}/models?" + urlencode({k: v for k, v in params.items() if v})
-
         return console.render(
             request,
             "models.html",
@@ -541,9 +554,7 @@ def _routes(ui: FastAPI, console: Console) -> None:
             total=total,
             query=query,
             kind=chosen_kind,
-            page=number,
-            pages=pages,
-            page_href=page_href,
+            **at.pager("/models", total, q=query, kind=chosen_kind),
         )
 
     @ui.get("/models/{name}/{version}", response_class=HTMLResponse)
@@ -570,16 +581,10 @@ def _routes(ui: FastAPI, console: Console) -> None:
         request: Request, viewer: ViewerDep, q: str | None = None, page: str | None = None
     ) -> Response:
         query = _query_text(q)
-        number = _page_number(page)
+        at = _Page.of(page)
         found, total = registry.search_models(
-            query=query or None, kind="baseline", offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
+            query=query or None, kind="baseline", offset=at.offset, limit=PAGE_SIZE
         )
-        pages = max(1, math.ceil(total / PAGE_SIZE))
-
-        def page_href(n: int) -> str:
-            params = {"q": query, "page": str(n)}
-            return f"{PREFIX}/lineage?" + urlencode({k: v for k, v in params.items() if v})
-
         return console.render(
             request,
             "families.html",
@@ -588,9 +593,7 @@ def _routes(ui: FastAPI, console: Console) -> None:
             baselines=found,
             total=total,
             query=query,
-            page=number,
-            pages=pages,
-            page_href=page_href,
+            **at.pager("/lineage", total, q=query),
         )
 
     @ui.get("/lineage/{name}/{version}", response_class=HTMLResponse)
